@@ -49,7 +49,11 @@ def cognition(a: Step1Answers, rules: Rules) -> bool:
             a.orientation_place_ok,
         )
     )
-    return not oriented or a.words_recalled < 3 or (rules.memory_complaint_alerts and a.memory_complaint)
+    return (
+        not oriented
+        or a.words_recalled < 3
+        or (rules.memory_complaint_alerts and a.memory_complaint)
+    )
 
 
 def chair_rise_limit(rules: Rules, age: int | None) -> float:
@@ -101,7 +105,9 @@ def alerts_for(answers: Step1Answers, rules: Rules | None = None, age: int | Non
     )
 
 
-def explain(domain: str, a: Step1Answers, rules: Rules | None = None, age: int | None = None) -> str:
+def explain(
+    domain: str, a: Step1Answers, rules: Rules | None = None, age: int | None = None
+) -> str:
     """The facts behind a domain's reference result, in French, for a reviewer."""
     r = rules or load_rules()
     match domain:
@@ -135,7 +141,9 @@ def explain(domain: str, a: Step1Answers, rules: Rules | None = None, age: int |
                     res = "réussi" if a.hearing_whisper_passed else "échoué"
                     return f"test du chuchotement {res}"
                 case HearingTest.HEARWHO:
-                    return f"score hearWHO {a.hearing_score}/100 (échec sous {r.hearwho_fail_below})"
+                    return (
+                        f"score hearWHO {a.hearing_score}/100 (échec sous {r.hearwho_fail_below})"
+                    )
                 case HearingTest.AUDIOMETRY:
                     return f"audiométrie {a.hearing_audiometry_db} dB (seuil {r.audiometry_pass_max_db} dB)"
                 case _:

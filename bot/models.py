@@ -15,14 +15,21 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DOMAINS",
     "DOMAIN_LABELS",
+    "INS_OIDS",
     "Alerts",
     "HearingTest",
-    "INS_OIDS",
     "Identity",
     "ItemState",
     "SelfAssessment",
@@ -34,7 +41,14 @@ __all__ = [
 ]
 
 #: The six ICOPE domains, in the order the STEP 1 form shows them.
-DOMAINS: tuple[str, ...] = ("cognition", "mobilite", "nutrition", "vision", "audition", "psychologie")
+DOMAINS: tuple[str, ...] = (
+    "cognition",
+    "mobilite",
+    "nutrition",
+    "vision",
+    "audition",
+    "psychologie",
+)
 DOMAIN_LABELS: dict[str, str] = {
     "cognition": "Cognition",
     "mobilite": "Mobilité",
@@ -82,7 +96,9 @@ def normalize_trait(value: str) -> str:
     """
     decomposed = unicodedata.normalize("NFKD", value)
     ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
-    ascii_only = ascii_only.replace("Œ", "OE").replace("œ", "oe").replace("Æ", "AE").replace("æ", "ae")
+    ascii_only = (
+        ascii_only.replace("Œ", "OE").replace("œ", "oe").replace("Æ", "AE").replace("æ", "ae")
+    )
     spaced = re.sub(r"[-‐‑'’`´]", " ", ascii_only.upper())
     return " ".join(spaced.split())
 

@@ -1,0 +1,87 @@
+"""All of icope-bot's settings in one place: env vars ``ICOPE_BOT_*``, a ``.env`` file, defaults.
+
+The defaults run the demo against the embedded sandbox. Unknown ``ICOPE_BOT_*`` keys in ``.env``
+are refused, so a typo does not silently fall back to a default. Secrets are ``SecretStr``: they
+never appear in ``repr``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["PROJECT_ROOT", "OtpSource", "ScreenshotMode", "Settings"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ScreenshotMode(StrEnum):
+    ON = "on"  # filled form and alerts panel for every item, plus failures
+    OFF = "off"
+    ONLY_ON_FAILURE = "only-on-failure"
+
+
+class OtpSource(StrEnum):
+    """Where the second login factor comes from."""
+
+    NONE = "none"  # the target asks for no second factor
+    IMAP = "imap"  # read the one-time code from the bot account's mailbox (production)
+    PROMPT = "prompt"  # ask the assistant in the terminal (supervised runs)
+    TOTP = "totp"  # compute it from a shared secret (authenticator-app targets)
+
+
+class Settings(BaseSettings):
+    """icope-bot settings. Every field can be set as ``ICOPE_BOT_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ICOPE_BOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # --- target -------------------------------------------------------------------------
+    base_url: str = "http://127.0.0.1:8765"
+    mapping: Path = PROJECT_ROOT / "mappings" / "target.yaml"
+    username: str = "bot"
+    password: SecretStr | None = None  # from env or keyring, never from code
+    keyring_service: str = "icope-bot"  # keyring entry (service, username) when password unset
+    otp_source: OtpSource = OtpSource.NONE
+    totp_secret: SecretStr | None = None
+    effecteur: str = ""  # professional the re-entered STEP 1s are attributed to (to confirm)
+
+    # --- one-time code by e-mail (otp_source=imap) ---------------------------------------
+    imap_host: str = "127.0.0.1"
+    imap_port: int = 1143
+    imap_tls: bool = False
+    imap_user: str = ""
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_move_to: str | None = None  # folder to move used code mails to; None = mark seen only
+    otp_timeout_seconds: float = 60.0
+
+    # --- data ------------------------------------------------------------------------------
+    queue_path: Path = PROJECT_ROOT / "queue" / "queue.db"
+    inbox_dir: Path = PROJECT_ROOT / "queue" / "inbox"
+    archive_dir: Path = PROJECT_ROOT / "queue" / "archive"
+    export_mapping: Path = PROJECT_ROOT / "mappings" / "icope_et_moi.yaml"
+    screenshots_dir: Path = PROJECT_ROOT / "screenshots"
+    reports_dir: Path = PROJECT_ROOT / "reports"
+    reviews_dir: Path = PROJECT_ROOT / "reviews"
+    logs_dir: Path = PROJECT_ROOT / "logs"
+    screenshots: ScreenshotMode = ScreenshotMode.ON
+
+    # --- run behaviour ----------------------------------------------------------------------
+    timeout_ms: int = Field(15_000, ge=500)  # one UI action / navigation
+    lease_seconds: float = Field(600.0, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    backoff_seconds: float = Field(60.0, ge=0)  # first retry delay, doubled each attempt
+    circuit_breaker: int = Field(3, ge=1)  # consecutive system exceptions that stop a run
+    workers: int = Field(1, ge=1, le=16)
+    headed: bool = False
+    slow_mo_ms: int = Field(0, ge=0)
+    log_level: str = "INFO"

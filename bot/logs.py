@@ -1,0 +1,112 @@
+"""Logging: loguru configured once by the entry point, with personal data masked everywhere.
+
+Code logs references and ids, never names. The mask is the safety net for what slips through
+(an exception message quoting a form value, a URL with a query string): it removes e-mail
+addresses, INS/NIR numbers, phone numbers, dates and any name registered with :func:`register_pii`.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+__all__ = ["configure_logging", "logger", "mask", "register_pii"]
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+    # INS / NIR: 13 or 15 characters starting with the sex digit, Corsica letters allowed
+    (
+        re.compile(r"\b[1-478]\s?\d{2}\s?\d{2}\s?(?:\d{2}|2[AB])\s?\d{3}\s?\d{3}(?:\s?\d{2})?\b"),
+        "<ins>",
+    ),
+    # French phone numbers: 0X XX XX XX XX, +33 X XX XX XX XX, with spaces, dots or dashes
+    (re.compile(r"(?:\+33\s?|\b0)[1-9](?:[\s.-]?\d{2}){4}\b"), "<tel>"),
+    # dates: birth dates are health-adjacent identifiers; assessment dates are logged as ids do
+    (re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{4}\b"), "<date>"),
+    (re.compile(r"\b(?:19|20)\d{2}-\d{2}-\d{2}\b(?!T)"), "<date>"),
+)
+
+_names: set[str] = set()
+_names_re: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+
+def register_pii(*values: str | None) -> None:
+    """Add personal values (names, first names) seen in input so the log filter masks them."""
+    global _names_re
+    fresh = {v.strip() for v in values if v and len(v.strip()) >= 3} - _names
+    if not fresh:
+        return
+    with _lock:
+        _names.update(fresh)
+        alternatives = sorted(_names, key=len, reverse=True)
+        _names_re = re.compile(
+            r"(?<!\w)(?:" + "|".join(re.escape(n) for n in alternatives) + r")(?!\w)", re.IGNORECASE
+        )
+
+
+def mask(text: str) -> str:
+    """The text with personal data replaced by placeholders."""
+    for pattern, placeholder in _PATTERNS:
+        text = pattern.sub(placeholder, text)
+    names_re = _names_re
+    if names_re is not None:
+        text = names_re.sub("<nom>", text)
+    return text
+
+
+def _mask_record(record: Record) -> bool:
+    record["message"] = mask(record["message"])
+    if record["exception"] is not None:
+        exc_type, exc, _tb = record["exception"]
+        if exc is not None:
+            # Keep the exception type and traceback, mask what its message says.
+            masked = type(exc).__new__(type(exc))
+            try:
+                masked.args = (mask(str(exc)),)
+            except Exception:  # an exotic exception type: drop its message
+                masked = exc_type("<message masqué>") if exc_type else None
+            record["exception"] = record["exception"]._replace(value=masked)
+    for key, value in list(record["extra"].items()):
+        if isinstance(value, str):
+            record["extra"][key] = mask(value)
+    return True
+
+
+def configure_logging(
+    level: str = "INFO", log_dir: Path | None = None, *, console: bool = True, **sink_options: Any
+) -> None:
+    """Configure loguru once: masked console output, and a masked JSON log file with rotation."""
+    logger.remove()
+    if console:
+        logger.add(
+            sys.stderr,
+            level=level,
+            filter=_mask_record,
+            format="{time:HH:mm:ss} {level:<7} {message}",
+        )
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_dir.chmod(0o700)
+        logger.add(
+            log_dir / "icope-bot.jsonl",
+            level="DEBUG",
+            filter=_mask_record,
+            serialize=True,
+            rotation="10 MB",
+            retention=30,
+            compression="gz",
+            enqueue=True,
+            **sink_options,
+        )
+        # loguru creates the file with the process umask; health-adjacent logs stay private.
+        for f in log_dir.glob("icope-bot*.jsonl"):
+            f.chmod(0o600)
