@@ -1,0 +1,49 @@
+# icope-bot: the two commands of the README are `make demo` and `make test`.
+# Both create .venv, install the project, make sure a Chromium is there, then do their job.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test check lint format chaos bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	@scripts/ensure-browser.sh $(BIN)
+
+## demo: start the sandbox, generate a sample export, run the double entry end to end
+demo: setup
+	$(BIN)/icope-bot demo
+
+## test: the whole test suite (real Chromium against the sandbox)
+test: setup
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## check: lint + tests (what to run before pushing)
+check: lint test
+
+## chaos: the full kill/fault tests (200 items, 20+ kills); a reduced version runs in `make test`
+chaos: setup
+	$(BIN)/pytest -m slow tests/chaos --run-slow
+
+## bench: benchmarks; figures go to docs/benchmarks.md
+bench: setup
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
