@@ -1,0 +1,689 @@
+"""The SQLite backend of the work queue: one file, WAL, several worker processes on one machine.
+
+Every write runs in ``BEGIN IMMEDIATE``: the writer takes SQLite's single write lock before it
+reads what it is going to change, so two processes can never lease the same item, and a waiting
+writer queues on ``busy_timeout`` instead of failing. Readers never block (WAL). The file is
+created 0600 before SQLite opens it (SQLite then gives the ``-wal``/``-shm`` files the same mode),
+in a 0700 folder. One connection per process; threads of one process share it under a lock.
+Times are stored as fixed-width ISO-8601 UTC text, so SQL compares them as strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.logs import logger, mask
+from bot.models import ItemState, SelfAssessment
+from bot.workqueue import (
+    DEFAULT_POLICY,
+    FINISHED_STATES,
+    STATE_LABELS,
+    TRANSITIONS,
+    WAITING_STATES,
+    Clock,
+    EnqueueStatus,
+    HistoryEntry,
+    IllegalTransition,
+    ItemView,
+    RetryPolicy,
+    WorkItem,
+    WorkQueue,
+    utcnow,
+)
+
+__all__ = ["SQLiteQueue"]
+
+S = ItemState
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+#: Lease given by a direct ``transition(..., IN_PROGRESS)`` (``lease()`` takes its own).
+DEFAULT_LEASE_SECONDS = 600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id              INTEGER PRIMARY KEY,
+    reference       TEXT NOT NULL UNIQUE,
+    state           TEXT NOT NULL,
+    content_hash    TEXT NOT NULL,
+    assessment_json TEXT,           -- health data: purged once finished and old
+    raw_json        TEXT,           -- health data: purged once finished and old
+    source          TEXT,
+    row             INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    reason          TEXT NOT NULL DEFAULT '',
+    details         TEXT NOT NULL DEFAULT '',  -- may name candidates: purged
+    error_code      TEXT,
+    result_json     TEXT,           -- alerts by source: purged
+    evidence_json   TEXT NOT NULL DEFAULT '[]',
+    not_before      TEXT,
+    lease_owner     TEXT,
+    lease_expires   TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    purged_at       TEXT
+);
+CREATE INDEX IF NOT EXISTS items_by_state ON items (state, created_at, id);
+CREATE TABLE IF NOT EXISTS history (
+    id            INTEGER PRIMARY KEY,
+    item_id       INTEGER NOT NULL REFERENCES items (id),
+    at            TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    from_state    TEXT,
+    to_state      TEXT NOT NULL,
+    reason        TEXT NOT NULL DEFAULT '',
+    error_code    TEXT,
+    evidence_json TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS history_by_item ON history (item_id, id);
+"""
+
+#: Items a worker may take, oldest first: pending, retry_wait due, in_progress with lease expired.
+_LEASABLE = """
+SELECT * FROM items
+WHERE assessment_json IS NOT NULL
+  AND (state = 'pending'
+       OR (state = 'retry_wait' AND (not_before IS NULL OR not_before <= :now))
+       OR (state = 'in_progress' AND lease_expires <= :now))
+  AND (:any_ref OR reference IN (SELECT value FROM json_each(:refs)))
+ORDER BY created_at, id
+LIMIT :n
+"""
+
+
+def _ts(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(s: str | None) -> datetime | None:
+    return None if s is None else datetime.fromisoformat(s)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _raw_hash(raw: dict[str, str]) -> str:
+    return hashlib.sha256(_json(raw).encode()).hexdigest()
+
+
+def _private_dir(folder: Path) -> None:
+    """Create ``folder`` 0700; tighten it if it is ours (never a shared sticky dir like /tmp)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = folder.stat()
+    if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX:
+        folder.chmod(0o700)
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` 0600 before anyone else (SQLite) opens it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    path.chmod(0o600)
+
+
+class SQLiteQueue(WorkQueue):
+    """The :class:`~bot.workqueue.WorkQueue` on one SQLite file."""
+
+    def __init__(self, path: Path, *, clock: Clock = utcnow) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._depth = 0
+        _private_dir(path.parent)
+        _private_file(path)
+        self._conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed transition survives a power cut, not only a process crash.
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        with self._write():
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # executescript() would COMMIT first: run the statements one by one.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                side.chmod(0o600)
+
+    # --- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; nested calls become savepoints of the outer one."""
+        with self._lock:
+            depth = self._depth
+            self._conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
+            self._depth += 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._depth -= 1
+                if depth == 0:
+                    self._conn.execute("ROLLBACK")
+                else:
+                    self._conn.execute(f"ROLLBACK TO sp{depth}")
+                    self._conn.execute(f"RELEASE sp{depth}")
+                raise
+            self._depth -= 1
+            self._conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._write():
+            yield
+
+    def _read(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # --- rows ----------------------------------------------------------------------------
+
+    def _row(self, reference: str) -> sqlite3.Row:
+        rows = self._read("SELECT * FROM items WHERE reference = ?", (reference,))
+        if not rows:
+            raise KeyError(reference)
+        return rows[0]
+
+    @staticmethod
+    def _view(r: sqlite3.Row) -> ItemView:
+        a = r["assessment_json"]
+        created, updated = _dt(r["created_at"]), _dt(r["updated_at"])
+        assert created is not None  # NOT NULL column
+        assert updated is not None
+        return ItemView(
+            reference=r["reference"],
+            state=ItemState(r["state"]),
+            assessment=None if a is None else SelfAssessment.model_validate_json(a),
+            raw=None if r["raw_json"] is None else json.loads(r["raw_json"]),
+            source=r["source"],
+            row=r["row"],
+            attempts=r["attempts"],
+            reason=r["reason"],
+            details=r["details"],
+            error_code=r["error_code"],
+            result=None if r["result_json"] is None else json.loads(r["result_json"]),
+            evidence=json.loads(r["evidence_json"]),
+            not_before=_dt(r["not_before"]),
+            lease_owner=r["lease_owner"],
+            lease_expires=_dt(r["lease_expires"]),
+            created_at=created,
+            updated_at=updated,
+            purged_at=_dt(r["purged_at"]),
+        )
+
+    def _history_row(
+        self,
+        item_id: int,
+        *,
+        at: str,
+        actor: str,
+        event: str,
+        from_state: ItemState | None,
+        to_state: ItemState,
+        reason: str,
+        error_code: str | None = None,
+        evidence: Sequence[str] = (),
+    ) -> None:
+        # History outlives the payload: the PII mask is the safety net for what a reason quotes.
+        self._conn.execute(
+            "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason,"
+            " error_code, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                item_id,
+                at,
+                actor,
+                event,
+                from_state,
+                to_state,
+                mask(reason),
+                error_code,
+                _json(list(evidence)),
+            ),
+        )
+
+    # --- enqueue ---------------------------------------------------------------------------
+
+    def _insert(
+        self,
+        *,
+        reference: str,
+        state: ItemState,
+        content_hash: str,
+        assessment: SelfAssessment | None,
+        raw: dict[str, str] | None,
+        source: str,
+        row: int | None,
+        reason: str,
+        details: str,
+        history_reason: str,
+        actor: str,
+    ) -> EnqueueStatus:
+        with self._write() as db:
+            found = db.execute(
+                "SELECT id, state, content_hash FROM items WHERE reference = ?", (reference,)
+            ).fetchone()
+            now = _ts(self.now())
+            if found is not None:
+                if found["content_hash"] == content_hash:
+                    return EnqueueStatus.DUPLICATE
+                where = f"{source}" + (f", ligne {row}" if row is not None else "")
+                self._history_row(
+                    found["id"],
+                    at=now,
+                    actor=actor,
+                    event="conflict",
+                    from_state=ItemState(found["state"]),
+                    to_state=ItemState(found["state"]),
+                    reason="Conflit : cette référence a été importée à nouveau avec un contenu "
+                    f"différent ({where}) ; l'élément existant n'a pas été modifié.",
+                    error_code="reference_conflict",
+                )
+                return EnqueueStatus.CONFLICT
+            cur = db.execute(
+                "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
+                " source, row, reason, details, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    reference,
+                    state,
+                    content_hash,
+                    None if assessment is None else assessment.model_dump_json(),
+                    None if raw is None else _json(raw),
+                    source,
+                    row,
+                    reason,
+                    details,
+                    now,
+                    now,
+                ),
+            )
+            assert cur.lastrowid is not None
+            self._history_row(
+                cur.lastrowid,
+                at=now,
+                actor=actor,
+                event="enqueue",
+                from_state=None,
+                to_state=state,
+                reason=history_reason,
+            )
+            return EnqueueStatus.NEW
+
+    def enqueue(
+        self,
+        assessment: SelfAssessment,
+        *,
+        source: str,
+        row: int | None = None,
+        raw: dict[str, str] | None = None,
+        actor: str = "ingest",
+    ) -> EnqueueStatus:
+        return self._insert(
+            reference=assessment.reference,
+            state=S.PENDING,
+            content_hash=assessment.content_hash(),
+            assessment=assessment,
+            raw=raw,
+            source=source,
+            row=row,
+            reason="",
+            details="",
+            history_reason=f"Importé ({source}" + (f", ligne {row})" if row is not None else ")"),
+            actor=actor,
+        )
+
+    def quarantine(
+        self,
+        reference: str,
+        *,
+        source: str,
+        row: int | None,
+        reasons: list[str],
+        raw: dict[str, str],
+        actor: str = "ingest",
+    ) -> EnqueueStatus:
+        first = reasons[0] if reasons else "ligne invalide"
+        more = f" (et {len(reasons) - 1} autre(s) problème(s))" if len(reasons) > 1 else ""
+        return self._insert(
+            reference=reference,
+            state=S.INVALID,
+            content_hash=_raw_hash(raw),
+            assessment=None,
+            raw=raw,
+            source=source,
+            row=row,
+            reason=first + more,
+            details="\n".join(reasons),
+            # Validation messages may quote the rejected value: the history only counts them.
+            history_reason=f"Mis en quarantaine : {len(reasons)} problème(s) ({source}"
+            + (f", ligne {row})" if row is not None else ")"),
+            actor=actor,
+        )
+
+    # --- transitions -------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        r: sqlite3.Row,
+        to: ItemState,
+        *,
+        actor: str,
+        reason: str = "",
+        details: str = "",
+        expect_from: Iterable[ItemState] | None = None,
+        assessment: SelfAssessment | None = None,
+        error_code: str | None = None,
+        evidence: Sequence[str] = (),
+        result: dict[str, Any] | None = None,
+        not_before: datetime | None = None,
+        reset_attempts: bool = False,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        attempts_delta: int | None = None,
+    ) -> None:
+        """Check and write one transition; the caller holds the write transaction."""
+        ref, current = r["reference"], ItemState(r["state"])
+        to = ItemState(to)
+        if expect_from is not None and current not in {ItemState(s) for s in expect_from}:
+            raise IllegalTransition(
+                f"l'élément {ref} est « {STATE_LABELS[current]} » : "
+                f"passage à « {STATE_LABELS[to]} » refusé"
+            )
+        if to not in TRANSITIONS[current]:
+            raise IllegalTransition(
+                f"passage de « {STATE_LABELS[current]} » à « {STATE_LABELS[to]} » "
+                f"interdit (élément {ref})"
+            )
+        holds_lease = current != S.IN_PROGRESS or to == S.IN_PROGRESS or r["lease_owner"] == owner
+        if owner is not None and not holds_lease:
+            raise IllegalTransition(
+                f"l'élément {ref} n'est plus réservé par {owner} (bail expiré et repris)"
+            )
+        if assessment is not None and assessment.reference != ref:
+            raise ValueError(f"l'auto-évaluation {assessment.reference} ne correspond pas à {ref}")
+        payload = r["assessment_json"] if assessment is None else assessment.model_dump_json()
+        content_hash = r["content_hash"] if assessment is None else assessment.content_hash()
+        if to in {S.PENDING, S.IN_PROGRESS, S.RETRY_WAIT} and payload is None:
+            raise IllegalTransition(
+                f"l'élément {ref} n'a pas d'auto-évaluation valide : "
+                f"passage à « {STATE_LABELS[to]} » impossible"
+            )
+        now = self.now()
+        if attempts_delta is None:
+            attempts_delta = 1 if to == S.IN_PROGRESS else 0
+        attempts = 0 if reset_attempts else max(r["attempts"] + attempts_delta, 0)
+        if to == S.IN_PROGRESS:
+            lease_owner: str | None = owner or actor
+            lease_expires: str | None = _ts(now + timedelta(seconds=lease_seconds))
+        else:
+            lease_owner = lease_expires = None
+        wait_until = (not_before or now) if to == S.RETRY_WAIT else None
+        fresh = [str(p) for p in evidence]
+        all_evidence = list(reversed(fresh)) + json.loads(r["evidence_json"])
+        self._conn.execute(
+            "UPDATE items SET state = ?, assessment_json = ?, content_hash = ?, attempts = ?,"
+            " reason = ?, details = ?, error_code = ?, result_json = ?, evidence_json = ?,"
+            " not_before = ?, lease_owner = ?, lease_expires = ?, updated_at = ? WHERE id = ?",
+            (
+                to,
+                payload,
+                content_hash,
+                attempts,
+                reason,
+                details,
+                error_code,
+                r["result_json"] if result is None else _json(result),
+                _json(all_evidence),
+                None if wait_until is None else _ts(wait_until),
+                lease_owner,
+                lease_expires,
+                _ts(now),
+                r["id"],
+            ),
+        )
+        self._history_row(
+            r["id"],
+            at=_ts(now),
+            actor=actor,
+            event="transition",
+            from_state=current,
+            to_state=to,
+            reason=reason,
+            error_code=error_code,
+            evidence=fresh,
+        )
+
+    def transition(
+        self,
+        reference: str,
+        to: ItemState,
+        *,
+        actor: str,
+        reason: str = "",
+        details: str = "",
+        expect_from: Iterable[ItemState] | None = None,
+        assessment: SelfAssessment | None = None,
+        error_code: str | None = None,
+        evidence: Sequence[str] = (),
+        result: dict[str, Any] | None = None,
+        not_before: datetime | None = None,
+        reset_attempts: bool = False,
+        owner: str | None = None,
+    ) -> None:
+        with self._write():
+            self._apply(
+                self._row(reference),
+                to,
+                actor=actor,
+                reason=reason,
+                details=details,
+                expect_from=expect_from,
+                assessment=assessment,
+                error_code=error_code,
+                evidence=evidence,
+                result=result,
+                not_before=not_before,
+                reset_attempts=reset_attempts,
+                owner=owner,
+            )
+
+    def release_unstarted(self, item: WorkItem, actor: str) -> None:
+        with self._write():
+            self._apply(
+                self._row(item.reference),
+                S.PENDING,
+                actor=actor,
+                reason="Rendu sans avoir été commencé",
+                expect_from=[S.IN_PROGRESS],
+                owner=item.worker,
+                attempts_delta=-1,
+            )
+        item.outcome = S.PENDING
+
+    # --- lease -----------------------------------------------------------------------------
+
+    def lease(
+        self,
+        worker: str,
+        n: int = 1,
+        *,
+        lease_seconds: float = 600,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        references: Sequence[str] | None = None,
+    ) -> list[WorkItem]:
+        actor = f"bot:{worker}"
+        leased: list[WorkItem] = []
+        with self._write() as db:
+            now = self.now()
+            while len(leased) < n:
+                rows = db.execute(
+                    _LEASABLE,
+                    {
+                        "now": _ts(now),
+                        "n": n - len(leased),
+                        "any_ref": references is None,
+                        "refs": _json(list(references or [])),
+                    },
+                ).fetchall()
+                if not rows:
+                    break
+                for r in rows:
+                    recovered = r["state"] == S.IN_PROGRESS
+                    if recovered and r["attempts"] >= policy.max_attempts:
+                        # A worker died on every attempt: stop feeding it to workers.
+                        self._apply(
+                            r,
+                            S.FAILED,
+                            actor=actor,
+                            reason="Traitement interrompu à chaque tentative : vérifier "
+                            "dans l'outil cible ce qui a été saisi",
+                            details=f"Abandon après {r['attempts']} tentative(s) interrompue(s).",
+                            error_code="lease_expired",
+                        )
+                        logger.warning("Élément {} abandonné : baux expirés", r["reference"])
+                        continue
+                    if recovered:
+                        reason = (
+                            f"Repris après expiration du bail de {r['lease_owner']} : "
+                            "vérifier l'état dans l'outil cible"
+                        )
+                    elif r["attempts"]:
+                        reason = f"Nouvel essai (tentative {r['attempts'] + 1})"
+                    else:
+                        reason = "Pris en charge"
+                    self._apply(
+                        r,
+                        S.IN_PROGRESS,
+                        actor=actor,
+                        reason=reason,
+                        owner=worker,
+                        lease_seconds=lease_seconds,
+                    )
+                    leased.append(
+                        WorkItem(
+                            self,
+                            reference=r["reference"],
+                            assessment=SelfAssessment.model_validate_json(r["assessment_json"]),
+                            attempt=r["attempts"] + 1,
+                            recovered=recovered,
+                            worker=worker,
+                            policy=policy,
+                            lease_expires=now + timedelta(seconds=lease_seconds),
+                        )
+                    )
+        for item in leased:
+            logger.debug(
+                "Élément {} réservé par {} (tentative {}{})",
+                item.reference,
+                worker,
+                item.attempt,
+                ", reprise" if item.recovered else "",
+            )
+        return leased
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, reference: str) -> ItemView:
+        return self._view(self._row(reference))
+
+    def items(self, states: Iterable[ItemState] | None = None) -> list[ItemView]:
+        if states is None:
+            rows = self._read("SELECT * FROM items ORDER BY created_at, id")
+        else:
+            wanted = _json([ItemState(s).value for s in states])
+            rows = self._read(
+                "SELECT * FROM items WHERE state IN (SELECT value FROM json_each(?))"
+                " ORDER BY created_at, id",
+                (wanted,),
+            )
+        return [self._view(r) for r in rows]
+
+    def history(self, reference: str) -> list[HistoryEntry]:
+        item_id = self._row(reference)["id"]
+        rows = self._read("SELECT * FROM history WHERE item_id = ? ORDER BY id", (item_id,))
+        return [
+            HistoryEntry(
+                at=datetime.fromisoformat(h["at"]),
+                actor=h["actor"],
+                from_state=None if h["from_state"] is None else ItemState(h["from_state"]),
+                to_state=ItemState(h["to_state"]),
+                reason=h["reason"],
+                evidence=json.loads(h["evidence_json"]),
+                error_code=h["error_code"],
+                event=h["event"],
+            )
+            for h in rows
+        ]
+
+    def counts(self) -> dict[ItemState, int]:
+        found = dict(self._read("SELECT state, COUNT(*) FROM items GROUP BY state"))
+        return {s: found.get(s.value, 0) for s in ItemState}
+
+    def oldest_waiting(self) -> ItemView | None:
+        waiting = _json(sorted(s.value for s in WAITING_STATES))
+        rows = self._read(
+            "SELECT * FROM items WHERE state IN (SELECT value FROM json_each(?))"
+            " ORDER BY created_at, id LIMIT 1",
+            (waiting,),
+        )
+        return self._view(rows[0]) if rows else None
+
+    # --- retention ------------------------------------------------------------------------------
+
+    def purge(self, older_than: timedelta, *, actor: str = "purge") -> int:
+        finished = _json(sorted(s.value for s in FINISHED_STATES))
+        evidence: list[str] = []
+        with self._write() as db:
+            now = self.now()
+            rows = db.execute(
+                "SELECT id, state, evidence_json FROM items WHERE purged_at IS NULL"
+                " AND state IN (SELECT value FROM json_each(?)) AND updated_at <= ?",
+                (finished, _ts(now - older_than)),
+            ).fetchall()
+            for r in rows:
+                db.execute(
+                    "UPDATE items SET assessment_json = NULL, raw_json = NULL, result_json = NULL,"
+                    " details = '', purged_at = ? WHERE id = ?",
+                    (_ts(now), r["id"]),
+                )
+                self._history_row(
+                    r["id"],
+                    at=_ts(now),
+                    actor=actor,
+                    event="purge",
+                    from_state=ItemState(r["state"]),
+                    to_state=ItemState(r["state"]),
+                    reason="Données de santé effacées (durée de conservation dépassée)",
+                )
+                evidence.extend(json.loads(r["evidence_json"]))
+        # Screenshots show the filled form: they go with the payload, after the commit.
+        for p in evidence:
+            try:
+                Path(p).unlink(missing_ok=True)
+            except OSError as e:
+                logger.warning("Preuve non effacée ({}) : {}", p, type(e).__name__)
+        if rows:
+            logger.info("Purge : {} élément(s) terminés effacés", len(rows))
+        return len(rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,476 @@
+"""The durable work queue: one row per self-assessment, leases, transitions, history.
+
+::
+
+    ingest ──enqueue──► pending ──lease──► in_progress ──► done
+                 │          ▲                  │  └──────► needs_review ──► approved | rejected | pending
+           quarantine       │                  ├─────────► retry_wait ──(not_before)──► in_progress
+                 ▼          │                  └─────────► failed ──► pending | approved | rejected
+              invalid ──────┘ (fixed)  or ──► rejected
+
+Every transition is one transaction that updates the item and appends a row to its history
+(time, actor, from, to, reason, evidence paths). The history is the anonymous, long-lived part:
+``purge`` drops the payloads (the assessment, the raw export row, the flow's result, the details)
+of *finished* items — ``done``, ``approved``, ``rejected``, the terminal states — and keeps the
+history rows and the counts. History reasons pass through the log PII mask before they are stored.
+
+The interface (:class:`WorkQueue`) hides the storage. :func:`open_queue` returns the SQLite
+backend (``bot/_queue_sqlite.py``): one file, WAL, ``BEGIN IMMEDIATE`` for each write, several
+worker *processes* on one machine. A PostgreSQL backend would implement the same methods with the
+same tables: ``lease`` becomes one transaction running ``SELECT … WHERE state = 'pending' OR …
+ORDER BY created_at, id LIMIT n FOR UPDATE SKIP LOCKED`` followed by the ``UPDATE`` and the
+history ``INSERT`` (workers on several hosts skip each other's rows instead of queueing on one
+file lock); ``transition`` does ``SELECT … FOR UPDATE`` on the item row; ``transaction()`` maps to
+one database transaction; times come from the injected clock as ``timestamptz``. Callers do not
+change: they only see :class:`WorkQueue`, :class:`WorkItem` and :class:`ItemView`.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from bot.errors import BotError, BusinessException, SystemException
+from bot.logs import logger
+from bot.models import ItemState, SelfAssessment
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "FINISHED_STATES",
+    "STATE_LABELS",
+    "TRANSITIONS",
+    "WAITING_STATES",
+    "Clock",
+    "EnqueueStatus",
+    "HistoryEntry",
+    "IllegalTransition",
+    "ItemView",
+    "RetryPolicy",
+    "WorkItem",
+    "WorkQueue",
+    "open_queue",
+    "parse_age",
+    "utcnow",
+]
+
+S = ItemState
+
+#: Every legal transition. ``in_progress → in_progress`` is the recovery of an expired lease.
+TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
+    S.INVALID: frozenset({S.PENDING, S.REJECTED}),
+    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED}),
+    S.IN_PROGRESS: frozenset(
+        {S.DONE, S.NEEDS_REVIEW, S.RETRY_WAIT, S.FAILED, S.PENDING, S.IN_PROGRESS}
+    ),
+    S.RETRY_WAIT: frozenset({S.IN_PROGRESS, S.PENDING, S.REJECTED}),
+    S.NEEDS_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.PENDING}),
+    S.FAILED: frozenset({S.PENDING, S.REJECTED, S.APPROVED}),
+    S.DONE: frozenset(),
+    S.APPROVED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+
+#: Terminal states: nothing more will happen; ``purge`` may drop their payloads.
+FINISHED_STATES: frozenset[ItemState] = frozenset(s for s, to in TRANSITIONS.items() if not to)
+#: Everything not finished: waiting for the bot (pending, retry, in progress) or for a person.
+WAITING_STATES: frozenset[ItemState] = frozenset(S) - FINISHED_STATES
+
+#: State names as a person reads them (status table, review files).
+STATE_LABELS: dict[ItemState, str] = {
+    S.INVALID: "invalide (quarantaine)",
+    S.PENDING: "en attente",
+    S.IN_PROGRESS: "en cours",
+    S.RETRY_WAIT: "nouvel essai prévu",
+    S.DONE: "terminé",
+    S.NEEDS_REVIEW: "à vérifier",
+    S.FAILED: "en échec",
+    S.APPROVED: "validé",
+    S.REJECTED: "rejeté",
+}
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the default queue clock)."""
+    return datetime.now(UTC)
+
+
+_AGE_RE = re.compile(r"^\s*(\d+)\s*([dhm])\s*$", re.IGNORECASE)
+_AGE_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_age(text: str) -> timedelta:
+    """``"90d"``, ``"12h"``, ``"30m"`` → a timedelta. ValueError (in French) otherwise."""
+    m = _AGE_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"durée « {text} » non comprise : écrire un nombre suivi de d (jours), "
+            "h (heures) ou m (minutes), par exemple 90d"
+        )
+    return timedelta(**{_AGE_UNITS[m.group(2).lower()]: int(m.group(1))})
+
+
+class EnqueueStatus(StrEnum):
+    NEW = "new"  # inserted
+    DUPLICATE = "duplicate"  # same reference, same content: nothing changed
+    CONFLICT = "conflict"  # same reference, other content: item unchanged, conflict in history
+
+
+class IllegalTransition(BotError, ValueError):
+    """A transition not in :data:`TRANSITIONS`, or from a state the caller did not expect."""
+
+    default_code = "illegal_transition"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a system exception is retried, and how long to wait in between."""
+
+    max_attempts: int = 3  # Settings.max_attempts
+    backoff_seconds: float = 60.0  # first retry delay; doubled each further attempt
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return self.backoff_seconds * 2 ** max(attempt - 1, 0)
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A read-only snapshot of one item. Health data fields stay out of ``repr``."""
+
+    reference: str
+    state: ItemState
+    assessment: SelfAssessment | None = field(repr=False)  # None: invalid row, or purged
+    raw: dict[str, str] | None = field(repr=False)  # the original export row, None once purged
+    source: str | None
+    row: int | None
+    attempts: int
+    reason: str  # last reason, French, for a person
+    details: str = field(repr=False)  # longer explanation (differences, candidates...)
+    error_code: str | None
+    result: dict[str, Any] | None = field(repr=False)  # what the flow recorded
+    evidence: list[str]  # screenshots/traces, latest first
+    not_before: datetime | None
+    lease_owner: str | None
+    lease_expires: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    purged_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of an item's history. ``event`` is transition, enqueue, conflict or purge."""
+
+    at: datetime
+    actor: str  # "bot:<worker>", "reviewer:<name>", "scheduler", "ingest", "purge"
+    from_state: ItemState | None  # None for the row that created the item
+    to_state: ItemState
+    reason: str
+    evidence: list[str]
+    error_code: str | None = None
+    event: str = "transition"
+
+
+class WorkQueue(ABC):
+    """The queue, whatever stores it. Every write is one transaction; see the module docstring."""
+
+    clock: Clock
+
+    def now(self) -> datetime:
+        """The queue's clock, normalised to aware UTC."""
+        t = self.clock()
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+    @abstractmethod
+    def enqueue(
+        self,
+        assessment: SelfAssessment,
+        *,
+        source: str,
+        row: int | None = None,
+        raw: dict[str, str] | None = None,
+    ) -> EnqueueStatus:
+        """Insert a validated self-assessment as ``pending``; never overwrite an existing one."""
+
+    @abstractmethod
+    def quarantine(
+        self,
+        reference: str,
+        *,
+        source: str,
+        row: int | None,
+        reasons: list[str],
+        raw: dict[str, str],
+    ) -> EnqueueStatus:
+        """Keep an invalid export row as ``invalid``, with the reasons, so nothing is lost."""
+
+    @abstractmethod
+    def lease(
+        self,
+        worker: str,
+        n: int = 1,
+        *,
+        lease_seconds: float = 600,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        references: Sequence[str] | None = None,
+    ) -> list[WorkItem]:
+        """Hand out up to ``n`` items, oldest first, to ``worker`` alone.
+
+        Candidates: ``pending``; ``retry_wait`` whose ``not_before`` has passed; ``in_progress``
+        whose lease expired (``recovered=True``: check the target before acting again). Each
+        lease increments ``attempts``. A recovered item that already used all its attempts is
+        not handed out again: it goes to ``failed`` (a worker kept dying on it).
+        """
+
+    @abstractmethod
+    def get(self, reference: str) -> ItemView:
+        """The item with this reference; KeyError if unknown."""
+
+    @abstractmethod
+    def items(self, states: Iterable[ItemState] | None = None) -> list[ItemView]:
+        """Items (in the given states), oldest first."""
+
+    @abstractmethod
+    def history(self, reference: str) -> list[HistoryEntry]:
+        """The item's history, oldest first; KeyError if unknown."""
+
+    @abstractmethod
+    def transition(
+        self,
+        reference: str,
+        to: ItemState,
+        *,
+        actor: str,
+        reason: str = "",
+        details: str = "",
+        expect_from: Iterable[ItemState] | None = None,
+        assessment: SelfAssessment | None = None,
+        error_code: str | None = None,
+        evidence: Sequence[str] = (),
+        result: dict[str, Any] | None = None,
+        not_before: datetime | None = None,
+        reset_attempts: bool = False,
+        owner: str | None = None,
+    ) -> None:
+        """Move one item to ``to`` in one transaction, with a history row.
+
+        Raises IllegalTransition when the move is not in :data:`TRANSITIONS`, when the current
+        state is not in ``expect_from``, or when ``owner`` is given and the item is in progress
+        under another worker's lease. ``reason``, ``details`` and ``error_code`` describe the
+        latest transition and replace the previous ones; ``result`` replaces the stored result
+        when given; ``evidence`` is added in front of the item's evidence. ``assessment``
+        replaces the payload (the fix of an invalid row); an item can only become ``pending``
+        when it holds an assessment. Moving to ``in_progress`` here gives a 600 s lease to
+        ``owner`` (or ``actor``) and counts an attempt, as :meth:`lease` does.
+        """
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """``with queue.transaction():`` — the transitions inside commit together or not at all."""
+
+    def apply_many(self, ops: Sequence[Callable[[WorkQueue], None]]) -> None:
+        """All-or-nothing batch of operations (the review import is one transaction)."""
+        with self.transaction():
+            for op in ops:
+                op(self)
+
+    @abstractmethod
+    def counts(self) -> dict[ItemState, int]:
+        """Number of items per state, every state present (0 included)."""
+
+    @abstractmethod
+    def oldest_waiting(self) -> ItemView | None:
+        """The oldest item in :data:`WAITING_STATES` (by enqueue time), or None."""
+
+    @abstractmethod
+    def release_unstarted(self, item: WorkItem, actor: str) -> None:
+        """Give back a leased item that was never started: ``pending`` again, attempt not counted."""
+
+    @abstractmethod
+    def purge(self, older_than: timedelta, *, actor: str = "purge") -> int:
+        """Drop payloads of finished items last changed before ``now - older_than``.
+
+        Drops the assessment, raw row, result and details, and deletes the evidence files;
+        keeps the item row (reference, state, reason, counts) and every history row. Returns the
+        number of items purged.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the storage (idempotent)."""
+
+    def __enter__(self) -> WorkQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_queue(path: Path | str, *, clock: Clock = utcnow) -> WorkQueue:
+    """Open (creating it 0600, its folder 0700) the SQLite queue at ``path``."""
+    from bot._queue_sqlite import SQLiteQueue
+
+    return SQLiteQueue(Path(path), clock=clock)
+
+
+class WorkItem:
+    """A leased item, released exactly once; use it as a context manager.
+
+    ``with item:`` releases it as ``done`` on a normal exit, ``needs_review`` on a
+    BusinessException, ``retry_wait`` (or ``failed`` on the last attempt) on a SystemException
+    or any other Exception — those are suppressed so the batch goes on; read ``outcome`` and
+    ``error`` afterwards. KeyboardInterrupt and SystemExit leave the item ``in_progress`` (its
+    lease expires and recovery handles it) and propagate.
+    """
+
+    def __init__(
+        self,
+        queue: WorkQueue,
+        *,
+        reference: str,
+        assessment: SelfAssessment,
+        attempt: int,
+        recovered: bool,
+        worker: str,
+        policy: RetryPolicy,
+        lease_expires: datetime,
+    ) -> None:
+        self.queue = queue
+        self.reference = reference
+        self.assessment = assessment
+        self.attempt = attempt
+        self.recovered = recovered
+        self.worker = worker
+        self.policy = policy
+        self.lease_expires = lease_expires
+        self.evidence: list[str] = []
+        self.result: dict[str, Any] = {}
+        self.outcome: ItemState | None = None
+        self.error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkItem(reference={self.reference!r}, attempt={self.attempt}, "
+            f"recovered={self.recovered}, outcome={self.outcome})"
+        )
+
+    @property
+    def actor(self) -> str:
+        return f"bot:{self.worker}"
+
+    @property
+    def released(self) -> bool:
+        return self.outcome is not None
+
+    def add_evidence(self, path: Path | str) -> None:
+        """Attach a screenshot or trace; it is recorded with the release."""
+        self.evidence.append(str(path))
+
+    def done(self, reason: str = "") -> None:
+        """Release as done: entered, read back identical, alerts agree."""
+        self._release(S.DONE, reason=reason)
+
+    def needs_review(self, reason: str, details: str = "", code: str | None = None) -> None:
+        """Release to a person: ``reason`` short and French, ``details`` for the reviewer."""
+        self._release(S.NEEDS_REVIEW, reason=reason, details=details, error_code=code)
+
+    def _retry_or_fail(self, reason: str, code: str | None, details: str = "") -> None:
+        if self.attempt >= self.policy.max_attempts:
+            self._release(
+                S.FAILED,
+                reason=reason,
+                details=details or f"Abandon après {self.attempt} tentative(s).",
+                error_code=code,
+            )
+        else:
+            wait = timedelta(seconds=self.policy.delay(self.attempt))
+            self._release(
+                S.RETRY_WAIT,
+                reason=reason,
+                details=details,
+                error_code=code,
+                not_before=self.queue.now() + wait,
+            )
+
+    def _release(self, to: ItemState, **kwargs: Any) -> None:
+        if self.released:
+            raise IllegalTransition(
+                f"l'élément {self.reference} a déjà été libéré ({self.outcome})"
+            )
+        self.queue.transition(
+            self.reference,
+            to,
+            actor=self.actor,
+            expect_from=[S.IN_PROGRESS],
+            owner=self.worker,
+            evidence=list(self.evidence),
+            result=self.result or None,
+            **kwargs,
+        )
+        self.outcome = to
+
+    def __enter__(self) -> WorkItem:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is not None and not isinstance(exc, Exception):
+            # KeyboardInterrupt, SystemExit: the lease expires and recovery checks the target.
+            self.error = exc
+            logger.warning(
+                "Élément {} laissé en cours ({}) : il sera repris à l'expiration du bail",
+                self.reference,
+                type(exc).__name__,
+            )
+            return False
+        if exc is not None:
+            self.error = exc
+        try:
+            if exc is None:
+                if not self.released:
+                    self.done()
+            elif self.released:
+                logger.opt(exception=exc).error(
+                    "Erreur après la libération de l'élément {} ({})",
+                    self.reference,
+                    self.outcome,
+                )
+            elif isinstance(exc, BusinessException):
+                self.needs_review(exc.message, exc.details, exc.code)
+            elif isinstance(exc, SystemException):
+                self._retry_or_fail(exc.message, exc.code, exc.details)
+            else:
+                # A bug: retried like a system error so it surfaces, but its message may quote
+                # personal data, so only the type is stored; the masked traceback goes to the log.
+                logger.opt(exception=exc).error(
+                    "Erreur inattendue sur l'élément {} (tentative {})",
+                    self.reference,
+                    self.attempt,
+                )
+                self._retry_or_fail(f"Erreur inattendue : {type(exc).__name__}", "unexpected")
+        except IllegalTransition as lost:
+            # The lease expired and another worker took the item over: it is theirs now.
+            self.error = exc or lost
+            logger.warning("Élément {} non libéré : {}", self.reference, lost.message)
+        if self.outcome is not None:
+            logger.info(
+                "Élément {} → {} (tentative {})", self.reference, self.outcome, self.attempt
+            )
+        return exc is not None
