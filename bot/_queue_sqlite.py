@@ -675,9 +675,11 @@ class SQLiteQueue(WorkQueue):
                 )
                 evidence.extend(json.loads(r["evidence_json"]))
         # Screenshots show the filled form: they go with the payload, after the commit.
-        for p in evidence:
+        for p in map(Path, evidence):
             try:
-                Path(p).unlink(missing_ok=True)
+                p.unlink(missing_ok=True)
+                if p.parent.is_dir() and not any(p.parent.iterdir()):
+                    p.parent.rmdir()  # the item's evidence folder, now empty
             except OSError as e:
                 logger.warning("Preuve non effacée ({}) : {}", p, type(e).__name__)
         if rows:

@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_sandbox(sub)
 
     # --- ingest & queue: ingest, status, purge, sample-export ------------------------------
+    _add_status(sub)
+    _add_purge(sub)
 
     # --- the double entry: check-target ------------------------------------------------------
 
@@ -83,6 +85,89 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if args.otp:
         overrides["otp"] = args.otp
     serve(SandboxConfig(**overrides), port=args.port)
+    return 0
+
+
+def _add_status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="count queue items per state, show the oldest waiting one",
+        description="Counts per state and the oldest waiting item (reference and age only).",
+    )
+    p.add_argument("--json", action="store_true", help="print the same as JSON (stable keys)")
+    p.set_defaults(handler=_run_status)
+
+
+def _run_status(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.models import ItemState
+    from bot.workqueue import STATE_LABELS, open_queue, status_summary
+
+    with open_queue(settings.queue_path) as queue:
+        summary = status_summary(queue)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        return 0
+    table = Table(title="File de travail")
+    table.add_column("État")
+    table.add_column("Éléments", justify="right")
+    for state, n in summary["counts"].items():
+        table.add_row(STATE_LABELS[ItemState(state)], str(n), style=None if n else "dim")
+    table.add_section()
+    table.add_row("Total", str(summary["total"]), style="bold")
+    console = Console()
+    console.print(table)
+    oldest = summary["oldest_waiting"]
+    if oldest is None:
+        console.print("Aucun élément en attente.")
+    else:
+        hours, rest = divmod(oldest["age_seconds"], 3600)
+        age = f"{hours // 24} j {hours % 24} h" if hours >= 24 else f"{hours} h {rest // 60} min"
+        console.print(
+            f"Plus ancien en attente : {oldest['reference']} "
+            f"({STATE_LABELS[ItemState(oldest['state'])]}, depuis {age})"
+        )
+    return 0
+
+
+def _add_purge(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from datetime import timedelta
+
+    from bot.workqueue import parse_age
+
+    def age(text: str) -> timedelta:
+        try:
+            return parse_age(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from e
+
+    p = sub.add_parser(
+        "purge",
+        help="erase health data of finished items (done, approved, rejected) older than an age",
+        description="Erase the assessment, raw row, result, details and screenshots of items "
+        "finished (done, approved, rejected) before the given age; their anonymous history "
+        "and the counts stay.",
+    )
+    p.add_argument(
+        "--older-than",
+        required=True,
+        type=age,
+        metavar="AGE",
+        help="age since the item finished: 90d (days), 12h (hours) or 30m (minutes)",
+    )
+    p.set_defaults(handler=_run_purge)
+
+
+def _run_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.workqueue import open_queue
+
+    with open_queue(settings.queue_path) as queue:
+        n = queue.purge(args.older_than, actor="purge")
+    print(f"{n} élément(s) terminé(s) purgé(s) : données de santé effacées, historique conservé.")
     return 0
 
 

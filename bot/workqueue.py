@@ -58,6 +58,7 @@ __all__ = [
     "WorkQueue",
     "open_queue",
     "parse_age",
+    "status_summary",
     "utcnow",
 ]
 
@@ -324,6 +325,29 @@ def open_queue(path: Path | str, *, clock: Clock = utcnow) -> WorkQueue:
     from bot._queue_sqlite import SQLiteQueue
 
     return SQLiteQueue(Path(path), clock=clock)
+
+
+def status_summary(queue: WorkQueue) -> dict[str, Any]:
+    """Counts per state and the oldest waiting item — reference and age, never identity.
+
+    Stable keys (``icope-bot status --json``): ``counts`` {state: int}, ``oldest_waiting``
+    {reference, state, created_at, age_seconds} or None, ``total``.
+    """
+    counts = queue.counts()
+    oldest = queue.oldest_waiting()
+    waiting = None
+    if oldest is not None:
+        waiting = {
+            "reference": oldest.reference,
+            "state": oldest.state.value,
+            "created_at": oldest.created_at.isoformat(),
+            "age_seconds": max(int((queue.now() - oldest.created_at).total_seconds()), 0),
+        }
+    return {
+        "counts": {s.value: n for s, n in counts.items()},
+        "oldest_waiting": waiting,
+        "total": sum(counts.values()),
+    }
 
 
 class WorkItem:

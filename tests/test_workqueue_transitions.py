@@ -180,9 +180,9 @@ def test_quarantine_keeps_row_with_reasons_out_of_the_history(work_queue: WorkQu
     assert entry.to_state == S.INVALID
     assert "240057511599900" not in entry.reason
     assert "2 problème(s)" in entry.reason
-    assert work_queue.quarantine(
-        "L7", source="export.csv", row=7, reasons=reasons, raw=raw
-    ) == (EnqueueStatus.DUPLICATE)
+    assert work_queue.quarantine("L7", source="export.csv", row=7, reasons=reasons, raw=raw) == (
+        EnqueueStatus.DUPLICATE
+    )
     assert (
         work_queue.quarantine("L7", source="x.csv", row=1, reasons=reasons, raw={"Nom": "X"})
         == EnqueueStatus.CONFLICT
