@@ -174,16 +174,18 @@ class SQLiteQueue(WorkQueue):
             self._depth += 1
             try:
                 yield self._conn
+                self._conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
             except BaseException:
-                self._depth -= 1
+                # Also when COMMIT itself failed (disk full): never leave a transaction open.
                 if depth == 0:
-                    self._conn.execute("ROLLBACK")
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
                 else:
                     self._conn.execute(f"ROLLBACK TO sp{depth}")
                     self._conn.execute(f"RELEASE sp{depth}")
                 raise
-            self._depth -= 1
-            self._conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+            finally:
+                self._depth -= 1
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

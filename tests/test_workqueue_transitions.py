@@ -320,3 +320,14 @@ def test_reopened_queue_keeps_its_items(queue_path: Path) -> None:
     with open_queue(queue_path) as q:
         assert q.get("R1").state == S.PENDING
         assert q.counts()[S.PENDING] == 1
+
+
+def test_failed_inner_block_rolls_back_alone(work_queue: WorkQueue) -> None:
+    bring_to(work_queue, "A", S.NEEDS_REVIEW)
+    bring_to(work_queue, "B", S.DONE)
+    with work_queue.transaction():
+        work_queue.transition("A", S.APPROVED, actor="reviewer:a")
+        with pytest.raises(IllegalTransition), work_queue.transaction():
+            work_queue.transition("A", S.PENDING, actor="reviewer:a")
+    assert work_queue.get("A").state == S.APPROVED
+    assert len(work_queue.history("A")) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -245,3 +246,24 @@ def test_release_unstarted_gives_the_attempt_back(
 def test_retry_policy_doubles_the_delay() -> None:
     policy = RetryPolicy(max_attempts=5, backoff_seconds=30)
     assert [policy.delay(a) for a in (1, 2, 3, 4)] == [30, 60, 120, 240]
+
+
+def test_threads_sharing_one_queue_never_get_the_same_item(
+    clocked_queue: WorkQueue, fake_clock: FakeClock
+) -> None:
+    refs = [f"T{i:03d}" for i in range(120)]
+    with clocked_queue.transaction():
+        fill(clocked_queue, fake_clock, *refs)
+
+    def drain(worker: str) -> list[str]:
+        seen = []
+        while items := clocked_queue.lease(worker, 2):
+            for item in items:
+                with item:
+                    seen.append(item.reference)
+        return seen
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(drain, ["t1", "t2", "t3", "t4"]))
+
+    assert sorted(ref for seen in results for ref in seen) == refs
