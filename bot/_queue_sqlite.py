@@ -473,39 +473,10 @@ class SQLiteQueue(WorkQueue):
             evidence=fresh,
         )
 
-    def transition(
-        self,
-        reference: str,
-        to: ItemState,
-        *,
-        actor: str,
-        reason: str = "",
-        details: str = "",
-        expect_from: Iterable[ItemState] | None = None,
-        assessment: SelfAssessment | None = None,
-        error_code: str | None = None,
-        evidence: Sequence[str] = (),
-        result: dict[str, Any] | None = None,
-        not_before: datetime | None = None,
-        reset_attempts: bool = False,
-        owner: str | None = None,
-    ) -> None:
+    def transition(self, reference: str, to: ItemState, **changes: Any) -> None:
+        """See :meth:`WorkQueue.transition`: same keywords, one transaction."""
         with self._write():
-            self._apply(
-                self._row(reference),
-                to,
-                actor=actor,
-                reason=reason,
-                details=details,
-                expect_from=expect_from,
-                assessment=assessment,
-                error_code=error_code,
-                evidence=evidence,
-                result=result,
-                not_before=not_before,
-                reset_attempts=reset_attempts,
-                owner=owner,
-            )
+            self._apply(self._row(reference), to, **changes)
 
     def release_unstarted(self, item: WorkItem, actor: str) -> None:
         with self._write():
