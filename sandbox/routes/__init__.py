@@ -1,0 +1,1 @@
+"""The sandbox's screens, one router per area."""

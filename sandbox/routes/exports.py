@@ -1,0 +1,76 @@
+"""Exports: the monthly count of STEP 1 / STEP 2 per effecteur that billing is built from."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from sandbox.auth import require_user
+from sandbox.identity import format_date
+from sandbox.runtime import render, runtime
+
+router = APIRouter()
+
+KIND_LABELS = {"step1": "STEP 1", "step2": "STEP 2"}
+MODE_LABELS = {"hetero": "Hétéroévaluation", "auto": "Auto-évaluation (ICOPE et Moi)"}
+
+
+@router.get("/exports")
+async def exports_page(request: Request) -> Response:
+    require_user(request)
+    rows = runtime(request).store.billing_summary()
+    context = {"rows": rows, "kinds": KIND_LABELS, "breadcrumb": [("Exports", None)]}
+    return render(request, "exports/index.html", context)
+
+
+def _csv(filename: str, header: list[str], rows: list[list[Any]]) -> Response:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        "\ufeff" + buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/exports/synthese.csv")
+async def summary_csv(request: Request) -> Response:
+    require_user(request)
+    rows = runtime(request).store.billing_summary()
+    return _csv(
+        "e-parcours-synthese-mensuelle.csv",
+        ["Mois", "Effecteur", "RPPS", "Type", "Nombre"],
+        [
+            [r["month"], r["effecteur_name"], r["effecteur_rpps"], KIND_LABELS[r["kind"]], r["n"]]
+            for r in rows
+        ],
+    )
+
+
+@router.get("/exports/actes.csv")
+async def detail_csv(request: Request) -> Response:
+    require_user(request)
+    rows = runtime(request).store.billing_detail()
+    return _csv(
+        "e-parcours-actes.csv",
+        ["Mois", "Date", "Effecteur", "RPPS", "Type", "Mode", "Dossier", "Évaluation"],
+        [
+            [
+                r["month"],
+                format_date(r["eval_date"]),
+                r["effecteur_name"],
+                r["effecteur_rpps"],
+                KIND_LABELS[r["kind"]],
+                MODE_LABELS[r["mode"]],
+                r["usager_id"],
+                r["id"],
+            ]
+            for r in rows
+        ],
+    )
