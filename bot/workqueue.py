@@ -203,6 +203,7 @@ class WorkQueue(ABC):
         source: str,
         row: int | None = None,
         raw: dict[str, str] | None = None,
+        actor: str = "ingest",
     ) -> EnqueueStatus:
         """Insert a validated self-assessment as ``pending``; never overwrite an existing one."""
 
@@ -215,6 +216,7 @@ class WorkQueue(ABC):
         row: int | None,
         reasons: list[str],
         raw: dict[str, str],
+        actor: str = "ingest",
     ) -> EnqueueStatus:
         """Keep an invalid export row as ``invalid``, with the reasons, so nothing is lost."""
 
