@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     imap_folder: str = "INBOX"
     imap_move_to: str | None = None  # folder to move used code mails to; None = mark seen only
     otp_timeout_seconds: float = 60.0
+    otp_address: str = ""  # address the target sends codes to (To header); "" = imap_user
+    otp_clock_skew_seconds: float = Field(5.0, ge=0)  # mail server vs bot clock, INTERNALDATE
 
     # --- data ------------------------------------------------------------------------------
     queue_path: Path = PROJECT_ROOT / "queue" / "queue.db"

@@ -200,6 +200,14 @@ protocols = imap
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# Tests try wrong passwords on purpose: no failure delay, and no per-IP penalty slowing the
+# logins that follow (anvil's penalty socket closed).
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 log_path = {log}
 default_internal_user = {internal_user}
 default_internal_group = {internal_user}

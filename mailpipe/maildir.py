@@ -57,6 +57,6 @@ def deliver_to_maildir(
     if received_at is not None:
         stamp = received_at.timestamp()
         os.utime(tmp, (stamp, stamp))
-    final = maildir / "new" / f"{name},S={len(message)}"
+    final = maildir / "new" / name
     tmp.rename(final)
     return final

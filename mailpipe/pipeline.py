@@ -51,6 +51,12 @@ class MailPipeline:
         """``dovecot`` or ``pymap``."""
         return self._imap.name
 
+    def add_address(self, address: str, user: str) -> None:
+        """Deliver mail for ``address`` into ``user``'s mailbox from now on (an alias)."""
+        if user not in self.users:
+            raise KeyError(f"boîte aux lettres inconnue : {user}")
+        self.aliases[address.lower()] = user
+
     def mailbox_of(self, address: str) -> str | None:
         """The user whose mailbox receives mail for ``address``, or None if nobody does."""
         for user in self.users:
