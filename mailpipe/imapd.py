@@ -8,6 +8,7 @@ dependency) serves the same Maildirs on machines without Dovecot 2.3.
 
 from __future__ import annotations
 
+import grp
 import imaplib
 import os
 import pwd
@@ -94,6 +95,8 @@ class ImapServer:
                 return
             last_error = self._log.read_text(errors="replace")[-2000:]
             self.stop()
+            if "in use" not in last_error:
+                break
         raise RuntimeError(f"le serveur IMAP local ({self.name}) n'a pas démarré :\n{last_error}")
 
     def _wait_until_ready(self) -> bool:
@@ -102,11 +105,14 @@ class ImapServer:
         while time.monotonic() < deadline:
             try:
                 conn = imaplib.IMAP4(HOST, self.port, timeout=2)
-            except OSError:
-                # Not listening yet; waiting on the process also notices if it died.
+            except (OSError, imaplib.IMAP4.error):
+                # Not listening or not greeting yet; waiting on the process notices if it died.
                 try:
                     self._process.wait(timeout=0.02)
                 except subprocess.TimeoutExpired:
+                    # Dovecot stays up when a service cannot start; its log says so.
+                    if "Fatal:" in self._log.read_text(errors="replace"):
+                        return False
                     continue
                 return False
             else:
@@ -145,6 +151,7 @@ class DovecotServer(ImapServer):
             self.login_user = _first_user("dovenull", "nobody")
         else:
             self.internal_user = self.login_user = pwd.getpwuid(os.getuid()).pw_name
+        self.internal_group = grp.getgrgid(os.getgid()).gr_name
 
     def mailbox_path(self, user: str) -> Path:
         return self.mail_root / user / "Maildir"
@@ -167,7 +174,9 @@ class DovecotServer(ImapServer):
                 f"mail_chroot = {self.mail_root}\nvalid_chroot_dirs = {self.mail_root}\n",
             )
         else:
-            home, chroot = f"{self.mail_root}/%u", ""
+            # Unprivileged Dovecot: no process may chroot, the mail is read as ourselves.
+            home = f"{self.mail_root}/%u"
+            chroot = "service anvil {\n  chroot =\n}\nservice imap-login {\n  chroot =\n}\n"
         config = self.root / "dovecot.conf"
         config.write_text(
             _DOVECOT_CONF.format(
@@ -176,6 +185,7 @@ class DovecotServer(ImapServer):
                 instance=f"icope-mailpipe-{secrets.token_hex(4)}",
                 log=self._log,
                 internal_user=self.internal_user,
+                internal_group=self.internal_group,
                 login_user=self.login_user,
                 passwd=passwd,
                 uid=self.owner.uid,
@@ -210,7 +220,7 @@ service anvil {{
 }}
 log_path = {log}
 default_internal_user = {internal_user}
-default_internal_group = {internal_user}
+default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = 1
 mail_location = maildir:~/Maildir

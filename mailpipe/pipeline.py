@@ -7,6 +7,7 @@ not know are refused at ``RCPT TO``, as a real mail server would.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -21,6 +22,8 @@ from mailpipe.imapd import HOST, DovecotServer, ImapServer, PymapServer, dovecot
 from mailpipe.maildir import deliver_to_maildir
 
 __all__ = ["ImapBackend", "MailPipeline", "start_mail_pipeline"]
+
+_log = logging.getLogger(__name__)
 
 #: Which IMAP server to run; ``auto`` = Dovecot 2.3 when installed, pymap otherwise.
 ImapBackend = Literal["auto", "dovecot", "pymap"]
@@ -126,8 +129,11 @@ def start_mail_pipeline(
             raise ValueError(
                 "nom ou mot de passe de boîte invalide (ni « : », ni « / », ni saut de ligne)"
             )
-    if imap == "auto":
-        imap = "dovecot" if dovecot_version() == (2, 3) else "pymap"
+    if imap == "auto" and dovecot_version() == (2, 3):
+        try:
+            return MailPipeline(root, users, aliases or {}, DovecotServer(root, users)).start()
+        except RuntimeError as e:
+            _log.warning("Dovecot n'a pas démarré, repli sur pymap : %s", e)
     server = DovecotServer(root, users) if imap == "dovecot" else PymapServer(root, users)
     return MailPipeline(root, users, aliases or {}, server).start()
 
