@@ -30,7 +30,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import pyotp
 import yaml
@@ -143,10 +143,16 @@ class ImapCodeSource:
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
-        """Stop every wait in progress (the run is shutting down)."""
+        """Stop the waits in progress and refuse later ones (the run is shutting down)."""
         self._cancelled.set()
 
     def code_for(self, login_started: datetime) -> str:
+        """The code of the newest fitting mail arrived since ``login_started`` (naive = local time).
+
+        Checks the mailbox at once, then after 0.5 s, 1 s, 2 s, 2 s… until ``timeout``; raises
+        SystemException ``otp_unavailable`` when no fitting mail came, ``otp_mailbox`` when the
+        mailbox cannot be read.
+        """
         since = login_started.astimezone(UTC) - self.clock_skew
         started = time.monotonic()
         deadline = started + self.timeout
@@ -194,15 +200,21 @@ class _Mailbox:
 
     def __init__(self, source: ImapCodeSource) -> None:
         self.source = source
-        self.conn: imaplib.IMAP4 | None = None
+        self._conn: imaplib.IMAP4 | None = None
+
+    @property
+    def conn(self) -> imaplib.IMAP4:
+        if self._conn is None:
+            raise imaplib.IMAP4.error("la boîte aux lettres n'est pas ouverte")
+        return self._conn
 
     def __enter__(self) -> _Mailbox:
         s = self.source
         try:
             if s.tls:
-                self.conn = imaplib.IMAP4_SSL(s.host, s.port, timeout=s.connect_timeout)
+                self._conn = imaplib.IMAP4_SSL(s.host, s.port, timeout=s.connect_timeout)
             else:
-                self.conn = imaplib.IMAP4(s.host, s.port, timeout=s.connect_timeout)
+                self._conn = imaplib.IMAP4(s.host, s.port, timeout=s.connect_timeout)
             self.conn.login(s.user, s._password.get_secret_value())
             typ, _ = self.conn.select(_mailbox_name(s.folder))
             if typ != "OK":
@@ -222,11 +234,11 @@ class _Mailbox:
         self._close()
 
     def _close(self) -> None:
-        if self.conn is None:
+        if self._conn is None:
             return
         with contextlib.suppress(OSError, imaplib.IMAP4.error):  # the session is over anyway
-            self.conn.logout()
-        self.conn = None
+            self._conn.logout()
+        self._conn = None
 
     def newest_code(self, since: datetime, skipped: set[bytes]) -> tuple[bytes, str] | None:
         """The newest fitting mail's UID and code, or None; mails that do not fit join ``skipped``."""
@@ -240,7 +252,6 @@ class _Mailbox:
 
     def _newest_code(self, since: datetime, skipped: set[bytes]) -> tuple[bytes, str] | None:
         conn = self.conn
-        assert conn is not None
         s = self.source
         # NOOP makes the server look for new mail (a SEARCH alone may answer from its last view).
         _check(*conn.noop())
@@ -299,7 +310,6 @@ class _Mailbox:
     def consume(self, uid: bytes) -> None:
         """Mark the mail seen (and move it when configured) so its code is never used again."""
         conn = self.conn
-        assert conn is not None
         s = self.source
         try:
             typ, data = conn.uid("STORE", uid.decode(), "+FLAGS.SILENT", r"(\Seen)")
@@ -312,7 +322,6 @@ class _Mailbox:
 
     def _move(self, uid: str, folder: str) -> None:
         conn = self.conn
-        assert conn is not None
         conn.create(_mailbox_name(folder))  # NO when it exists already: fine
         if "MOVE" in conn.capabilities:
             _check(*conn.uid("MOVE", uid, _mailbox_name(folder)))
@@ -402,8 +411,7 @@ def _internaldate(attributes: bytes) -> datetime | None:
 
 def _readable_text(raw: bytes) -> str:
     """Subject and text of a mail (HTML parts reduced to their text), for the code pattern."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
+    msg = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
     texts = [str(msg.get("Subject", ""))]
     for part in msg.walk():
         if part.get_content_maintype() != "text" or part.is_attachment():

@@ -100,7 +100,9 @@ class ImapServer:
         raise RuntimeError(f"le serveur IMAP local ({self.name}) n'a pas démarré :\n{last_error}")
 
     def _wait_until_ready(self) -> bool:
-        assert self._process is not None
+        process = self._process
+        if process is None:
+            return False
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             try:
@@ -108,7 +110,7 @@ class ImapServer:
             except (OSError, imaplib.IMAP4.error):
                 # Not listening or not greeting yet; waiting on the process notices if it died.
                 try:
-                    self._process.wait(timeout=0.02)
+                    process.wait(timeout=0.02)
                 except subprocess.TimeoutExpired:
                     # Dovecot stays up when a service cannot start; its log says so.
                     if "Fatal:" in self._log.read_text(errors="replace"):
