@@ -10,7 +10,7 @@ from collections import Counter
 from contextlib import closing
 from datetime import timedelta
 from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Event
+from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 
 import pytest
@@ -24,11 +24,11 @@ ITEMS_PER_PROC = 200
 CTX = mp.get_context("spawn")  # a fresh interpreter per worker, as separate runs would be
 
 
-def _lease_until_empty(path: str, worker: str, start: Event, out: Queue[list[str]]) -> None:
+def _lease_until_empty(path: str, worker: str, start: Barrier, out: Queue[list[str]]) -> None:
     """Child: lease small batches as fast as possible, release each item done."""
     seen: list[str] = []
     with open_queue(path) as q:
-        start.wait()
+        start.wait(timeout=60)  # every worker is up before anyone leases: they really compete
         while items := q.lease(worker, 1 + len(seen) % 3, lease_seconds=600):
             for item in items:
                 with item:
@@ -54,14 +54,13 @@ def _fill(path: Path, n: int) -> list[str]:
 @pytest.mark.timeout(120)
 def test_concurrent_processes_never_lease_the_same_item(queue_path: Path) -> None:
     refs = _fill(queue_path, PROCS * ITEMS_PER_PROC)
-    start, out = CTX.Event(), CTX.Queue()
+    start, out = CTX.Barrier(PROCS), CTX.Queue()
     procs = [
         CTX.Process(target=_lease_until_empty, args=(str(queue_path), f"w{i}", start, out))
         for i in range(PROCS)
     ]
     for p in procs:
         p.start()
-    start.set()
     results = [out.get(timeout=90) for _ in procs]
     for p in procs:
         p.join(timeout=30)
