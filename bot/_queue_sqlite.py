@@ -572,6 +572,32 @@ class SQLiteQueue(WorkQueue):
             )
         return leased
 
+    def expire_leases(self, owners: Iterable[str], *, actor: str, reason: str) -> list[str]:
+        wanted = _json(sorted(set(owners)))
+        with self._write() as db:
+            now = _ts(self.now())
+            rows = db.execute(
+                "SELECT id, reference FROM items WHERE state = 'in_progress'"
+                " AND lease_owner IN (SELECT value FROM json_each(?)) AND lease_expires > ?"
+                " ORDER BY created_at, id",
+                (wanted, now),
+            ).fetchall()
+            for r in rows:
+                db.execute(
+                    "UPDATE items SET lease_expires = ?, updated_at = ? WHERE id = ?",
+                    (now, now, r["id"]),
+                )
+                self._history_row(
+                    r["id"],
+                    at=now,
+                    actor=actor,
+                    event="expire",
+                    from_state=S.IN_PROGRESS,
+                    to_state=S.IN_PROGRESS,
+                    reason=reason,
+                )
+        return [r["reference"] for r in rows]
+
     # --- reading ------------------------------------------------------------------------------
 
     def get(self, reference: str) -> ItemView:

@@ -173,7 +173,7 @@ class ItemView:
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One row of an item's history. ``event`` is transition, enqueue, conflict or purge."""
+    """One row of an item's history. ``event``: transition, enqueue, conflict, expire, purge."""
 
     at: datetime
     actor: str  # "bot:<worker>", "reviewer:<name>", "scheduler", "ingest", "purge"
@@ -301,6 +301,15 @@ class WorkQueue(ABC):
     @abstractmethod
     def release_unstarted(self, item: WorkItem, actor: str) -> None:
         """Give back a leased item that was never started: ``pending`` again, attempt not counted."""
+
+    @abstractmethod
+    def expire_leases(self, owners: Iterable[str], *, actor: str, reason: str) -> list[str]:
+        """End now the leases of in-progress items held by ``owners`` (workers known dead).
+
+        The items stay ``in_progress``; the next :meth:`lease` hands them out as recovered
+        instead of waiting for the lease to run out. A history row (event ``expire``) says why.
+        Returns the references whose lease was ended.
+        """
 
     @abstractmethod
     def purge(self, older_than: timedelta, *, actor: str = "purge") -> int:
