@@ -44,12 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_sandbox(sub)
 
     # --- ingest & queue: ingest, status, purge, sample-export ------------------------------
+    _add_ingest(sub)
     _add_status(sub)
     _add_purge(sub)
+    _add_sample_export(sub)
 
     # --- the double entry: check-target ------------------------------------------------------
 
     # --- runs: run, schedule -----------------------------------------------------------------
+    _add_run(sub)
 
     # --- the reviewer: review export / review import ------------------------------------------
     _add_review(sub)
@@ -88,6 +91,127 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         overrides["otp"] = args.otp
     serve(SandboxConfig(**overrides), port=args.port)
     return 0
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+RUN_EPILOG = """\
+Examples:
+  icope-bot run --headed --limit 5          watch the robot enter the next 5 items
+  icope-bot run --dry-run --reference AE-1  fill AE-1's form without saving (a rehearsal)
+  icope-bot run --workers 3                 three browsers in parallel (overnight)
+
+Ctrl-C once: the robot finishes the item it is entering, then stops.
+Ctrl-C twice: stops at once (the items being entered are taken up again by the next run).
+
+At the end: a summary table and a report reports/run-<date>.html (references only, no names).
+Exit code: 0 everything entered, 1 some items wait for your decision (icope-bot review export),
+2 the run stopped on technical errors or items wait for a new try.
+"""
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def positive(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"« {text} » : un nombre entier ≥ 1 est attendu")
+        return value
+
+    p = sub.add_parser(
+        "run",
+        help="enter the waiting self-assessments in the e-parcours tool (batch run)",
+        description="Take the waiting items from the queue one by one, enter each in the "
+        "e-parcours tool, read the alerts back and compare them. Items whose alerts agree are "
+        "done; the others wait for your decision; technical errors are retried later.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--limit", type=positive, metavar="N", help="enter at most N items, then stop"
+    )
+    p.add_argument(
+        "--reference",
+        nargs="+",
+        action="extend",
+        metavar="REF",
+        help="only these items (their references, as in 'icope-bot status' or the review file)",
+    )
+    p.add_argument(
+        "--workers",
+        type=positive,
+        metavar="N",
+        help="N browsers working in parallel (default: ICOPE_BOT_WORKERS, 1)",
+    )
+    p.add_argument("--headed", action="store_true", help="show the browser window")
+    p.add_argument(
+        "--slow-mo",
+        type=int,
+        metavar="MS",
+        help="wait MS milliseconds between browser actions, to follow what the robot does",
+    )
+    p.add_argument(
+        "--pause-on-exception",
+        action="store_true",
+        help="on a problem, keep the browser on the screen and ask: continue / skip / stop "
+        "(opens the browser window; one worker only)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="rehearsal: fill the forms but never save; the items stay waiting",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the summary as JSON (progress goes to stderr)"
+    )
+    p.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import threading
+
+    from rich.console import Console
+
+    from bot.report import RunProgress, ask_in_terminal, print_run_summary, write_run_report
+    from bot.runner import RunOptions, run_batch, sigint_stops
+    from bot.workqueue import open_queue
+
+    options = RunOptions(
+        limit=args.limit,
+        references=args.reference,
+        workers=args.workers or settings.workers,
+        headed=args.headed or args.pause_on_exception or settings.headed,
+        slow_mo_ms=settings.slow_mo_ms if args.slow_mo is None else args.slow_mo,
+        pause_on_exception=args.pause_on_exception,
+        dry_run=args.dry_run,
+    )
+    if options.pause_on_exception and options.workers != 1:
+        print("--pause-on-exception ne fonctionne qu'avec un seul robot (--workers 1).", file=sys.stderr)
+        return 2
+    console = Console(stderr=args.json)
+    stop = threading.Event()
+    with (
+        open_queue(settings.queue_path) as queue,
+        RunProgress(console) as progress,
+        sigint_stops(stop, progress.stop_requested),
+    ):
+        summary = run_batch(
+            settings,
+            queue,
+            options,
+            on_event=progress,
+            stop=stop,
+            ask=ask_in_terminal(progress) if options.pause_on_exception else None,
+        )
+    report = write_run_report(summary, settings.reports_dir)
+    if args.json:
+        print(json.dumps(summary.to_dict() | {"report": str(report)}, ensure_ascii=False))
+    else:
+        print_run_summary(console, summary, report)
+    return summary.exit_code
 
 
 # --- the reviewer ------------------------------------------------------------------------------
@@ -236,6 +360,101 @@ def _run_purge(args: argparse.Namespace, settings: Settings) -> int:
     with open_queue(settings.queue_path) as queue:
         n = queue.purge(args.older_than, actor="purge")
     print(f"{n} élément(s) terminé(s) purgé(s) : données de santé effacées, historique conservé.")
+    return 0
+
+
+def _add_ingest(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "ingest",
+        help="queue ICOPE et Moi exports (.xlsx/.csv); bad rows are quarantined with reasons",
+        description="Read ICOPE et Moi exports (XLSX, or CSV in any usual encoding and separator), "
+        "validate every row and queue it; invalid rows are kept in quarantine with a reason per "
+        "problem. Exit code 1 when a file is refused whole (unreadable, required column missing).",
+    )
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="export files to ingest")
+    p.add_argument(
+        "--inbox",
+        action="store_true",
+        help="ingest every file of the inbox folder, then archive it (ICOPE_BOT_INBOX_DIR)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=_run_ingest)
+
+
+def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from rich.console import Console
+
+    from bot.ingest import ingest_file, ingest_inbox, load_mapping, summary_table
+    from bot.workqueue import open_queue
+
+    if not args.files and not args.inbox:
+        print("Indiquez un ou plusieurs fichiers, ou --inbox.", file=sys.stderr)
+        return 2
+    with open_queue(settings.queue_path) as queue:
+        summaries = ingest_inbox(settings, queue) if args.inbox else []
+        mapping = load_mapping(settings.export_mapping)
+        summaries += [ingest_file(f, queue, mapping) for f in args.files]
+    if args.json:
+        print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=2))
+    else:
+        console = Console()
+        console.print(summary_table(summaries))
+        for s in summaries:
+            if s.refused:
+                console.print(s.refused, style="red", markup=False)
+            if s.ignored_columns:
+                console.print(
+                    f"{s.file} : colonnes ignorées : {', '.join(s.ignored_columns)}", markup=False
+                )
+            if s.fixed:
+                console.print(f"{s.file} : {s.fixed} ligne(s) de quarantaine corrigée(s).")
+        if any(s.invalid for s in summaries):
+            console.print("Lignes invalides : voir « icope-bot review export ».")
+    return 1 if any(s.refused for s in summaries) else 0
+
+
+def _add_sample_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sample-export",
+        help="write a realistic fictitious ICOPE et Moi export (demo, tests, training)",
+        description="Write a fictitious ICOPE et Moi export with plausible answers and alert "
+        "rates, optionally with returning usagers, homonyms, bad rows and discordant alerts.",
+    )
+    p.add_argument("--rows", type=int, required=True, help="number of rows (all kinds included)")
+    p.add_argument("--out", type=Path, required=True, help="output file, .xlsx or .csv")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same file (default 0)")
+    p.add_argument("--returning", type=int, default=0, help="later assessments of the same people")
+    p.add_argument("--homonyms", type=int, default=0, help="people sharing names with others")
+    p.add_argument("--errors", type=int, default=0, help="rows with one deliberate bad cell")
+    p.add_argument(
+        "--discordant", type=int, default=0, help="rows whose app alert disagrees with the rules"
+    )
+    p.set_defaults(handler=_run_sample_export)
+
+
+def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.sample import generate
+
+    try:
+        export = generate(
+            args.rows,
+            seed=args.seed,
+            returning=args.returning,
+            homonyms=args.homonyms,
+            errors=args.errors,
+            discordant=args.discordant,
+        )
+        path = export.write(args.out)
+    except ValueError as e:
+        print(f"Export d'exemple impossible : {e}", file=sys.stderr)
+        return 2
+    print(
+        f"{path} : {len(export.rows)} lignes ({len(export.returning)} retours, "
+        f"{len(export.homonyms)} homonymes, {len(export.errors)} erreurs voulues, "
+        f"{len(export.discordant)} alertes discordantes)."
+    )
     return 0
 
 
