@@ -123,15 +123,13 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="enter the waiting self-assessments in the e-parcours tool (batch run)",
-        description="Take the waiting items from the queue one by one, enter each in the "
-        "e-parcours tool, read the alerts back and compare them. Items whose alerts agree are "
-        "done; the others wait for your decision; technical errors are retried later.",
+        description="Take the waiting items from the queue one by one, enter each in the\n"
+        "e-parcours tool, read the alerts back and compare them. Items whose alerts agree\n"
+        "are done; the others wait for your decision; technical errors are retried later.",
         epilog=RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--limit", type=positive, metavar="N", help="enter at most N items, then stop"
-    )
+    p.add_argument("--limit", type=positive, metavar="N", help="enter at most N items, then stop")
     p.add_argument(
         "--reference",
         nargs="+",
@@ -189,7 +187,10 @@ def _run_run(args: argparse.Namespace, settings: Settings) -> int:
         dry_run=args.dry_run,
     )
     if options.pause_on_exception and options.workers != 1:
-        print("--pause-on-exception ne fonctionne qu'avec un seul robot (--workers 1).", file=sys.stderr)
+        print(
+            "--pause-on-exception ne fonctionne qu'avec un seul robot (--workers 1).",
+            file=sys.stderr,
+        )
         return 2
     console = Console(stderr=args.json)
     stop = threading.Event()
