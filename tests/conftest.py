@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,34 @@ pytest_plugins = [
     "tests.fixtures.mail",
     "tests.fixtures.flows",
 ]
+
+
+#: Where the suite's runtime data goes: never the project's own queue/, logs/, screenshots/...
+#: The PII scan (tests/test_zz_pii_scan.py) reads the logs written here by the whole suite.
+SUITE_DATA = Path(
+    os.environ.get("ICOPE_BOT_TEST_DATA") or tempfile.mkdtemp(prefix="icope-bot-tests-")
+)
+_DATA_DIRS = {
+    "ICOPE_BOT_LOGS_DIR": "logs",
+    "ICOPE_BOT_SCREENSHOTS_DIR": "screenshots",
+    "ICOPE_BOT_REPORTS_DIR": "reports",
+    "ICOPE_BOT_REVIEWS_DIR": "reviews",
+    "ICOPE_BOT_INBOX_DIR": "queue/inbox",
+    "ICOPE_BOT_ARCHIVE_DIR": "queue/archive",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every data folder of the bot at the suite's temporary folder."""
+    os.environ.setdefault("ICOPE_BOT_QUEUE_PATH", str(SUITE_DATA / "queue" / "queue.db"))
+    for variable, sub in _DATA_DIRS.items():
+        os.environ.setdefault(variable, str(SUITE_DATA / sub))
+
+
+@pytest.fixture(scope="session")
+def suite_data() -> Path:
+    """The folder holding the whole suite's logs, screenshots, reports and queues."""
+    return SUITE_DATA
 
 
 @pytest.fixture(scope="session")
