@@ -87,3 +87,11 @@ class Settings(BaseSettings):
     headed: bool = False
     slow_mo_ms: int = Field(0, ge=0)
     log_level: str = "INFO"
+
+    # --- overnight schedule (icope-bot schedule; cron lines, "" = job off) -------------------
+    schedule_ingest: str = "0 21 * * *"  # ingest queue/inbox/
+    schedule_run_start: str = "5 21 * * *"  # check the target, then run the queue
+    # no new item is started after this local time (HH:MM)
+    schedule_stop_time: str = Field("06:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    schedule_report: str = "15 6 * * *"  # morning report + exceptions file
+    schedule_timezone: str = "Europe/Paris"
