@@ -88,7 +88,9 @@ def serve_in_thread(config: SandboxConfig | None = None) -> Iterator[RunningSand
     """Serve a sandbox on a free 127.0.0.1 port in a thread; shut it down on exit."""
     config = config or SandboxConfig()
     app = create_app(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections: with proto 0 it
+    # does not, and Nagle + delayed ACKs add ~40 ms to every keep-alive request.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
