@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     # --- runs: run, schedule -----------------------------------------------------------------
     _add_run(sub)
+    _add_schedule(sub)
 
     # --- the reviewer: review export / review import ------------------------------------------
     _add_review(sub)
@@ -194,25 +195,124 @@ def _run_run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     console = Console(stderr=args.json)
     stop = threading.Event()
-    with (
-        open_queue(settings.queue_path) as queue,
-        RunProgress(console) as progress,
-        sigint_stops(stop, progress.stop_requested),
-    ):
-        summary = run_batch(
-            settings,
-            queue,
-            options,
-            on_event=progress,
-            stop=stop,
-            ask=ask_in_terminal(progress) if options.pause_on_exception else None,
+    try:
+        with (
+            open_queue(settings.queue_path) as queue,
+            RunProgress(console) as progress,
+            sigint_stops(stop, progress.stop_requested),
+        ):
+            summary = run_batch(
+                settings,
+                queue,
+                options,
+                on_event=progress,
+                stop=stop,
+                ask=ask_in_terminal(progress) if options.pause_on_exception else None,
+            )
+    except KeyboardInterrupt:
+        # Second Ctrl-C: leave at once. The browsers' threads are still inside Playwright, and
+        # a normal interpreter exit would wait on them (or crash tearing them down); their items
+        # stay in progress and the next run on this machine takes them up again.
+        import os
+
+        from bot.logs import logger
+
+        print(
+            "Arrêt immédiat : les éléments en cours seront repris au prochain passage.",
+            file=sys.stderr,
+            flush=True,
         )
+        logger.complete()
+        sys.stdout.flush()
+        os._exit(130)
     report = write_run_report(summary, settings.reports_dir)
     if args.json:
         print(json.dumps(summary.to_dict() | {"report": str(report)}, ensure_ascii=False))
     else:
         print_run_summary(console, summary, report)
     return summary.exit_code
+
+
+SCHEDULE_EPILOG = """\
+Each night (times from ICOPE_BOT_SCHEDULE_*, Europe/Paris by default):
+  21:00  ingest the files dropped in queue/inbox/
+  21:05  check the e-parcours screens; if they changed, do not run (said in the report)
+         otherwise run the queue; no new item after the stop time (06:00)
+  06:15  morning report reports/morning-<date>.txt / .json, exceptions file in reviews/
+
+One run at a time: a step that finds another one running does nothing (lock queue/.scheduler.lock).
+--once exit code: 0 nothing to look at, 1 items wait for your decision, 2 technical failures,
+3 another run was in progress (nothing done), 4 the e-parcours screens changed (queue not run).
+See docs/scheduler.md to run it as a service.
+"""
+
+
+def _add_schedule(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "schedule",
+        help="overnight runs: ingest, check the target, run until the stop time, morning report",
+        description="Run the overnight cycle on its schedule until stopped (Ctrl-C, SIGTERM),\n"
+        "or one whole cycle now with --once.",
+        epilog=SCHEDULE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="one whole cycle now: ingest, check, run until done or the stop time, report",
+    )
+    p.add_argument(
+        "--stop-at",
+        metavar="TIME",
+        help="with --once: no new item after TIME, HH:MM or 2025-06-02T06:00 "
+        "(default: ICOPE_BOT_SCHEDULE_STOP_TIME, 06:00)",
+    )
+    p.add_argument("--json", action="store_true", help="with --once: print the report as JSON")
+    p.set_defaults(handler=_run_schedule)
+
+
+def _run_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.runner import sigint_stops
+    from bot.scheduler import build_scheduler, parse_stop_at, run_forever, run_once
+
+    if not args.once:
+        if args.stop_at or args.json:
+            print("--stop-at et --json ne s'utilisent qu'avec --once.", file=sys.stderr)
+            return 2
+        try:
+            build_scheduler(settings, threading.Event())  # the cron lines are valid
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
+        return run_forever(settings)
+    stop_at = None
+    if args.stop_at:
+        tz = ZoneInfo(settings.schedule_timezone)
+        try:
+            stop_at = parse_stop_at(args.stop_at, datetime.now(tz), tz)
+        except ValueError as e:
+            print(e, file=sys.stderr)
+            return 2
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        with sigint_stops(stop):
+            result = run_once(settings, stop_at=stop_at, stop=stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if result.report is None:
+        print(result.message, file=sys.stderr)
+    elif args.json:
+        print(result.report.model_dump_json(indent=2))
+    else:
+        print(result.report.text(), end="")
+        print(f"Rapport : {result.report_path}")
+    return result.exit_code
 
 
 # --- the reviewer ------------------------------------------------------------------------------
@@ -404,10 +504,12 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
         console.print(summary_table(summaries))
         for s in summaries:
             if s.refused:
-                console.print(s.refused, style="red", markup=False)
+                console.print(s.refused, style="red", markup=False, soft_wrap=True)
             if s.ignored_columns:
                 console.print(
-                    f"{s.file} : colonnes ignorées : {', '.join(s.ignored_columns)}", markup=False
+                    f"{s.file} : colonnes ignorées : {', '.join(s.ignored_columns)}",
+                    markup=False,
+                    soft_wrap=True,
                 )
             if s.fixed:
                 console.print(f"{s.file} : {s.fixed} ligne(s) de quarantaine corrigée(s).")

@@ -223,8 +223,7 @@ class _Generator:
         pool = _FEMALE_NAMES if sex is Sex.F else _MALE_NAMES
         k = rng.choices((1, 2, 3), weights=(0.45, 0.4, 0.15))[0]
         first_names = tuple(rng.sample(pool, k))
-        age = rng.randint(60, 95)
-        birth = assessed_on - timedelta(days=age * 365 + rng.randint(0, 364))
+        birth = self.birth_date(assessed_on)
         return self.dress(
             Person(
                 birth_name=rng.choice(_SURNAMES),
@@ -234,6 +233,15 @@ class _Generator:
                 birth_insee=self.birth_place(),
             )
         )
+
+    def birth_date(self, assessed_on: date) -> date:
+        """A birth date giving an age of 60 to 95 on the assessment date."""
+        age = self.rng.randint(60, 95)
+        try:
+            anniversary = assessed_on.replace(year=assessed_on.year - age)
+        except ValueError:  # 29 February
+            anniversary = assessed_on.replace(year=assessed_on.year - age, day=28)
+        return anniversary - timedelta(days=self.rng.randint(0, 364))
 
     def birth_place(self) -> str:
         return (
@@ -520,7 +528,7 @@ def generate(
                 birth_name=p.birth_name,
                 first_names=p.first_names,
                 sex=p.sex,
-                birth_date=later - timedelta(days=rng.randint(60, 95) * 365 + rng.randint(0, 364)),
+                birth_date=g.birth_date(later),
                 birth_insee=g.birth_place(),
             )
             if twin.birth_date == p.birth_date:
