@@ -110,6 +110,11 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 {% else %}<tr><td colspan="2">Aucun élément à traiter.</td></tr>{% endfor %}
 </table>
 
+<table>
+<tr><th>Toute la file après le passage</th><th>Éléments</th></tr>
+{% for label, n in queue_counts %}<tr><td>{{ label }}</td><td class="n">{{ n }}</td></tr>
+{% endfor %}</table>
+
 <h2>Exceptions ({{ exceptions|length }})</h2>
 {% for e in exceptions %}
 <section class="exception" id="{{ e.reference }}-{{ e.attempt }}">
@@ -218,6 +223,9 @@ def render_run_report(summary: RunSummary) -> str:
         recovered=summary.recovered_leases,
         unknown=summary.unknown_references,
         counts=counts,
+        queue_counts=[
+            (STATE_LABELS[ItemState(state)], n) for state, n in summary.queue_counts.items()
+        ],
         exceptions=[_exception(r) for r in summary.exceptions],
         rows=[
             {
@@ -297,7 +305,7 @@ class RunProgress:
         self.progress.stop()
 
     def say(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def stop_requested(self) -> None:
         """First Ctrl-C: tell the assistant what happens now."""
@@ -398,6 +406,14 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
     )
     if summary.message:
         console.print(summary.message, markup=False, highlight=False)
+    if summary.queue_counts:
+        console.print(
+            "Toute la file : "
+            + ", ".join(
+                f"{n} {STATE_LABELS[ItemState(state)]}" for state, n in summary.queue_counts.items()
+            ),
+            highlight=False,
+        )
     if summary.unknown_references:
         console.print(
             "Références inconnues : " + ", ".join(summary.unknown_references), markup=False

@@ -74,14 +74,14 @@ Category = Literal["ok", "business", "system"]
 
 #: What each stop reason means, for the assistant.
 STOP_MESSAGES: dict[str, str] = {
-    "circuit_breaker": "Arrêt du lot : {n} erreurs techniques de suite (dernière : {reason}). "
+    "circuit_breaker": "Arrêt du lot : {n} erreurs techniques de suite (dernière : {cause}). "
     "Les éléments restants n'ont pas été touchés ; vérifier l'outil cible puis relancer.",
     "interrupted": "Arrêt demandé : le lot s'est arrêté après l'élément en cours. "
     "Les éléments restants attendent le prochain passage.",
     "stop_time": "Heure de fin atteinte : le lot s'est arrêté après l'élément en cours. "
     "Les éléments restants attendent le prochain passage.",
-    "browser": "Le navigateur n'a pas pu démarrer ({reason}) : aucun élément n'a été modifié.",
-    "worker_error": "Un robot s'est arrêté sur une erreur inattendue ({reason}) : "
+    "browser": "Le navigateur n'a pas pu démarrer ({cause}) : aucun élément n'a été modifié.",
+    "worker_error": "Un robot s'est arrêté sur une erreur inattendue ({cause}) : "
     "voir le journal. Les éléments restants n'ont pas été touchés.",
 }
 
@@ -130,6 +130,7 @@ class RunSummary:
     message: str = ""  # French, why the run stopped (empty: the queue was emptied)
     unknown_references: list[str] = field(default_factory=list)
     recovered_leases: list[str] = field(default_factory=list)
+    queue_counts: dict[str, int] = field(default_factory=dict)  # the whole queue, at the end
 
     @property
     def final(self) -> dict[str, ItemRecord]:
@@ -198,6 +199,7 @@ class RunSummary:
             "exit_code": self.exit_code,
             "unknown_references": self.unknown_references,
             "recovered_leases": self.recovered_leases,
+            "queue_counts": self.queue_counts,
             "items": [
                 asdict(r) | {"outcome": r.outcome.value, "evidence": list(r.evidence)}
                 for r in self.items
@@ -326,6 +328,7 @@ class _Browser:
         self.context: BrowserContext | None = None
         self.session: Any = None
         self.tracing = False
+        self.fresh = False  # a new session, not logged in yet
 
     def ready(self) -> Any:
         """The session, launching Chromium and opening the context on first use."""
@@ -344,11 +347,11 @@ class _Browser:
             handle_sighup=False,
         )
         self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
-        self.context.set_default_timeout(self.run.settings.timeout_ms)
         self.tracing = self.run.screenshots_on
         if self.tracing:
             self.context.tracing.start(screenshots=True, snapshots=True)
         self.session = self.run.make_session(self.context)
+        self.fresh = True
         return self.session
 
     def close(self) -> None:
@@ -511,7 +514,7 @@ class _Run:
                     except Exception as e:
                         logger.opt(exception=True).error("Navigateur non démarré ({})", worker)
                         self.queue.release_unstarted(item, item.actor)
-                        self.halt_with("browser", reason=type(e).__name__)
+                        self.halt_with("browser", cause=type(e).__name__)
                         break
                     self.process(item, browser, session, worker)
             finally:
@@ -533,7 +536,10 @@ class _Run:
 
         def enter() -> None:
             try:
-                session.ensure_logged_in()
+                if browser.fresh:
+                    # Log in once per browser; the flow logs in again if the tool ends it.
+                    session.ensure_logged_in()
+                    browser.fresh = False
                 self.flow(session, item, settings, dry_run=options.dry_run)
             except Exception as e:
                 if not isinstance(e, BusinessException):
@@ -611,7 +617,7 @@ class _Run:
             breaker = self.consecutive_system >= self.settings.circuit_breaker
             self.emit(RunEvent("item_finished", record.worker, record.reference, record=record))
             if breaker:
-                self.halt_with("circuit_breaker", n=self.consecutive_system, reason=record.reason)
+                self.halt_with("circuit_breaker", n=self.consecutive_system, cause=record.reason)
         if record.category != "ok" and self.options.pause_on_exception and self.ask is not None:
             self.emit(RunEvent("paused", record.worker, record.reference, record=record))
             choice = PauseChoice(
@@ -739,6 +745,7 @@ def run_batch(
         message=run.message,
         unknown_references=unknown,
         recovered_leases=recovered,
+        queue_counts={s.value: n for s, n in queue.counts().items() if n},
     )
     logger.info(
         "Lot terminé : {} élément(s), code de sortie {}{}",
@@ -756,4 +763,4 @@ def _guarded(run: _Run, worker: str) -> None:
         run.work(worker)
     except Exception as e:
         logger.opt(exception=True).error("Robot {} arrêté sur une erreur", worker)
-        run.halt_with("worker_error", reason=type(e).__name__)
+        run.halt_with("worker_error", cause=type(e).__name__)
