@@ -45,8 +45,7 @@ from bot.models import ItemState
 from bot.workqueue import STATE_LABELS, WorkQueue, open_queue
 
 if TYPE_CHECKING:
-    from apscheduler.executors.base import BaseExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
     from bot.config import Settings
@@ -146,12 +145,48 @@ def parse_stop_at(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab numbering: 0 = Sunday
+
+
+def _weekdays(field: str) -> str:
+    """A crontab day-of-week field as day names: APScheduler 3 counts 0 = Monday, cron 0 = Sunday."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        base, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        ends = (
+            [_CRON_DAYS.index(x[:3]) if x[:3] in _CRON_DAYS else int(x) for x in base.split("-")]
+            if base != "*"
+            else [0, 6]
+        )
+        if len(ends) == 1:
+            ends = [ends[0], 6 if step_text else ends[0]]  # "1/2": from Monday on, every 2 days
+        low, high = ends
+        if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high and step >= 1):
+            raise ValueError(field)
+        days.update(n % 7 for n in range(low, high + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
 def cron_trigger(expression: str, tz: ZoneInfo) -> CronTrigger:
-    """An APScheduler trigger from a crontab line (``"5 21 * * *"``); ValueError in French."""
+    """An APScheduler trigger from a crontab line (``"5 21 * * 1-5"``: weekdays, as cron reads it).
+
+    ValueError in French for a line that is not five crontab fields.
+    """
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        return CronTrigger.from_crontab(expression, timezone=tz)
+        minute, hour, day, month, weekday = expression.split()
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekdays(weekday),
+            timezone=tz,
+        )
     except ValueError as e:
         raise ValueError(
             f"planification « {expression} » non comprise : écrire une ligne cron à 5 champs "
@@ -604,7 +639,7 @@ def run_once(
     return CycleResult("completed", report.exit_code, report_path=path, report=report)
 
 
-# --- the service (forever, with triggers) --------------------------------------------------------
+# --- the service (forever, on its triggers) --------------------------------------------------------
 
 
 class _Jobs:
@@ -672,22 +707,22 @@ class _Jobs:
 
 
 def build_scheduler(
-    settings: Settings,
-    stop: threading.Event,
-    *,
-    now: Clock | None = None,
-    executor: BaseExecutor | None = None,
-) -> BlockingScheduler:
-    """A BlockingScheduler with the night's jobs (a job whose cron line is empty is left out)."""
+    settings: Settings, stop: threading.Event, *, now: Clock | None = None
+) -> BackgroundScheduler:
+    """The night's jobs on their cron lines (a job whose line is empty is left out); not started.
+
+    A background scheduler: the main thread stays free to wait for Ctrl-C / SIGTERM (a
+    BlockingScheduler shut down from a signal handler races with its own start).
+    """
     from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
 
     tz = _tz(settings)
     jobs = _Jobs(settings, stop, now or (lambda: datetime.now(tz)))
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         timezone=tz,
         # one thread: the jobs of a night never overlap within this process
-        executors={"default": executor or ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(1)},
         job_defaults={
             "coalesce": True,
             "max_instances": 1,
@@ -706,18 +741,13 @@ def build_scheduler(
 
 def run_forever(settings: Settings) -> int:
     """Run the scheduler until Ctrl-C or SIGTERM; a run in progress ends after its current item."""
-    from apscheduler.executors.pool import ThreadPoolExecutor
-
     stop = threading.Event()
-    executor = ThreadPoolExecutor(1)
-    scheduler = build_scheduler(settings, stop, executor=executor)
+    scheduler = build_scheduler(settings, stop)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt  # asked twice: leave now, leases cover items in progress
-        logger.info("Arrêt du planificateur demandé : fin après l'élément en cours")
         stop.set()
-        scheduler.shutdown(wait=False)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -725,9 +755,11 @@ def run_forever(settings: Settings) -> int:
         for job in scheduler.get_jobs():
             nxt = job.trigger.get_next_fire_time(None, now)
             logger.info("Planificateur : {} à {:%d/%m %H:%M}", job.name, nxt)
-        logger.info("Planificateur démarré (Ctrl-C pour arrêter)")
         scheduler.start()
-        executor.shutdown(wait=True)  # the job in progress, if any, ends after its current item
+        logger.info("Planificateur démarré (Ctrl-C pour arrêter)")
+        stop.wait()
+        logger.info("Arrêt du planificateur demandé : fin après l'élément en cours")
+        scheduler.shutdown(wait=True)  # the job in progress, if any, ends after its current item
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
