@@ -46,7 +46,6 @@ __all__ = [
     "Column",
     "Decision",
     "ReviewFileError",
-    "cell_text",
     "free_stem",
     "layout",
     "norm",
@@ -384,11 +383,3 @@ def _unquote(value: Any) -> Any:
     if isinstance(value, str) and value[:1] == "'" and value[1:2] and value[1] in "=+-@\t\r":
         return value[1:]
     return value
-
-
-def cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()

@@ -34,13 +34,10 @@ from bot._review_file import (
     IDENTITY_COLUMNS,
     PAYLOAD_COLUMNS,
     REQUIRED_KEYS,
-    Column,
     Decision,
     ReviewFileError,
-    cell_text,
     free_stem,
     layout,
-    norm,
     read_table,
     uri,
     write_csv,
@@ -49,6 +46,17 @@ from bot._review_file import (
 )
 from bot.evidence import private_dir
 from bot.icope import alerts_for
+
+# Reused from ingest: cells are read with the export's own rules and synonyms.
+from bot.ingest import (
+    FIELD_KINDS,
+    SKIP,
+    _cell_text,
+    _CellReader,
+    _why,
+    load_mapping,
+    normalize_header,
+)
 from bot.logs import logger
 from bot.models import DOMAINS, ItemState, SelfAssessment
 from bot.workqueue import STATE_LABELS, IllegalTransition, ItemView, WorkQueue
@@ -165,7 +173,8 @@ def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
 
 def _usager(fix: dict[str, Any], with_identity: bool) -> str:
     name = str(fix.get("identity.birth_name") or "").strip()
-    first = str(fix.get("identity.first_names") or "").split(",")[0].strip()
+    names = str(fix.get("identity.first_names") or "").strip()
+    first = re.split(load_mapping().names_separator, names)[0] if names else ""
     if not name and not first:
         return "?"
     if not with_identity:
@@ -188,7 +197,7 @@ def _payload_values(v: ItemView) -> dict[str, Any]:
                 value = value[part]
             values[col.key] = _plain(value)
         return values
-    return _from_raw(v.raw or {})
+    return _from_raw(v.raw)
 
 
 def _plain(value: Any) -> Any:
@@ -202,12 +211,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _from_raw(raw: dict[str, str]) -> dict[str, Any]:
-    """An invalid row's cells, as exported, under the column whose header they match."""
-    by_header = {norm(c.header): c.key for c in (ASSESSED_ON, *IDENTITY_COLUMNS, *PAYLOAD_COLUMNS)}
+def _from_raw(raw: dict[str, str] | None) -> dict[str, Any]:
+    """An invalid row's cells as exported, by field, found as ingest finds them (aliases too)."""
+    matchers = load_mapping().matchers()
     values: dict[str, Any] = {}
-    for header, cell in raw.items():
-        key = by_header.get(norm(header))
+    for header, cell in (raw or {}).items():
+        key = matchers.get(normalize_header(header))
         if key is not None and key not in values:
             values[key] = cell
     return values
@@ -317,7 +326,7 @@ def import_decisions(queue: WorkQueue, path: Path, *, reviewer: str) -> ImportRe
     plans: list[_Plan] = []
     seen: dict[str, int] = {}
     for row_no, cells in rows:
-        reference = cell_text(cells.get("reference"))
+        reference = _cell_text(cells.get("reference")).strip()
         try:
             plan = _check_row(queue, row_no, cells, seen, identity_in_file)
         except _Refused as r:
@@ -382,7 +391,7 @@ def _check_row(
     identity_in_file: bool,
 ) -> _Plan | None:
     """The planned decision of one row, None when it has none; _Refused with the reason."""
-    raw_decision = cell_text(cells.get("decision"))
+    raw_decision = _cell_text(cells.get("decision")).strip()
     if not raw_decision:
         return None
     decision = _DECISION_SYNONYMS.get(raw_decision.casefold())
@@ -391,7 +400,7 @@ def _check_row(
             f"décision « {raw_decision} » inconnue (valeurs possibles : "
             f"{', '.join(d.value for d in Decision)})"
         )
-    reference = cell_text(cells.get("reference"))
+    reference = _cell_text(cells.get("reference")).strip()
     if not reference:
         raise _Refused("la référence est vide")
     if reference in seen:
@@ -410,14 +419,16 @@ def _check_row(
     assessment = None
     if decision is Decision.FIX:
         assessment = _fixed_assessment(view, cells, identity_in_file)
-    return _Plan(row_no, view, decision, cell_text(cells.get("comment")), assessment)
+    return _Plan(row_no, view, decision, _cell_text(cells.get("comment")).strip(), assessment)
 
 
 def _check_fresh(view: ItemView, stamp: Any) -> None:
     """Refuse a row whose item changed after the file was exported."""
     try:
         exported = (
-            stamp if isinstance(stamp, datetime) else datetime.fromisoformat(cell_text(stamp))
+            stamp
+            if isinstance(stamp, datetime)
+            else datetime.fromisoformat(_cell_text(stamp).strip())
         )
     except ValueError:
         raise _Refused(
@@ -451,62 +462,8 @@ def _state_refusal(decision: Decision, state: ItemState) -> str:
 
 
 # --- fix: the corrected columns become the payload ---------------------------------------------
-
-_TRUE = {"oui", "o", "1", "vrai", "v", "yes", "y", "true", "x"}
-_FALSE = {"non", "n", "0", "faux", "f", "no", "false"}
-
-
-def _parse(value: Any, col: Column) -> Any:
-    """One corrected cell → the model's value; ValueError with a French message."""
-    if isinstance(value, str):
-        value = value.strip()
-    if value is None or value == "":
-        return None
-    match col.kind:
-        case "bool":
-            if isinstance(value, bool):
-                return value
-            t = cell_text(value).casefold()
-            if t in _TRUE or t in _FALSE:
-                return t in _TRUE
-            raise ValueError(f"« {value} » : Oui ou Non attendu")
-        case "date":
-            if isinstance(value, datetime):
-                return value.date()
-            if isinstance(value, date):
-                return value
-            for fmt in ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y"):
-                try:
-                    return datetime.strptime(str(value), fmt).date()
-                except ValueError:
-                    pass
-            raise ValueError(f"« {value} » : date jj/mm/aaaa attendue")
-        case "int" | "number":
-            if isinstance(value, int | float):
-                number = float(value)
-            else:
-                try:
-                    number = float(str(value).replace(",", ".").replace(" ", ""))
-                except ValueError:
-                    raise ValueError(f"« {value} » : nombre attendu") from None
-            if col.kind == "int":
-                if not number.is_integer():
-                    raise ValueError(f"« {value} » : nombre entier attendu")
-                return int(number)
-            return number
-        case "names":
-            return tuple(p for p in re.split(r"\s*[,;]\s*|\s+", str(value)) if p)
-        case "code":
-            text = cell_text(value)
-            if col.key == "identity.birth_insee" and text.isdigit() and len(text) == 4:
-                text = text.zfill(5)  # Excel drops the leading 0 of 01053 when typed as a number
-            return text
-        case _:
-            if col.key == "identity.sex":
-                return str(value).upper()
-            if col.key == "answers.hearing_test":
-                return str(value).casefold().replace("é", "e")
-            return cell_text(value)
+# Cells are read exactly as an export's cells are (bot/ingest.py, with the synonyms of
+# mappings/icope_et_moi.yaml), so "Oui", "O", "16,5" or "Non réalisé" mean the same in both.
 
 
 def _fixed_assessment(
@@ -518,10 +475,11 @@ def _fixed_assessment(
             "fix impossible : le fichier a été exporté sans identité (--masked) et la ligne "
             "invalide n'en a pas d'autre ; réexportez avec l'identité"
         )
-    errors: list[str] = []
     data: dict[str, Any] = {
         "reference": view.reference,
-        "source_id": view.assessment.source_id if view.assessment else None,
+        "source_id": (
+            view.assessment.source_id if view.assessment else _from_raw(view.raw).get("source_id")
+        ),
         "identity": {},
         "answers": {},
         "app_alerts": {},
@@ -529,26 +487,32 @@ def _fixed_assessment(
     if not identity_in_file:
         assert view.assessment is not None  # checked above
         data["identity"] = view.assessment.identity.model_dump()
-    fix_cols = (ASSESSED_ON, *(IDENTITY_COLUMNS if identity_in_file else ()), *PAYLOAD_COLUMNS)
-    for col in fix_cols:
-        try:
-            value = _parse(cells.get(col.key), col)
-        except ValueError as e:
-            errors.append(f"« {col.header} » {e}")
-            continue
-        if value is None:
-            continue  # empty: the field's default, or « valeur manquante » below
-        *parents, name = col.key.split(".")
-        target = data
-        for p in parents:
-            target = target[p]
-        target[name] = value
-    if not errors:
-        try:
-            return SelfAssessment.model_validate(data)
-        except ValidationError as e:
-            errors = [_french_error(err) for err in e.errors()]
-    raise _Refused("correction (fix) invalide : " + " ; ".join(errors))
+    reader = _CellReader(load_mapping())
+    problems: list[str] = []
+    unreadable: set[str] = set()
+    for col in (ASSESSED_ON, *(IDENTITY_COLUMNS if identity_in_file else ()), *PAYLOAD_COLUMNS):
+        value, why = reader.read(FIELD_KINDS[col.key], _cell_text(cells.get(col.key)))
+        if why:
+            problems.append(f"« {col.header} » : {why}")
+            unreadable.add(col.key)
+        elif value is not SKIP:  # an empty cell: the field's default, or "vide" below
+            *parents, name = col.key.split(".")
+            target = data
+            for part in parents:
+                target = target[part]
+            target[name] = value
+    try:
+        assessment = SelfAssessment.model_validate(data)
+    except ValidationError as e:
+        for err in e.errors(include_url=False):
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] != "missing" or key not in unreadable:  # else already explained
+                where = _HEADER_OF.get(key) or _GROUP_LABELS.get(key, key)
+                problems.append(f"« {where} » : {_why(err)}")
+    else:
+        if not problems:
+            return assessment
+    raise _Refused("correction (fix) invalide : " + " ; ".join(problems))
 
 
 _HEADER_OF = {c.key: c.header for c in ALL_COLUMNS}
@@ -557,23 +521,3 @@ _GROUP_LABELS = {
     "answers": "Réponses",
     "app_alerts": "Alertes de l'application",
 }
-
-
-def _french_error(err: Any) -> str:
-    key = ".".join(str(p) for p in err["loc"])
-    where = _HEADER_OF.get(key) or _GROUP_LABELS.get(key) or key
-    ctx = err.get("ctx") or {}
-    messages = {
-        "missing": "valeur manquante",
-        "greater_than_equal": f"doit valoir au moins {ctx.get('ge')}",
-        "less_than_equal": f"doit valoir au plus {ctx.get('le')}",
-        "too_short": "valeur manquante",
-        "string_too_short": "valeur vide",
-        "string_too_long": "texte trop long",
-        "enum": f"valeur non reconnue (attendu : {ctx.get('expected')})",
-    }
-    if err["type"] == "value_error":
-        message = str(ctx.get("error") or err["msg"])
-    else:
-        message = messages.get(err["type"], err["msg"])
-    return f"« {where} » : {message}"

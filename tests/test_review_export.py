@@ -209,7 +209,8 @@ def test_export_prefills_the_correctable_columns_from_the_payload(
 def test_an_invalid_row_is_prefilled_from_the_raw_export_row(
     work_queue: WorkQueue, tmp_path: Path
 ) -> None:
-    raw = {"Nom de naissance": "TESTICOPE", "Date de naissance": "31/02/1940", "Sexe": "F"}
+    # The export's own headers, aliases of mappings/icope_et_moi.yaml included.
+    raw = {"Nom": "TESTICOPE", "DDN": "31/02/1940", "Genre": "F", "Lever de chaise": "NR"}
     to_invalid(work_queue, "AE-BAD", raw)
 
     (row,) = xlsx_rows(export_exceptions(work_queue, tmp_path, today=DAY).xlsx)
@@ -217,6 +218,8 @@ def test_an_invalid_row_is_prefilled_from_the_raw_export_row(
     assert row["Motif"] == "« Date de naissance » : date impossible"
     assert row["Date de naissance"] == "31/02/1940"  # as exported, for the reviewer to correct
     assert row["Nom de naissance"] == "TESTICOPE"
+    assert row["Sexe"] == "F"
+    assert row["Lever de chaise (secondes)"] == "NR"
     assert row[MOBILITY] is None  # nothing to compare yet
 
 

@@ -115,6 +115,33 @@ def test_fix_replaces_the_payload_and_requeues_under_the_same_reference(
     assert work_queue.history("AE-1")[-1].actor == "reviewer:bob"
 
 
+def test_fix_reads_cells_as_an_export_is_read(work_queue: WorkQueue, tmp_path: Path) -> None:
+    """The export's value synonyms hold in the review file too."""
+    to_review(work_queue, make_assessment(reference="AE-1", consent_sharing=False))
+    path = export_exceptions(work_queue, tmp_path, today=DAY).csv
+    edits = {
+        "Décision": "fix",
+        "Sexe": "Femme",
+        "Consentement au partage": "O",
+        "Lever de chaise (secondes)": "Non réalisé",
+        "Test d'audition": "Audiométrie",
+        "Audiométrie (dB)": "-5",
+        "Code INSEE lieu de naissance": "1053",
+    }
+    fill_csv(path, {"AE-1": edits})
+
+    report = import_decisions(work_queue, path, reviewer="alice")
+
+    assert report.ok, report.summary()
+    fixed = work_queue.get("AE-1").assessment
+    assert fixed is not None
+    assert fixed.consent_sharing is True
+    assert fixed.answers.chair_rise_seconds is None
+    assert fixed.answers.hearing_test == "audiometrie"
+    assert fixed.answers.hearing_audiometry_db == -5
+    assert fixed.identity.birth_insee == "01053"
+
+
 def test_fix_without_changes_gives_back_the_same_assessment(
     work_queue: WorkQueue, tmp_path: Path
 ) -> None:
@@ -347,12 +374,9 @@ def test_a_fix_with_wrong_values_names_the_columns(work_queue: WorkQueue, tmp_pa
     assert_nothing_applied(report, work_queue, {"AE-1": S.NEEDS_REVIEW})
     (refusal,) = report.refused
     assert refusal.message == (
-        "correction (fix) invalide : « Problème de vision » « peut-être » : Oui ou Non attendu"
-    )
-    fill_xlsx(path, {"AE-1": {"Problème de vision": "Oui"}})
-    (refusal,) = import_decisions(work_queue, path, reviewer="alice").refused
-    assert refusal.message == (
-        "correction (fix) invalide : « Mots rappelés (sur 3) » : doit valoir au plus 3"
+        "correction (fix) invalide : "
+        "« Problème de vision » : la réponse « peut-être » n'est pas reconnue (attendu Oui ou Non) ; "
+        "« Mots rappelés (sur 3) » : la valeur « 5 » est trop grande (au plus 3)"
     )
 
 
