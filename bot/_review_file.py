@@ -32,6 +32,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from bot.errors import BusinessException
+from bot.ingest import normalize_header
 from bot.models import DOMAIN_LABELS, DOMAINS
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
     "ReviewFileError",
     "free_stem",
     "layout",
-    "norm",
     "read_table",
     "uri",
     "write_csv",
@@ -81,7 +81,10 @@ class Column:
     key: str  # the model field path for the correctable columns ("identity.birth_name")
     header: str  # what the reviewer reads; import finds columns by this text
     width: float = 14
-    kind: str = "text"  # text wrap link stamp decision | bool date int number code names
+    # How it is written: text, wrap (long text), link (file URI), date (a date cell),
+    # code (kept as text: leading zeros), decision (the dropdown). Reading the correctable
+    # columns back follows bot.ingest.FIELD_KINDS, as for an export.
+    kind: str = "text"
 
 
 # Shown with the information and also read back for ``fix``.
@@ -102,14 +105,14 @@ INFO_COLUMNS: tuple[Column, ...] = (
     Column("decision", "Décision", 12, "decision"),
     Column("comment", "Commentaire", 40, "wrap"),
     Column("origin", "Origine", 24),
-    Column("updated_at", "Dernière modification (ne pas modifier)", 34, "stamp"),
+    Column("updated_at", "Dernière modification (ne pas modifier)", 34),
 )
 
 # The correctable payload, for ``fix``. Headers are the export format's own
 # (mappings/icope_et_moi.yaml), so a reviewer recognises the app's columns.
 IDENTITY_COLUMNS: tuple[Column, ...] = (
     Column("identity.birth_name", "Nom de naissance", 20),
-    Column("identity.first_names", "Prénoms de naissance", 22, "names"),
+    Column("identity.first_names", "Prénoms de naissance", 22),
     Column("identity.used_name", "Nom utilisé", 18),
     Column("identity.used_first_name", "Prénom utilisé", 16),
     Column("identity.birth_date", "Date de naissance", 13, "date"),
@@ -121,28 +124,26 @@ IDENTITY_COLUMNS: tuple[Column, ...] = (
     Column("identity.address", "Adresse", 30),
 )
 PAYLOAD_COLUMNS: tuple[Column, ...] = (
-    Column("consent_sharing", "Consentement au partage", 14, "bool"),
-    *(Column(f"app_alerts.{d}", f"Alerte {DOMAIN_LABELS[d].lower()}", 12, "bool") for d in DOMAINS),
-    Column("answers.memory_complaint", "Plainte mémoire aggravée (6 mois)", 14, "bool"),
-    Column("answers.orientation_year_ok", "Orientation : année correcte", 14, "bool"),
-    Column("answers.orientation_month_ok", "Orientation : mois correct", 14, "bool"),
-    Column(
-        "answers.orientation_weekday_ok", "Orientation : jour de la semaine correct", 14, "bool"
-    ),
-    Column("answers.orientation_day_ok", "Orientation : date du jour correcte", 14, "bool"),
-    Column("answers.orientation_place_ok", "Orientation : lieu correct", 14, "bool"),
-    Column("answers.words_recalled", "Mots rappelés (sur 3)", 12, "int"),
-    Column("answers.chair_rise_seconds", "Lever de chaise (secondes)", 14, "number"),
-    Column("answers.weight_loss_kg", "Perte de poids 3 mois (kg)", 14, "number"),
-    Column("answers.appetite_loss", "Perte d'appétit", 12, "bool"),
-    Column("answers.vision_problem", "Problème de vision", 12, "bool"),
+    Column("consent_sharing", "Consentement au partage", 14),
+    *(Column(f"app_alerts.{d}", f"Alerte {DOMAIN_LABELS[d].lower()}", 12) for d in DOMAINS),
+    Column("answers.memory_complaint", "Plainte mémoire aggravée (6 mois)", 14),
+    Column("answers.orientation_year_ok", "Orientation : année correcte", 14),
+    Column("answers.orientation_month_ok", "Orientation : mois correct", 14),
+    Column("answers.orientation_weekday_ok", "Orientation : jour de la semaine correct", 14),
+    Column("answers.orientation_day_ok", "Orientation : date du jour correcte", 14),
+    Column("answers.orientation_place_ok", "Orientation : lieu correct", 14),
+    Column("answers.words_recalled", "Mots rappelés (sur 3)", 12),
+    Column("answers.chair_rise_seconds", "Lever de chaise (secondes)", 14),
+    Column("answers.weight_loss_kg", "Perte de poids 3 mois (kg)", 14),
+    Column("answers.appetite_loss", "Perte d'appétit", 12),
+    Column("answers.vision_problem", "Problème de vision", 12),
     Column("answers.hearing_test", "Test d'audition", 16),
-    Column("answers.hearing_whisper_passed", "Chuchotement réussi", 14, "bool"),
-    Column("answers.hearing_score", "Score hearWHO (sur 100)", 14, "int"),
-    Column("answers.hearing_audiometry_db", "Audiométrie (dB)", 12, "int"),
-    Column("answers.hearing_problem_reported", "Problème d'audition déclaré", 14, "bool"),
-    Column("answers.mood_down", "Triste ou déprimé (2 semaines)", 14, "bool"),
-    Column("answers.mood_little_interest", "Peu d'intérêt ou de plaisir (2 semaines)", 14, "bool"),
+    Column("answers.hearing_whisper_passed", "Chuchotement réussi", 14),
+    Column("answers.hearing_score", "Score hearWHO (sur 100)", 14),
+    Column("answers.hearing_audiometry_db", "Audiométrie (dB)", 12),
+    Column("answers.hearing_problem_reported", "Problème d'audition déclaré", 14),
+    Column("answers.mood_down", "Triste ou déprimé (2 semaines)", 14),
+    Column("answers.mood_little_interest", "Peu d'intérêt ou de plaisir (2 semaines)", 14),
 )
 
 
@@ -154,12 +155,8 @@ def layout(with_identity: bool) -> tuple[Column, ...]:
 ALL_COLUMNS = layout(with_identity=True)
 
 
-def norm(text: str) -> str:
-    """A header as compared on reading: no case, spaces folded."""
-    return " ".join(str(text).casefold().split())
-
-
-_BY_HEADER: dict[str, Column] = {norm(c.header): c for c in ALL_COLUMNS}
+# Headers are compared as ingest compares an export's: no case, accents, spaces or punctuation.
+_BY_HEADER: dict[str, Column] = {normalize_header(c.header): c for c in ALL_COLUMNS}
 REQUIRED_KEYS = ("reference", "decision", "updated_at")
 
 # Cells Excel (and LibreOffice) would run as a formula, or that hide one after a control char.
@@ -224,7 +221,7 @@ def uri(path: str) -> str:
 def _csv_text(value: Any, col: Column) -> str:
     if value is None:
         return ""
-    if isinstance(value, date | datetime) and col.kind in ("date",):
+    if isinstance(value, date) and col.kind == "date":
         return f"{value:%d/%m/%Y}"
     if col.kind == "link":
         return uri(str(value))
@@ -343,7 +340,7 @@ def read_table(path: Path) -> tuple[set[str], list[tuple[int, dict[str, Any]]]]:
     header = next(grid, None)
     if header is None:
         raise ReviewFileError(f"Le fichier {path.name} est vide.")
-    keys = [_BY_HEADER.get(norm(h)) if h is not None else None for h in header]
+    keys = [_BY_HEADER.get(normalize_header(str(h))) if h is not None else None for h in header]
     rows: list[tuple[int, dict[str, Any]]] = []
     for row_no, values in enumerate(grid, start=2):
         cells = {

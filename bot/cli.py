@@ -351,13 +351,13 @@ def _add_review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.review import export_exceptions
-    from bot.workqueue import open_queue
+    from bot.workqueue import STATE_LABELS, open_queue
 
     with open_queue(settings.queue_path) as queue:
         result = export_exceptions(
             queue, args.out or settings.reviews_dir, with_identity=args.with_identity
         )
-    states = ", ".join(f"{n} {s.value}" for s, n in result.by_state.items())
+    states = ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in result.by_state.items())
     print(f"{result.count} élément(s) à examiner ({states}).")
     print(f"  {result.xlsx}\n  {result.csv}")
     print("Remplissez la colonne « Décision » puis : icope-bot review import FICHIER --reviewer NOM")

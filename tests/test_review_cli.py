@@ -35,7 +35,9 @@ def test_review_export_then_import_applies_the_decisions(
 ) -> None:
     assert main(["review", "export"]) == 0
     out = capsys.readouterr()
-    assert "2 élément(s) à examiner (1 needs_review, 1 failed, 0 invalid)." in out.out
+    assert (
+        "2 élément(s) à examiner (1 à vérifier, 1 en échec, 0 invalide (quarantaine))." in out.out
+    )
     (xlsx,) = (cli_env / "reviews").glob("exceptions-*.xlsx")
     fill_xlsx(xlsx, {"AE-1": {"Décision": "approve"}, "AE-2": {"Décision": "reject"}})
 
