@@ -16,6 +16,7 @@ run (``= + - @``, tab, CR first) gets a ``'`` in front, removed again on reading
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -368,10 +369,17 @@ def _csv_rows(path: Path) -> Iterator[tuple[Any, ...]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1252")  # saved again by an older Excel "CSV (séparateur: ;)"
+        try:
+            text = data.decode("cp1252")  # saved again by an older Excel "CSV (séparateur: ;)"
+        except UnicodeDecodeError as e:
+            raise ReviewFileError(
+                f"Le fichier {path.name} n'est ni en UTF-8 ni en Windows-1252 : "
+                "enregistrez-le depuis Excel au format « CSV UTF-8 »."
+            ) from e
     first = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first.count)
-    for row in csv.reader(text.splitlines(), delimiter=delimiter):
+    # newline="": a quoted cell may hold line breaks (details, comments); keep them.
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
         yield tuple(row)
 
 

@@ -242,6 +242,31 @@ def test_decisions_from_the_csv_are_applied_and_formula_guards_removed(
     assert work_queue.get("AE-3").details.endswith("Commentaire du relecteur : =doublon")
 
 
+def test_line_breaks_in_csv_cells_survive_and_rows_keep_their_numbers(
+    work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    to_review(work_queue, make_assessment(reference="AE-1"))
+    to_failed(work_queue, make_assessment(reference="AE-2"))
+    path = export_exceptions(work_queue, tmp_path, today=DAY).csv
+    fill_csv(
+        path,
+        {
+            "AE-1": {"Décision": "reject", "Commentaire": "doublon\nvu avec l'infirmière"},
+            "AE-2": {"Décision": "approuve"},
+        },
+    )
+
+    report = import_decisions(work_queue, path, reviewer="alice")
+
+    assert [str(r) for r in report.refused] == [
+        "ligne 3 (AE-2) : décision « approuve » inconnue "
+        "(valeurs possibles : approve, retry, reject, fix)"
+    ]
+    fill_csv(path, {"AE-2": {"Décision": "approve"}})
+    assert import_decisions(work_queue, path, reviewer="alice").ok
+    assert work_queue.get("AE-1").details.endswith("doublon\nvu avec l'infirmière")
+
+
 def test_a_masked_file_fixes_the_answers_and_keeps_the_identity(
     work_queue: WorkQueue, tmp_path: Path
 ) -> None:
