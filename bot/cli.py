@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_review(sub)
 
     # --- demo ------------------------------------------------------------------------------------
+    _add_demo(sub)
 
     return parser
 
@@ -89,7 +90,7 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     if args.db:
         overrides["db_path"] = args.db
     if args.otp:
-        overrides["otp"] = args.otp
+        overrides["otp_mode"] = args.otp
     serve(SandboxConfig(**overrides), port=args.port)
     return 0
 
@@ -360,7 +361,9 @@ def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
     states = ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in result.by_state.items())
     print(f"{result.count} élément(s) à examiner ({states}).")
     print(f"  {result.xlsx}\n  {result.csv}")
-    print("Remplissez la colonne « Décision » puis : icope-bot review import FICHIER --reviewer NOM")
+    print(
+        "Remplissez la colonne « Décision » puis : icope-bot review import FICHIER --reviewer NOM"
+    )
     return 0
 
 
@@ -559,6 +562,42 @@ def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
         f"{len(export.discordant)} alertes discordantes)."
     )
     return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole double entry on fictitious data, against the sandbox (make demo)",
+        description="Start the sandbox e-parcours and a local mail system, generate a fictitious "
+        "ICOPE et Moi export, queue it, run the double entry, prepare the reviewer's file, then "
+        "keep the sandbox open so you can log in and enter a STEP 1 by hand.",
+    )
+    p.add_argument("--rows", type=int, default=12, help="rows in the sample export (default 12)")
+    p.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
+    p.add_argument("--workers", type=int, default=2, help="browsers working at once (default 2)")
+    p.add_argument(
+        "--port", type=int, default=8765, help="sandbox port on 127.0.0.1 (default 8765)"
+    )
+    p.add_argument("--headed", action="store_true", help="show the browsers while they work")
+    p.add_argument("--dir", type=Path, help="demo folder, emptied first (default demo-run/)")
+    p.add_argument(
+        "--no-wait", action="store_true", help="stop the sandbox at the end instead of waiting"
+    )
+    p.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.demo import DEMO_DIR, run_demo
+
+    return run_demo(
+        args.dir or DEMO_DIR,
+        rows=args.rows,
+        seed=args.seed,
+        workers=args.workers,
+        port=args.port,
+        headed=args.headed,
+        wait=not args.no_wait,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

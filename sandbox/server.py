@@ -84,15 +84,17 @@ def _uvicorn_config(app: FastAPI) -> uvicorn.Config:
 
 
 @contextmanager
-def serve_in_thread(config: SandboxConfig | None = None) -> Iterator[RunningSandbox]:
-    """Serve a sandbox on a free 127.0.0.1 port in a thread; shut it down on exit."""
+def serve_in_thread(
+    config: SandboxConfig | None = None, *, port: int = 0
+) -> Iterator[RunningSandbox]:
+    """Serve a sandbox on 127.0.0.1 in a thread (``port`` 0: a free one); shut it down on exit."""
     config = config or SandboxConfig()
     app = create_app(config)
     # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections: with proto 0 it
     # does not, and Nagle + delayed ACKs add ~40 ms to every keep-alive request.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = _Server(_uvicorn_config(app))
     thread = threading.Thread(
