@@ -114,7 +114,8 @@ async def read_form(request: Request) -> FormData:
     form = await request.form()
     session = getattr(request.state, "session", None) or {}
     token = str(form.get("csrf_token") or "")
-    if not token or not hmac.compare_digest(token, session.get("csrf", "")):
+    # bytes: compare_digest refuses non-ASCII str, and a forged token may hold anything
+    if not token or not hmac.compare_digest(token.encode(), session.get("csrf", "").encode()):
         raise CsrfRefused
     return form
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import re
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 from pydantic import SecretStr
 
 from sandbox.config import Account
 from sandbox.server import RunningSandbox, serve_in_thread
-from tests.fixtures.sandbox import DEMO_PASSWORD, sandbox_test_config
+from tests.fixtures.sandbox import DEMO_PASSWORD, Inbox, free_port, sandbox_test_config
 
 pytestmark = pytest.mark.browser
 
@@ -29,52 +22,28 @@ DEMO_EMAIL = "demo@sandbox.e-parcours.invalid"
 TOTP_SECRET = pyotp.random_base32()
 
 
-class Inbox:
-    """An aiosmtpd handler keeping every message it accepts."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 Message accepted for delivery"
-
-    def code(self, index: int = -1) -> str:
-        match = re.search(r"\b(\d{6})\b", self.messages[index].get_content())
-        assert match, "no 6-digit code in the e-mail"
-        return match.group(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def inbox() -> Iterator[Inbox]:
-    handler = Inbox(free_port())
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    yield handler
-    controller.stop()
-
-
 @pytest.fixture(scope="module")
 def email_server(
-    inbox: Inbox, tmp_path_factory: pytest.TempPathFactory
+    smtp_inbox: Inbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningSandbox]:
     db = tmp_path_factory.mktemp("otp") / "email.db"
-    with serve_in_thread(sandbox_test_config(db, otp_mode="email", smtp_port=inbox.port)) as server:
+    with serve_in_thread(
+        sandbox_test_config(db, otp_mode="email", smtp_port=smtp_inbox.port)
+    ) as server:
         yield server
 
 
 @pytest.fixture
-def email_sandbox(email_server: RunningSandbox, inbox: Inbox) -> RunningSandbox:
+def email_sandbox(email_server: RunningSandbox, smtp_inbox: Inbox) -> RunningSandbox:
     email_server.reset()
-    inbox.messages.clear()
+    smtp_inbox.messages.clear()
     return email_server
+
+
+@pytest.fixture
+def inbox(smtp_inbox: Inbox) -> Inbox:
+    """The session's SMTP inbox, emptied by ``email_sandbox``."""
+    return smtp_inbox
 
 
 def enter_password(page: Page, server: RunningSandbox) -> None:
