@@ -1,0 +1,390 @@
+"""The double entry of one ICOPE et Moi self-assessment, in the words of the people who do it.
+
+1. Log in (once per session; again when the tool ends the session, at most once per item).
+2. Find the usager (search before create, :mod:`bot.flows.identity`), or create the dossier.
+3. Look in the dossier for a STEP 1 of the same date in auto-évaluation: if it is there (a run
+   killed after saving, a retry, someone entered it), never enter it again: read it.
+4. Otherwise open a new ICOPE – STEP 1, fill it (mode auto-évaluation, the app's date, the
+   configured effecteur), check that the inputs kept every value, screenshot it, save it.
+5. Wait for the alerts panel, read it, screenshot it; read the saved answers back.
+6. Compare: read-back identical to the source and alerts agreeing across ICOPE et Moi, the
+   e-parcours and the reference rules → done. Otherwise a person decides (business exception).
+
+``item.result`` always holds what was found (alerts by source, ids) before anything is raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.concordance import Concordance, FieldDifference, compare_alerts, compare_readback
+from bot.config import ScreenshotMode
+from bot.errors import BotError, BusinessException, SystemException
+from bot.evidence import EvidenceFolder
+from bot.flows.identity import IdentityQuestion, find_or_create_usager
+from bot.icope import alerts_for, load_rules
+from bot.logs import logger
+from bot.models import HearingTest
+from bot.pages.dossier import DossierPage
+from bot.pages.evaluation import EvaluationPage, Step1ReadBack
+from bot.pages.screen import SessionExpired
+from bot.pages.step1_form import Step1FormPage, form_values
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.pages.session import TargetSession
+    from bot.workqueue import WorkItem
+
+__all__ = ["AUTO_MODE", "EntryResult", "double_entry", "readback_explanations"]
+
+#: The e-parcours mode of a re-entered self-assessment (key of step1.options.mode).
+AUTO_MODE = "auto"
+
+
+@dataclass
+class EntryResult:
+    """What the double entry of one item found and did."""
+
+    dossier_id: str | None
+    step1_id: str | None
+    created_usager: bool
+    reused_step1: bool  # a STEP 1 of the same date and mode was already there: not re-entered
+    concordance: Concordance | None  # None on a dry run
+    readback_differences: list[FieldDifference]
+    evidence: list[Path]
+
+
+def double_entry(
+    session: TargetSession, item: WorkItem, settings: Settings, *, dry_run: bool = False
+) -> EntryResult:
+    """Enter one self-assessment in the e-parcours and check it (see the module docstring).
+
+    Raises BusinessException (identity_ambiguous, identity_near_match, consent_missing,
+    invalid_input, step1_refused, step1_duplicate, readback_mismatch, alerts_discordant) or
+    SystemException (timeout, server_error, session_lost, ui_changed, navigation, …).
+    ``dry_run`` goes as far as the filled form (or the filled usager form) and saves nothing.
+    """
+    return _DoubleEntry(session, item, settings, dry_run=dry_run).run()
+
+
+def _display(value: Any, yes: str = "Oui", no: str = "Non") -> str:
+    """A value as a reviewer reads it: Oui/Non, decimal comma, French dates."""
+    if value is None:
+        return "non réalisé"
+    if isinstance(value, bool):
+        return yes if value else no
+    if isinstance(value, HearingTest):
+        return value.value
+    if isinstance(value, float):
+        return format(value, "g").replace(".", ",")
+    if isinstance(value, date):
+        return value.strftime("%d/%m/%Y")
+    return str(value)
+
+
+def readback_explanations(
+    differences: list[FieldDifference], labels: dict[str, str] | None = None
+) -> list[str]:
+    """One French line per differing field: "<label> : saisi « x », relu « y »"."""
+    labels = labels or {}
+    return [
+        f"{labels.get(d.field, d.field)} : attendu « {_display(d.entered)} », "
+        f"relu dans l'e-parcours « {_display(d.read_back)} »"
+        for d in differences
+    ]
+
+
+@dataclass
+class _DoubleEntry:
+    session: TargetSession
+    item: WorkItem
+    settings: Settings
+    dry_run: bool = False
+    dossier_url: str | None = None
+    dossier_id: str | None = None
+    created_usager: bool = False
+    evaluation_url: str | None = None
+    step1_id: str | None = None
+    reused_step1: bool = False
+    save_attempted: bool = False
+    effecteur: str | None = None
+    concordance: Concordance | None = None
+    differences: list[FieldDifference] = field(default_factory=list)
+    candidates: list[str | None] = field(default_factory=list)
+    evidence: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.assessment = self.item.assessment
+        self.folder = EvidenceFolder(self.settings.screenshots_dir, self.item.reference)
+        self.mapping = self.session.mapping
+
+    # --- the run, with one transparent re-login --------------------------------------------------
+
+    def run(self) -> EntryResult:
+        ref = self.item.reference
+        logger.info(
+            "{} : ressaisie (tentative {}{})",
+            ref,
+            self.item.attempt,
+            ", reprise après interruption" if self.item.recovered else "",
+        )
+        try:
+            if not self.assessment.consent_sharing:
+                raise BusinessException(
+                    "Consentement au partage absent : l'auto-évaluation n'est pas ressaisie dans "
+                    "l'e-parcours.",
+                    code="consent_missing",
+                )
+            losses = 0
+            while True:
+                try:
+                    return self._proceed()
+                except SessionExpired as e:
+                    losses += 1
+                    if losses >= 2:
+                        raise SystemException(
+                            "La session e-parcours a été perdue deux fois pendant le même "
+                            "élément : nouvel essai plus tard.",
+                            code="session_lost",
+                        ) from e
+                    logger.warning("{} : session e-parcours perdue, reconnexion", ref)
+                    self.session.log_in_again()
+        except BotError as e:
+            if isinstance(e, IdentityQuestion):
+                self.candidates = e.candidates
+            self._record()
+            if isinstance(e, BusinessException):
+                self._failure_screenshot()
+            raise
+
+    def _proceed(self) -> EntryResult:
+        if self.evaluation_url is not None:
+            evaluation = self.session.goto(self.evaluation_url, EvaluationPage)
+            return self._check(evaluation)
+        dossier = self._dossier()
+        if dossier is None:  # dry run: the usager would have to be created
+            return self._result()
+        dossier.show_evaluations()
+        existing = dossier.step1s(self.assessment.assessed_on, AUTO_MODE)
+        if len(existing) > 1:
+            raise BusinessException(
+                f"{len(existing)} STEP 1 en auto-évaluation à la même date existent déjà dans le "
+                "dossier : un doublon est à supprimer dans l'e-parcours.",
+                code="step1_duplicate",
+                details=", ".join(f"évaluation {row.evaluation_id}" for row in existing),
+            )
+        if existing:
+            # Already there: a crash after saving, or a save whose answer was lost with the
+            # session. Read it, never enter it twice.
+            self.reused_step1 = not self.save_attempted
+            logger.info(
+                "{} : STEP 1 déjà présente (évaluation {}), relue sans nouvelle saisie",
+                self.item.reference,
+                existing[0].evaluation_id,
+            )
+            evaluation = dossier.open_evaluation(existing[0])
+        else:
+            saved = self._enter(dossier)
+            if saved is None:  # dry run
+                return self._result()
+            evaluation = saved
+        self.evaluation_url = evaluation.url
+        self.step1_id = evaluation.evaluation_id
+        return self._check(evaluation)
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def _dossier(self) -> DossierPage | None:
+        if self.dossier_url is not None:
+            return self.session.goto(self.dossier_url, DossierPage)
+        found = find_or_create_usager(self.session, self.assessment, dry_run=self.dry_run)
+        if found.dossier is None:
+            if found.form is not None:
+                self._screenshot(found.form, "01-creation-usager")
+            return None
+        self.created_usager = self.created_usager or found.created
+        self.dossier_url = found.dossier.url
+        self.dossier_id = found.dossier.dossier_id
+        return found.dossier
+
+    def _enter(self, dossier: DossierPage) -> EvaluationPage | None:
+        form = dossier.new_evaluation().choose_step1()
+        header = form.header_values(self.assessment.assessed_on, AUTO_MODE, self._effecteur(form))
+        form.fill(
+            self.assessment.answers,
+            assessed_on=header["assessed_on"],
+            mode=AUTO_MODE,
+            effecteur=header["effecteur"],
+        )
+        self._verify_inputs(form, header | form_values(self.assessment.answers))
+        self._screenshot(form, "01-saisie-step1")
+        if self.dry_run:
+            logger.info(
+                "{} : essai à blanc, STEP 1 remplie mais non enregistrée", self.item.reference
+            )
+            return None
+        self.save_attempted = True
+        saved = form.save()
+        if isinstance(saved, Step1FormPage):
+            raise BusinessException(
+                "L'e-parcours refuse d'enregistrer la STEP 1 : les réponses sont à vérifier.",
+                code="step1_refused",
+                details="\n".join(saved.errors()),
+            )
+        logger.info(
+            "{} : STEP 1 enregistrée (évaluation {})", self.item.reference, saved.evaluation_id
+        )
+        return saved
+
+    def _effecteur(self, form: Step1FormPage) -> str:
+        """The effecteur option to choose: the configured one, else the first offered."""
+        choices = form.effecteur_choices()
+        wanted = self.settings.effecteur.strip()
+        if not wanted:
+            if not choices:
+                raise SystemException(
+                    "Le formulaire STEP 1 ne propose aucun effecteur.", code="ui_changed"
+                )
+            if self.effecteur is None:
+                logger.warning(
+                    "Aucun effecteur configuré (ICOPE_BOT_EFFECTEUR) : la STEP 1 est attribuée "
+                    "au premier effecteur proposé"
+                )
+            self.effecteur = choices[0]
+            return choices[0]
+        matches = [c for c in choices if wanted.casefold() in c.casefold()]
+        if len(matches) != 1:
+            found = "aucun" if not matches else f"{len(matches)}"
+            raise SystemException(
+                f"L'effecteur configuré « {wanted} » (ICOPE_BOT_EFFECTEUR) correspond à {found} "
+                "des effecteurs proposés par l'e-parcours : précisez-le.",
+                code="effecteur_unknown",
+            )
+        self.effecteur = matches[0]
+        return matches[0]
+
+    def _verify_inputs(self, form: Step1FormPage, expected: dict[str, Any]) -> None:
+        """The inputs must hold what was typed (a form may re-render): refill once, then stop."""
+        got = form.read_fields(list(expected))
+        wrong = [name for name, value in expected.items() if got[name] != value]
+        if wrong:
+            logger.warning("{} : {} champ(s) ressaisi(s)", self.item.reference, len(wrong))
+            for name in wrong:
+                form.set_field(name, expected[name])
+            got = form.read_fields(wrong)
+            wrong = [name for name in wrong if got[name] != expected[name]]
+        if wrong:
+            labels = ", ".join(f"« {form.t.label_of(n)} »" for n in wrong)
+            raise SystemException(
+                f"Le formulaire STEP 1 ne garde pas les valeurs saisies ({labels}) : rien n'a "
+                "été enregistré.",
+                code="entry_mismatch",
+            )
+
+    def _check(self, evaluation: EvaluationPage) -> EntryResult:
+        panel = evaluation.alerts_panel()
+        target = panel.read()
+        if self.settings.screenshots is ScreenshotMode.ON:
+            self._keep(panel.screenshot(self.folder.file("02-alertes")))
+        read_back = evaluation.read_back()
+        a = self.assessment
+        self.differences = compare_readback(a.answers, read_back.answers) + self._header_diff(
+            read_back
+        )
+        rules = load_rules()
+        age = a.age_on_assessment()
+        reference = alerts_for(a.answers, rules, age)
+        self.concordance = compare_alerts(a.app_alerts, target, reference, a.answers, rules, age)
+        self._record()
+        if self.differences:
+            lines = readback_explanations(self.differences, self._labels())
+            raise BusinessException(
+                "La STEP 1 relue dans l'e-parcours diffère de l'auto-évaluation : "
+                + ", ".join(self._labels().get(d.field, d.field) for d in self.differences),
+                code="readback_mismatch",
+                details="\n".join(lines + self.concordance.details().splitlines()),
+            )
+        if not self.concordance.agree:
+            raise BusinessException(
+                self.concordance.reason(),
+                code="alerts_discordant",
+                details=self.concordance.details(),
+            )
+        logger.info("{} : relecture identique, alertes concordantes", self.item.reference)
+        return self._result()
+
+    def _header_diff(self, read_back: Step1ReadBack) -> list[FieldDifference]:
+        a = self.assessment
+        differences = []
+        if read_back.assessed_on != a.assessed_on:
+            differences.append(FieldDifference("assessed_on", a.assessed_on, read_back.assessed_on))
+        if read_back.mode != AUTO_MODE:
+            differences.append(FieldDifference("mode", AUTO_MODE, read_back.mode))
+        wanted = self.settings.effecteur.strip()
+        if wanted and wanted.casefold() not in read_back.effecteur.casefold():
+            differences.append(FieldDifference("effecteur", wanted, read_back.effecteur))
+        return differences
+
+    def _labels(self) -> dict[str, str]:
+        step1 = self.mapping.step1
+        return {**step1.labels, **step1.radiogroups}
+
+    # --- evidence and result ---------------------------------------------------------------------
+
+    def _screenshot(self, screen: Any, step: str) -> None:
+        if self.settings.screenshots is ScreenshotMode.ON:
+            self._keep(screen.screenshot(self.folder.file(step)))
+
+    def _failure_screenshot(self) -> None:
+        if self.settings.screenshots is ScreenshotMode.OFF:
+            return
+        try:
+            path = self.folder.file("99-a-verifier")
+            self.session.page.screenshot(path=path, full_page=True)
+        except Exception:  # evidence is a bonus: never hide the business outcome
+            logger.warning("{} : capture d'écran impossible", self.item.reference)
+            return
+        self._keep(path)
+
+    def _keep(self, path: Path) -> None:
+        self.folder.seal(path)
+        self.evidence.append(path)
+        self.item.add_evidence(path)
+
+    def _record(self) -> None:
+        result: dict[str, Any] = {
+            "alerts": self.concordance.as_result() if self.concordance else None,
+            "dossier_id": self.dossier_id,
+            "step1_id": self.step1_id,
+            "created_usager": self.created_usager,
+            "reused_step1": self.reused_step1,
+            "effecteur": self.effecteur,
+            "readback_differences": [
+                {
+                    "field": d.field,
+                    "entered": _display(d.entered),
+                    "read_back": _display(d.read_back),
+                }
+                for d in self.differences
+            ],
+        }
+        if self.candidates:
+            result["identity_candidates"] = self.candidates
+        if self.dry_run:
+            result["dry_run"] = True
+        self.item.result.update(result)
+
+    def _result(self) -> EntryResult:
+        self._record()
+        return EntryResult(
+            dossier_id=self.dossier_id,
+            step1_id=self.step1_id,
+            created_usager=self.created_usager,
+            reused_step1=self.reused_step1,
+            concordance=self.concordance,
+            readback_differences=list(self.differences),
+            evidence=list(self.evidence),
+        )

@@ -1,0 +1,117 @@
+"""Dossier usager: its tabs, and the evaluations already recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
+
+from bot.pages.screen import Screen, id_from_url
+
+if TYPE_CHECKING:
+    from bot.pages.chooser import EvaluationChooserPage
+    from bot.pages.evaluation import EvaluationPage
+    from bot.pages.session import TargetSession
+
+__all__ = ["DossierPage", "EvaluationRow"]
+
+
+@dataclass(frozen=True)
+class EvaluationRow:
+    """One evaluation of the dossier's list, as shown."""
+
+    assessed_on: date | None
+    type: str
+    mode: str | None  # "auto" / "hetero" when recognised, else None
+    effecteur: str
+    link: str | None
+
+    @property
+    def evaluation_id(self) -> str | None:
+        return id_from_url(self.link) if self.link else None
+
+
+class DossierPage(Screen):
+    """Dossier usager."""
+
+    def __init__(self, session: TargetSession) -> None:
+        self.t = session.mapping.dossier
+        self.heading_text = self.t.heading
+        super().__init__(session)
+        self.evaluations_tab = self.page.get_by_role(
+            "tab", name=self.t.tabs["evaluations"], exact=True
+        )
+        self.new_evaluation_link = self.link(self.t.links["new_evaluation"])
+        no_evaluation = self.t.texts.get("no_evaluation")
+        self.no_evaluation = self.page.get_by_text(no_evaluation) if no_evaluation else None
+
+    @property
+    def dossier_id(self) -> str:
+        """The tool's id of this dossier (from its address)."""
+        return id_from_url(self.page.url)
+
+    @property
+    def url(self) -> str:
+        return self.page.url
+
+    def show_evaluations(self) -> DossierPage:
+        """Open the Évaluations tab (when it is not open yet)."""
+        self.required(self.evaluations_tab, self.t.tabs["evaluations"], "l'onglet")
+        with self.acting("ouverture de l'onglet des évaluations"):
+            if self.evaluations_tab.first.get_attribute("aria-selected") != "true":
+                self.evaluations_tab.first.click()
+            # The tab's content has loaded when its "new evaluation" link shows.
+            self.new_evaluation_link.first.wait_for()
+        return self
+
+    def evaluations(self) -> list[EvaluationRow]:
+        """The evaluations listed in the open Évaluations tab, newest first as the tool shows."""
+        columns = self.t.columns
+        header = self.page.get_by_role("columnheader", name=columns["date"], exact=True)
+        with self.acting("lecture des évaluations du dossier"):
+            if header.count() == 0:
+                # No table: there must be the "no evaluation" message, if the mapping knows it;
+                # otherwise an empty dossier and a changed table look alike.
+                if self.no_evaluation is not None and not self.no_evaluation.first.is_visible():
+                    self.required(header, columns["date"], "la colonne")
+                return []
+        rows = self.read_table(columns, ("date", "type", "mode"), self.t.links["consult"])
+        formats = self.texts.formats
+        modes = {text: code for code, text in self.texts.step1.options["mode"].items()}
+        return [
+            EvaluationRow(
+                assessed_on=formats.parse_date(r["date"]),
+                type=r["type"],
+                mode=modes.get(r["mode"]),
+                effecteur=r["effecteur"],
+                link=r.link,
+            )
+            for r in rows
+        ]
+
+    def step1s(self, assessed_on: date, mode: str) -> list[EvaluationRow]:
+        """The ICOPE – STEP 1s of this date and mode already in the dossier."""
+        return [
+            row
+            for row in self.evaluations()
+            if row.type == self.t.texts["type_step1"]
+            and row.assessed_on == assessed_on
+            and row.mode == mode
+        ]
+
+    def open_evaluation(self, row: EvaluationRow) -> EvaluationPage:
+        """Consulter: the read-only evaluation screen."""
+        from bot.pages.evaluation import EvaluationPage
+
+        if row.link is None:
+            raise ValueError("evaluation row without a link")
+        return self.session.goto(row.link, EvaluationPage)
+
+    def new_evaluation(self) -> EvaluationChooserPage:
+        """Nouvelle évaluation: the chooser of evaluation types."""
+        from bot.pages.chooser import EvaluationChooserPage
+
+        self.show_evaluations()
+        with self.acting("nouvelle évaluation"):
+            self.new_evaluation_link.first.click()
+        return self.session.expect(EvaluationChooserPage)

@@ -1,0 +1,180 @@
+"""Consultation de l'évaluation: the saved STEP 1, read-only, and its alerts panel."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import Locator
+from pydantic import ValidationError
+
+from bot.models import DOMAINS, Alerts, HearingTest, Step1Answers
+from bot.pages.screen import Screen, clean, id_from_url, ui_changed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bot.pages.session import TargetSession
+
+__all__ = ["AlertsPanel", "EvaluationPage", "Step1ReadBack"]
+
+_BOOLS = (
+    "memory_complaint",
+    "orientation_year_ok",
+    "orientation_month_ok",
+    "orientation_weekday_ok",
+    "orientation_day_ok",
+    "orientation_place_ok",
+    "chair_rise_done",
+    "appetite_loss",
+    "vision_problem",
+    "hearing_whisper_passed",
+    "hearing_problem_reported",
+    "mood_down",
+    "mood_little_interest",
+)
+_INTS = ("words_recalled", "hearing_score", "hearing_audiometry_db")
+_DECIMALS = ("chair_rise_seconds", "weight_loss_kg")
+#: Shown only for some answers: a tool may leave them out instead of writing "not done".
+_CONDITIONAL = (
+    "chair_rise_seconds",
+    "hearing_whisper_passed",
+    "hearing_score",
+    "hearing_audiometry_db",
+)
+
+
+@dataclass
+class Step1ReadBack:
+    """A saved STEP 1 as the read-only screen shows it, typed back."""
+
+    answers: Step1Answers  # not validated when the screen shows something inconsistent
+    assessed_on: date | str
+    mode: str  # "auto" / "hetero", or the text shown when unknown
+    effecteur: str
+    shown: dict[str, str] = field(default_factory=dict)  # field → text as displayed
+
+
+class AlertsPanel:
+    """The alerts region: one line per domain, "<domain> : <status>"."""
+
+    def __init__(self, screen: EvaluationPage, region: Locator) -> None:
+        self.screen = screen
+        self.region = region
+        self.t = screen.texts.evaluation.alerts
+
+    def read(self) -> Alerts:
+        """Alert (True) or not for each domain, as the tool shows it."""
+        with self.screen.acting("lecture des alertes"):
+            lines = [clean(t) for t in self.region.get_by_role("listitem").all_inner_texts()]
+        by_name = {name: code for code, name in self.t.domains.items()}
+        statuses = sorted(
+            ((self.t.status["alert"], True), (self.t.status["no_alert"], False)),
+            key=lambda s: -len(s[0]),
+        )
+        found: dict[str, bool] = {}
+        for line in lines:
+            name, _, rest = line.partition(":")
+            code = by_name.get(name.strip())
+            if code is None:
+                continue
+            rest = rest.strip()
+            status = next((value for text, value in statuses if rest.startswith(text)), None)
+            if status is None:
+                raise ui_changed(self.screen.heading_text, rest, "l'état d'alerte")
+            found[code] = status
+        for code in DOMAINS:
+            if code not in found:
+                raise ui_changed(self.screen.heading_text, self.t.domains[code], "le domaine")
+        return Alerts(**found)
+
+    def screenshot(self, path: Path) -> Path:
+        return self.screen.screenshot(path, locator=self.region)
+
+
+class EvaluationPage(Screen):
+    """Consultation de l'évaluation."""
+
+    def __init__(self, session: TargetSession) -> None:
+        self.t = session.mapping.evaluation
+        self.heading_text = self.t.heading
+        super().__init__(session)
+        self.region = self.page.get_by_role("region", name=self.t.alerts.region, exact=True)
+
+    @property
+    def evaluation_id(self) -> str:
+        return id_from_url(self.page.url)
+
+    @property
+    def url(self) -> str:
+        return self.page.url
+
+    def alerts_panel(self) -> AlertsPanel:
+        """Wait for the alerts the tool computes after saving (the panel replaces a spinner)."""
+        s = self.session
+        with self.acting("attente du panneau des alertes"):
+            self.region.or_(s.login_heading).or_(s.error_heading).first.wait_for()
+        if not self.region.is_visible():
+            raise s.diagnose("attente du panneau des alertes")
+        return AlertsPanel(self, self.region)
+
+    def read_back(self) -> Step1ReadBack:
+        """The saved answers, from the term/value list of the screen."""
+        with self.acting("relecture de la STEP 1 enregistrée"):
+            terms = [clean(t) for t in self.page.get_by_role("term").all_inner_texts()]
+            values = [clean(v) for v in self.page.get_by_role("definition").all_inner_texts()]
+        if len(terms) != len(values):
+            raise ui_changed(self.heading_text, "termes et valeurs", "la liste des")
+        shown_by_term: dict[str, str] = {}
+        for term, value in zip(terms, values, strict=True):
+            shown_by_term.setdefault(term, value)
+        not_done = self.t.values["not_done"]
+        shown: dict[str, str] = {}
+        for name, term in self.t.terms.items():
+            if term in shown_by_term:
+                shown[name] = shown_by_term[term]
+            elif name in _CONDITIONAL:
+                shown[name] = not_done
+            else:
+                raise ui_changed(self.heading_text, term, "la rubrique")
+        typed = {name: self._typed(name, text) for name, text in shown.items()}
+        answers = _answers(typed)
+        formats = self.texts.formats
+        modes = {v: k for k, v in self.texts.step1.options["mode"].items()}
+        return Step1ReadBack(
+            answers=answers,
+            assessed_on=formats.parse_date(shown["assessed_on"]) or shown["assessed_on"],
+            mode=modes.get(shown["mode"], shown["mode"]),
+            effecteur=shown["effecteur"],
+            shown=shown,
+        )
+
+    def _typed(self, name: str, text: str) -> Any:
+        v = self.t.values
+        if text == v["not_done"]:
+            return None
+        if name in _BOOLS:
+            return {v["yes"]: True, v["no"]: False}.get(text, text)
+        if name in _INTS:
+            return int(text) if re.fullmatch(r"-?\d+", text) else text
+        if name in _DECIMALS:
+            parsed = self.texts.formats.parse_decimal(text)
+            return text if parsed is None else parsed
+        if name == "hearing_test":
+            kinds = {t: k for k, t in self.texts.step1.options["hearing_test"].items()}
+            return HearingTest(kinds[text]) if text in kinds else text
+        return text
+
+
+def _answers(typed: dict[str, Any]) -> Step1Answers:
+    """A Step1Answers from the typed screen values; unvalidated when they are inconsistent (a
+    difference the read-back comparison then reports field by field)."""
+    values = {name: typed.get(name) for name in Step1Answers.model_fields}
+    if typed.get("chair_rise_done") is False:
+        values["chair_rise_seconds"] = None
+    try:
+        return Step1Answers.model_validate(values)
+    except ValidationError:
+        return Step1Answers.model_construct(**values)

@@ -1,0 +1,195 @@
+"""What every page object shares: "the page has loaded", Playwright errors as BotErrors, tables.
+
+A page object (:class:`Screen`) builds its locators once in ``__init__`` from the mapping's texts
+(roles and accessible names, never CSS). Its only check is that its heading shows; everything it
+sees otherwise it reports (values, rows) and lets the flow decide. Playwright's errors become
+:class:`bot.errors.SystemException` with a code, ``raise … from e``:
+
+- ``session_lost`` (:class:`SessionExpired`): the login page came back;
+- ``server_error``: the tool's error page shows;
+- ``ui_changed``: a mapped text is not on a screen that has loaded;
+- ``timeout``: nothing expected came in time; ``navigation``: the browser failed otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+from urllib.parse import urljoin, urlparse
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from bot.errors import SystemException
+
+if TYPE_CHECKING:
+    from bot.pages.mapping import TargetMapping
+    from bot.pages.session import TargetSession
+
+__all__ = ["Screen", "SessionExpired", "TableRow", "id_from_url", "ui_changed"]
+
+
+class SessionExpired(SystemException):
+    """The tool sent the bot back to its login page (session expired or ended)."""
+
+    default_code = "session_lost"
+
+
+def ui_changed(screen: str, text: str, kind: str = "") -> SystemException:
+    what = f"{kind} « {text} »" if kind else f"« {text} »"
+    return SystemException(
+        f"L'écran « {screen} » ne montre pas {what} : l'outil e-parcours a peut-être changé. "
+        "Lancez « icope-bot check-target » et mettez à jour le fichier de correspondance.",
+        code="ui_changed",
+    )
+
+
+def id_from_url(url: str) -> str:
+    """The last segment of a URL's path: the tool's id of a dossier or an evaluation."""
+    return urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def clean(text: str) -> str:
+    """A screen text with its white space folded (inner_text keeps line breaks)."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a table: cell texts by mapping key, and the target of its action link."""
+
+    cells: dict[str, str]
+    link: str | None  # absolute URL of the row's link (open / consult), None without one
+
+    def __getitem__(self, key: str) -> str:
+        return self.cells.get(key, "")
+
+
+class Screen:
+    """Base of the page objects: one screen of the target, found by its heading."""
+
+    #: Human name of the screen for messages (its heading text by default).
+    heading_text: str = ""
+
+    def __init__(self, session: TargetSession) -> None:
+        self.session = session
+        self.page: Page = session.page
+        self.texts: TargetMapping = session.mapping
+        self.heading = self.page.get_by_role("heading", name=self.heading_text, exact=True)
+
+    # --- the page has loaded -------------------------------------------------------------------
+
+    def wait_loaded(self) -> Self:
+        """Wait for this screen's heading; raise what the screen shows instead."""
+        self.session.wait_for_screen(self.heading, self.heading_text)
+        return self
+
+    def is_showing(self) -> bool:
+        return self.heading.is_visible()
+
+    # --- Playwright errors → BotErrors ---------------------------------------------------------
+
+    @contextmanager
+    def acting(self, what: str) -> Iterator[None]:
+        """Run Playwright calls; translate their errors (``what`` says what was being done)."""
+        try:
+            yield
+        except PlaywrightTimeoutError as e:
+            raise self.session.diagnose(f"{what} (écran « {self.heading_text} »)") from e
+        except PlaywrightError as e:
+            raise SystemException(
+                f"Le navigateur a échoué pendant : {what} (écran « {self.heading_text} »).",
+                code="navigation",
+            ) from e
+
+    def required(self, locator: Locator, text: str, kind: str = "") -> Locator:
+        """The locator, or ui_changed when the loaded screen has no such element."""
+        with self.acting(f"recherche de « {text} »"):
+            if locator.count() == 0:
+                raise ui_changed(self.heading_text, text, kind)
+        return locator
+
+    def label(self, text: str) -> Locator:
+        return self.page.get_by_label(text, exact=True)
+
+    def button(self, text: str) -> Locator:
+        return self.page.get_by_role("button", name=text, exact=True)
+
+    def link(self, text: str) -> Locator:
+        return self.page.get_by_role("link", name=text, exact=True)
+
+    def follow(self, link: Locator, text: str) -> None:
+        """Click a link and wait until the browser is on its address (pagination, tabs)."""
+        self.required(link, text, "le lien")
+        with self.acting(f"clic sur « {text} »"):
+            href = link.first.get_attribute("href")
+            link.first.click()
+            if href:
+                target = urljoin(self.page.url, href)
+                self.page.wait_for_url(lambda url: _same_page(url, target))
+
+    def screenshot(self, path: Path, *, locator: Locator | None = None) -> Path:
+        """A screenshot of the page (or of one element) into ``path``; the info message closed."""
+        self.session.clear_info_modal()
+        with self.acting("capture d'écran"):
+            if locator is None:
+                self.page.screenshot(path=path, full_page=True)
+            else:
+                locator.screenshot(path=path)
+        return path
+
+    # --- tables --------------------------------------------------------------------------------
+
+    def read_table(
+        self, columns: dict[str, str], required: tuple[str, ...], link_text: str | None = None
+    ) -> list[TableRow]:
+        """Rows of the table whose column headers are ``columns`` (key → header text)."""
+        first = columns[required[0]]
+        table = (
+            self.page.get_by_role("table")
+            .filter(has=self.page.get_by_role("columnheader", name=first, exact=True))
+            .first
+        )
+        rows: list[TableRow] = []
+        with self.acting("lecture du tableau"):
+            if table.count() == 0:
+                raise ui_changed(self.heading_text, first, "la colonne")
+            headers = [clean(h) for h in table.get_by_role("columnheader").all_inner_texts()]
+            for key in required:
+                if columns[key] not in headers:
+                    raise ui_changed(self.heading_text, columns[key], "la colonne")
+            index = {key: headers.index(text) for key, text in columns.items() if text in headers}
+            row_locators = table.get_by_role("row")
+            for i in range(row_locators.count()):
+                row = row_locators.nth(i)
+                cells = [clean(c) for c in row.get_by_role("cell").all_inner_texts()]
+                if not cells:  # the header row
+                    continue
+                values = {k: cells[j] for k, j in index.items() if j < len(cells)}
+                href = None
+                if link_text is not None:
+                    link = row.get_by_role("link", name=link_text, exact=True)
+                    if link.count() == 0:
+                        raise ui_changed(self.heading_text, link_text, "le lien")
+                    href = link.first.get_attribute("href")
+                rows.append(TableRow(values, urljoin(self.page.url, href) if href else None))
+        return rows
+
+
+def _same_page(url: str, target: str) -> bool:
+    a, b = urlparse(url), urlparse(target)
+    return (a.path, sorted(a.query.split("&"))) == (b.path, sorted(b.query.split("&")))
+
+
+def first_word(text: str) -> str:
+    """The first name of a list of first names ("Marie Anne" → "Marie")."""
+    parts = re.split(r"[\s,;]+", text.strip())
+    return parts[0] if parts else ""
+
+
+ScreenFactory = Callable[["TargetSession"], Screen]

@@ -1,0 +1,259 @@
+"""One logged-in session on the target, in one browser context.
+
+The session owns what is common to every screen: logging in (password, then the one-time code
+from :mod:`bot.otp`), the information message that may cover any page (closed centrally by a
+Playwright locator handler), the main menu, and telling what a screen shows when it is not the
+one expected (login page → :class:`SessionExpired`, the tool's error page → ``server_error``).
+
+The browser context keeps the session cookies: one login serves every item of a worker until
+the tool ends the session; the flow then calls :meth:`TargetSession.log_in_again`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from playwright.sync_api import BrowserContext, Locator
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from bot.errors import SystemException
+from bot.logs import logger
+from bot.pages.mapping import TargetMapping, load_mapping
+from bot.pages.screen import Screen, SessionExpired, clean
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.otp import OtpSource
+    from bot.pages.home import HomePage
+    from bot.pages.search import SearchPage
+
+__all__ = ["TargetSession"]
+
+S = TypeVar("S", bound=Screen)
+
+
+class TargetSession:
+    """The bot's session on the e-parcours tool: one context, one page, logged in on demand."""
+
+    def __init__(
+        self,
+        context: BrowserContext,
+        settings: Settings,
+        *,
+        mapping: TargetMapping | None = None,
+        otp: OtpSource | None = None,
+    ) -> None:
+        self.context = context
+        self.settings = settings
+        self.mapping = mapping or load_mapping(settings.mapping)
+        #: None until the first login: then the source ``otp`` or the settings choose.
+        self._otp = otp
+        self._otp_chosen = otp is not None
+        #: Page object classes to use instead of the standard ones (tests sabotage one).
+        self.screen_types: dict[type[Screen], type[Screen]] = {}
+        #: Logins done by this session (the first one included).
+        self.logins = 0
+        context.set_default_timeout(settings.timeout_ms)
+        context.set_default_navigation_timeout(settings.timeout_ms)
+        self.page = context.pages[0] if context.pages else context.new_page()
+        m = self.mapping
+        self.info_modal = self.page.get_by_role("dialog", name=m.info_modal.dialog, exact=True)
+        close = m.info_modal.buttons["close"]
+        # The tool may put an information message over any page: Playwright closes it before
+        # any action or wait that it would block.
+        self.page.add_locator_handler(
+            self.info_modal,
+            lambda dialog: dialog.get_by_role("button", name=close, exact=True).click(),
+        )
+        self.login_heading = self._heading(m.login.heading)
+        self.otp_heading = self._heading(m.otp.heading)
+        self.home_heading = self._heading(m.home.heading)
+        self.error_heading = self._heading(m.errors.server)
+        self.navigation = self.page.get_by_role("navigation", name=m.common.navigation, exact=True)
+
+    def _heading(self, text: str) -> Locator:
+        return self.page.get_by_role("heading", name=text, exact=True)
+
+    # --- page objects ----------------------------------------------------------------------------
+
+    def screen(self, cls: type[S]) -> S:
+        """The page object of a screen (not waited for)."""
+        chosen = self.screen_types.get(cls, cls)
+        return chosen(self)  # type: ignore[return-value]
+
+    def expect(self, cls: type[S]) -> S:
+        """The page object of the screen the browser is on, once it has loaded."""
+        return self.screen(cls).wait_loaded()
+
+    def goto(self, url: str, cls: type[S]) -> S:
+        """Open an address the tool gave earlier (a dossier, an evaluation) and wait for it."""
+        try:
+            self.page.goto(url)
+        except PlaywrightTimeoutError as e:
+            raise self.diagnose("ouverture d'une page") from e
+        except PlaywrightError as e:
+            raise SystemException(
+                "Le navigateur n'a pas pu ouvrir une page de l'e-parcours.", code="navigation"
+            ) from e
+        return self.expect(cls)
+
+    # --- login -------------------------------------------------------------------------------------
+
+    def ensure_logged_in(self) -> None:
+        """Be on a logged-in screen of the tool: open its address, log in when it asks."""
+        try:
+            self.page.goto(self.settings.base_url)
+            self.home_heading.or_(self.login_heading).or_(self.navigation).first.wait_for()
+        except PlaywrightTimeoutError as e:
+            raise self.diagnose("ouverture de l'e-parcours") from e
+        except PlaywrightError as e:
+            raise SystemException(
+                f"L'e-parcours ne répond pas à l'adresse {self.settings.base_url}.",
+                code="navigation",
+            ) from e
+        if self.login_heading.is_visible():
+            self._log_in()
+
+    def log_in_again(self) -> None:
+        """After the tool ended the session: log in again (from its login page when shown)."""
+        logger.info("Session e-parcours terminée : nouvelle connexion")
+        if self.login_heading.is_visible():
+            self._log_in()
+        else:
+            self.ensure_logged_in()
+
+    def home(self) -> HomePage:
+        """The home page, logged in."""
+        from bot.pages.home import HomePage
+
+        self.ensure_logged_in()
+        if not self.home_heading.is_visible():
+            self.page.goto(self.settings.base_url)
+        return self.expect(HomePage)
+
+    def open_search(self) -> SearchPage:
+        """The usager search screen, through the main menu (logging in first when needed)."""
+        from bot.pages.search import SearchPage
+
+        links = self.mapping.common.links
+        menu_link = self.navigation.get_by_role("link", name=links["usagers"], exact=True)
+        if self.navigation.count() == 0:
+            self.ensure_logged_in()
+        search = self.screen(SearchPage)
+        search.required(menu_link, links["usagers"], "le lien du menu")
+        with search.acting("ouverture de la recherche d'usager"):
+            menu_link.first.click()
+        return search.wait_loaded()
+
+    def _log_in(self) -> None:
+        from bot.pages.login import LoginPage
+
+        login = self.expect(LoginPage)
+        started = datetime.now(UTC)
+        otp = self._otp_source()
+        if otp is None:
+            login.log_in(self.settings.username, self._password())
+        else:
+            code_page = login.log_in_expecting_code(self.settings.username, self._password())
+            code_page.enter_code(otp.code_for(started))
+        self.logins += 1
+        logger.info("Connecté à l'e-parcours (connexion n° {})", self.logins)
+
+    def _otp_source(self) -> OtpSource | None:
+        if not self._otp_chosen:
+            from bot.otp import otp_source_from_settings
+
+            self._otp = otp_source_from_settings(self.settings)
+            self._otp_chosen = True
+        return self._otp
+
+    def _password(self) -> str:
+        if self.settings.password is not None:
+            return self.settings.password.get_secret_value()
+        import keyring
+        from keyring.errors import KeyringError
+
+        try:
+            stored = keyring.get_password(self.settings.keyring_service, self.settings.username)
+        except KeyringError:
+            stored = None
+        if not stored:
+            raise SystemException(
+                "Mot de passe du compte e-parcours du robot introuvable : définissez "
+                "ICOPE_BOT_PASSWORD ou enregistrez-le dans le trousseau (service "
+                f"« {self.settings.keyring_service} », compte « {self.settings.username} »).",
+                code="credentials_missing",
+            )
+        return stored
+
+    # --- what the screen shows -----------------------------------------------------------------
+
+    def wait_for_screen(self, heading: Locator, name: str) -> None:
+        """Wait for a screen's heading; raise what shows instead (login, error page…)."""
+        anything = heading.or_(self.login_heading).or_(self.error_heading)
+        try:
+            anything.first.wait_for()
+        except PlaywrightTimeoutError as e:
+            raise self.diagnose(f"attente de l'écran « {name} »", expected=name) from e
+        except PlaywrightError as e:
+            raise SystemException(
+                f"Le navigateur a échoué en attendant l'écran « {name} ».", code="navigation"
+            ) from e
+        if heading.first.is_visible():
+            return
+        raise self.diagnose(f"attente de l'écran « {name} »", expected=name)
+
+    def diagnose(self, what: str, expected: str | None = None) -> SystemException:
+        """The error that explains why ``what`` did not happen, from what the screen shows."""
+        try:
+            if self.login_heading.is_visible():
+                return SessionExpired(
+                    "La session e-parcours a pris fin (retour à la page de connexion) pendant : "
+                    f"{what}."
+                )
+            if self.error_heading.is_visible():
+                return SystemException(
+                    f"L'e-parcours a répondu par une erreur interne pendant : {what}.",
+                    code="server_error",
+                )
+            shown = [clean(h) for h in self.page.get_by_role("heading", level=1).all_inner_texts()]
+        except PlaywrightError:
+            shown = []
+        if expected is not None and shown:
+            known = {s.get("heading") for s in self.mapping.screens().values()}
+            code = "navigation" if shown[0] in known else "ui_changed"
+            return SystemException(
+                f"L'écran « {expected} » attendu n'est pas apparu : l'e-parcours affiche "
+                f"« {shown[0]} ».",
+                code=code,
+            )
+        return SystemException(
+            f"L'e-parcours n'a pas répondu à temps ({self.settings.timeout_ms / 1000:g} s) "
+            f"pendant : {what}.",
+            code="timeout",
+        )
+
+    def clear_info_modal(self) -> None:
+        """Close the information message if it shows (before a screenshot)."""
+        try:
+            if self.info_modal.is_visible():
+                # Waiting for it to go lets the locator handler close it.
+                self.info_modal.wait_for(state="hidden")
+        except PlaywrightError as e:
+            raise SystemException(
+                "Le message d'information de l'e-parcours n'a pas pu être fermé.",
+                code="ui_changed",
+            ) from e
+
+    def text_shows(self, text: str) -> bool:
+        """Whether a message (substring) is visible on the current screen."""
+        return self.page.get_by_text(re.compile(re.escape(text))).first.is_visible()
+
+    def close(self) -> None:
+        """Close the session's page (the context belongs to the caller)."""
+        with contextlib.suppress(PlaywrightError):  # the browser is already gone
+            self.page.close()

@@ -1,0 +1,196 @@
+"""Saisie ICOPE – STEP 1: the form, field by field, and what its inputs hold after filling."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from playwright.sync_api import Locator
+
+from bot.models import HearingTest, Step1Answers
+from bot.pages.screen import Screen, clean
+
+if TYPE_CHECKING:
+    from bot.pages.evaluation import EvaluationPage
+    from bot.pages.session import TargetSession
+
+__all__ = ["HEADER_FIELDS", "Step1FormPage", "form_values"]
+
+#: Fields of the form's header (not answers).
+HEADER_FIELDS = ("assessed_on", "mode", "effecteur")
+_INTS = ("words_recalled", "hearing_score", "hearing_audiometry_db")
+_DECIMALS = ("chair_rise_seconds", "weight_loss_kg")
+
+
+def form_values(answers: Step1Answers) -> dict[str, Any]:
+    """The answers as the form asks them, in screen order; conditional fields only when shown.
+
+    ``chair_rise_done`` is the form's own question that reveals the duration; a hearing result
+    field shows only for its test.
+    """
+    values: dict[str, Any] = {
+        "memory_complaint": answers.memory_complaint,
+        "orientation_year_ok": answers.orientation_year_ok,
+        "orientation_month_ok": answers.orientation_month_ok,
+        "orientation_weekday_ok": answers.orientation_weekday_ok,
+        "orientation_day_ok": answers.orientation_day_ok,
+        "orientation_place_ok": answers.orientation_place_ok,
+        "words_recalled": answers.words_recalled,
+        "chair_rise_done": answers.chair_rise_seconds is not None,
+    }
+    if answers.chair_rise_seconds is not None:
+        values["chair_rise_seconds"] = answers.chair_rise_seconds
+    values |= {
+        "weight_loss_kg": answers.weight_loss_kg,
+        "appetite_loss": answers.appetite_loss,
+        "vision_problem": answers.vision_problem,
+        "hearing_test": answers.hearing_test,
+    }
+    result_field = {
+        HearingTest.WHISPER: "hearing_whisper_passed",
+        HearingTest.HEARWHO: "hearing_score",
+        HearingTest.AUDIOMETRY: "hearing_audiometry_db",
+    }.get(answers.hearing_test)
+    if result_field is not None:
+        values[result_field] = getattr(answers, result_field)
+    values |= {
+        "hearing_problem_reported": answers.hearing_problem_reported,
+        "mood_down": answers.mood_down,
+        "mood_little_interest": answers.mood_little_interest,
+    }
+    return values
+
+
+class Step1FormPage(Screen):
+    """Saisie ICOPE – STEP 1."""
+
+    def __init__(self, session: TargetSession) -> None:
+        self.t = session.mapping.step1
+        self.heading_text = self.t.heading
+        super().__init__(session)
+        self.controls: dict[str, Locator] = {k: self.label(v) for k, v in self.t.labels.items()}
+        self.groups: dict[str, Locator] = {
+            k: self.page.get_by_role("radiogroup", name=v, exact=True)
+            for k, v in self.t.radiogroups.items()
+        }
+        self.save_button = self.button(self.t.buttons["save"])
+        self.alerts = self.page.get_by_role("alert")
+        self.formats = self.texts.formats
+        self._present: set[str] = set()  # controls already found on this screen
+
+    # --- filling -----------------------------------------------------------------------------
+
+    def fill(self, answers: Step1Answers, *, assessed_on: date, mode: str, effecteur: str) -> None:
+        """Fill the header and every answer (``effecteur``: an option text, see
+        :meth:`effecteur_choices`)."""
+        self.session.clear_info_modal()
+        for name, value in self.header_values(assessed_on, mode, effecteur).items():
+            self.set_field(name, value)
+        for name, value in form_values(answers).items():
+            self.set_field(name, value)
+
+    @staticmethod
+    def header_values(assessed_on: date, mode: str, effecteur: str) -> dict[str, Any]:
+        return {"assessed_on": assessed_on, "mode": mode, "effecteur": effecteur}
+
+    def set_field(self, name: str, value: Any) -> None:
+        """Give one field its value (a radio answer, a typed number, a chosen option)."""
+        with self.acting(f"saisie de « {self.t.label_of(name)} »"):
+            if name in self.groups:
+                # A plain form: no animation to wait for, so no stability check (it costs two
+                # frames per click); the values are read back before saving anyway.
+                self._radio(name, bool(value)).check(force=True)
+            elif name == "assessed_on":
+                self._control(name).fill(self.formats.format_date(value))
+            elif name == "mode":
+                self._control(name).select_option(label=self.t.mode_option(value))
+            elif name == "hearing_test":
+                self._control(name).select_option(label=self.t.hearing_option(value))
+            elif name == "effecteur":
+                self._control(name).select_option(label=value)
+            elif name in _DECIMALS:
+                self._control(name).fill(self.formats.format_decimal(value))
+            else:
+                self._control(name).fill(str(value))
+
+    def _control(self, name: str) -> Locator:
+        return self._found(name, self.controls[name], self.t.labels[name], "le champ")
+
+    def _radio(self, name: str, value: bool) -> Locator:
+        group = self._found(name, self.groups[name], self.t.radiogroups[name], "la question")
+        text = self.t.yes if value else self.t.no
+        return self._found(f"{name}={value}", group.get_by_label(text, exact=True), text)
+
+    def _found(self, key: str, locator: Locator, text: str, kind: str = "") -> Locator:
+        """The control, checked to exist the first time only (the screen does not change)."""
+        if key not in self._present:
+            self.required(locator, text, kind)
+            self._present.add(key)
+        return locator.first
+
+    def effecteur_choices(self) -> list[str]:
+        """The effecteurs the form offers (option texts, the empty placeholder left out)."""
+        select = self._control("effecteur")
+        with self.acting("lecture des effecteurs proposés"):
+            options = select.get_by_role("option", include_hidden=True)
+            pairs = options.evaluate_all("os => os.map(o => [o.value, o.textContent])")
+        return [clean(text) for value, text in pairs if value]
+
+    # --- what the inputs hold ----------------------------------------------------------------
+
+    def read_fields(self, names: list[str]) -> dict[str, Any]:
+        """The current value of each field, typed like :func:`form_values` (text when unreadable)."""
+        return {name: self.read_field(name) for name in names}
+
+    def read_field(self, name: str) -> Any:
+        with self.acting(f"relecture de « {self.t.label_of(name)} »"):
+            if name in self.groups:
+                if self._radio(name, True).is_checked():
+                    return True
+                return False if self._radio(name, False).is_checked() else None
+            control = self._control(name)
+            if name in ("mode", "hearing_test", "effecteur"):
+                text = clean(
+                    control.evaluate(
+                        "s => s.selectedOptions.length ? s.selectedOptions[0].textContent : ''"
+                    )
+                )
+                options = self.t.options.get(name, {})
+                reverse = {v: k for k, v in options.items()} if isinstance(options, dict) else {}
+                if name == "hearing_test" and text in reverse:
+                    return HearingTest(reverse[text])
+                return reverse.get(text, text)
+            raw = control.input_value()
+        if name == "assessed_on":
+            return self.formats.parse_date(raw) or raw
+        if name in _DECIMALS:
+            parsed = self.formats.parse_decimal(raw)
+            return raw if parsed is None else parsed
+        if name in _INTS:
+            return int(raw) if re.fullmatch(r"-?\d+", raw.strip()) else raw
+        return raw
+
+    # --- saving --------------------------------------------------------------------------------
+
+    def save(self) -> EvaluationPage | Step1FormPage:
+        """Enregistrer: the saved evaluation, or this form again with its errors."""
+        from bot.pages.evaluation import EvaluationPage
+
+        evaluation = self.session.screen(EvaluationPage)
+        self.required(self.save_button, self.t.buttons["save"], "le bouton")
+        with self.acting("enregistrement de la STEP 1"):
+            self.save_button.first.click()
+            evaluation.heading.or_(self.alerts).or_(self.session.login_heading).or_(
+                self.session.error_heading
+            ).first.wait_for()
+        if evaluation.is_showing():
+            return evaluation.wait_loaded()
+        if self.is_showing() and self.alerts.first.is_visible():
+            return self
+        raise self.session.diagnose("enregistrement de la STEP 1")
+
+    def errors(self) -> list[str]:
+        """The error messages the form shows (after a refused save)."""
+        with self.acting("lecture des erreurs du formulaire"):
+            return [clean(t) for t in self.alerts.all_inner_texts() if t.strip()]
