@@ -199,9 +199,13 @@ def find_or_create_usager(
         return UsagerFound(None, created=False, form=form)
     outcome = form.submit()
     if isinstance(outcome, DuplicateWarningPage):
-        doubles = IdentityMatch(
-            near=[(r, differing_traits(identity, r)) for r in outcome.candidates()]
-        )
+        doubles = IdentityMatch()
+        for r in outcome.candidates():
+            differ = differing_traits(identity, r)
+            if differ:
+                doubles.near.append((r, differ))
+            else:
+                doubles.exact.append(r)
         outcome.cancel()
         raise _near_match_error(doubles, "l'e-parcours signale un doublon potentiel")
     if isinstance(outcome, UsagerFormPage):
