@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.evidence import private_dir
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue import (
@@ -117,14 +117,6 @@ def _raw_hash(raw: dict[str, str]) -> str:
     return hashlib.sha256(_json(raw).encode()).hexdigest()
 
 
-def _private_dir(folder: Path) -> None:
-    """Create ``folder`` 0700; tighten it if it is ours (never a shared sticky dir like /tmp)."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    st = folder.stat()
-    if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX:
-        folder.chmod(0o700)
-
-
 def _private_file(path: Path) -> None:
     """Create ``path`` 0600 before anyone else (SQLite) opens it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -140,7 +132,7 @@ class SQLiteQueue(WorkQueue):
         self.clock = clock
         self._lock = threading.RLock()
         self._depth = 0
-        _private_dir(path.parent)
+        private_dir(path.parent)
         _private_file(path)
         self._conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from datetime import date
 from pathlib import Path
 
@@ -17,9 +18,15 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) readable by the owner only."""
+    """Create ``path`` (and missing parents) 0700; tighten it if it already exists and is ours.
+
+    A folder someone else owns, or a shared sticky folder such as /tmp, is left as it is: a user
+    pointing an option at /tmp must not lock everybody out of it.
+    """
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.chmod(0o700)
+    st = path.stat()
+    if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX:
+        path.chmod(0o700)
     return path
 
 

@@ -94,8 +94,9 @@ def configure_logging(
             format="{time:HH:mm:ss} {level:<7} {message}",
         )
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log_dir.chmod(0o700)
+        from bot.evidence import private_dir  # deferred: logs is imported by everything
+
+        private_dir(log_dir)
         logger.add(
             log_dir / "icope-bot.jsonl",
             level="DEBUG",

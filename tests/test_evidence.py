@@ -29,3 +29,12 @@ def test_evidence_folders_are_0700_and_files_0600(tmp_path: Path) -> None:
 def test_references_cannot_escape_the_day_folder(tmp_path: Path, reference: str) -> None:
     folder = EvidenceFolder(tmp_path, reference, day=date(2026, 1, 2))
     assert folder.file("x").resolve().parent.parent == (tmp_path / "2026-01-02").resolve()
+
+
+def test_a_shared_sticky_folder_is_never_locked_down(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o1777)
+    shared.chmod(0o1777)
+    EvidenceFolder(shared, "ICM-1").file("x")
+    assert mode(shared) == 0o1777
+    assert mode(shared / date.today().isoformat()) == 0o700
