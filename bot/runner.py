@@ -402,7 +402,8 @@ class _Run:
         self.consecutive_system = 0
         self.stopped_reason: StopReason | None = None
         self.message = ""
-        self.skipped: set[str] = set()
+        #: Not to be taken again in this run: dry-run items (back to pending) and skipped ones.
+        self.excluded: set[str] = set()
 
     # --- events and stopping -------------------------------------------------------------
 
@@ -465,14 +466,14 @@ class _Run:
 
     def _references(self) -> list[str] | None:
         wanted = self.options.references
-        if not self.skipped:
+        if not self.excluded:
             return wanted
-        # The assistant skipped some items: offer every other candidate explicitly.
+        # Some items must not come back in this run: offer every other candidate explicitly.
         candidates = self.queue.items([S.PENDING, S.RETRY_WAIT, S.IN_PROGRESS])
         return [
             v.reference
             for v in candidates
-            if v.reference not in self.skipped and (wanted is None or v.reference in wanted)
+            if v.reference not in self.excluded and (wanted is None or v.reference in wanted)
         ]
 
     def expected_total(self) -> int:
@@ -557,6 +558,8 @@ class _Run:
                     "Élément {} : essai à blanc en erreur", item.reference
                 )
             self.queue.release_unstarted(item, item.actor)
+            with self.lock:
+                self.excluded.add(item.reference)
             outcome = S.PENDING
         else:
             with item:
@@ -636,7 +639,7 @@ class _Run:
                 self.halt_with("interrupted")
             elif choice == PauseChoice.SKIP:
                 with self.lock:
-                    self.skipped.add(record.reference)
+                    self.excluded.add(record.reference)
 
     def capture_failure(self, item: WorkItem, browser: _Browser) -> bool:
         """Full-page screenshot and the item's trace, as private evidence. True if traced."""
