@@ -110,9 +110,11 @@ def parse_usager(form: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str
 
 
 def usager_record(values: dict[str, str], created_by: str) -> dict[str, Any]:
-    """A validated form (or test payload) as a row of the usagers table."""
+    """Validated identity values (see parse_usager) as a row of the usagers table."""
     first_names = values["first_names"].split(" ")
-    birth = parse_date(values["birth_date"]) or date.fromisoformat(values["birth_date"])
+    birth = parse_date(values["birth_date"])
+    if birth is None:
+        raise ValueError("usager_record takes validated values (birth date jj/mm/aaaa)")
     used_first = values.get("used_first_name") or ""
     return {
         **{k: (values.get(k) or None) for k in ("used_name", "used_first_name", "ins")},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,7 +70,7 @@ class RunningSandbox:
 
     def step1s(self, **filters: Any) -> list[dict[str, Any]]:
         """Saved STEP 1s; filters ``usager_id``, ``date`` (aaaa-mm-jj), ``mode``."""
-        query = "&".join(f"{k}={v}" for k, v in filters.items() if v is not None)
+        query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
         return self._call("GET", "/__test__/step1" + (f"?{query}" if query else ""))
 
     def add_usager(self, **identity: Any) -> int:
@@ -133,7 +134,15 @@ def serve(config: SandboxConfig | None = None, host: str = "127.0.0.1", port: in
     config = config or SandboxConfig()
     app = create_app(config)
     print(banner(config, f"http://{host}:{port}"), flush=True)
+    # no access log: search URLs carry names and birth dates (?nom=…&date_naissance=…)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=2)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
     )
     server.run()

@@ -9,16 +9,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from sandbox.server import RunningSandbox
-from tests.fixtures.sandbox import DEMO_PASSWORD, LoginFn
+from tests.fixtures.sandbox import DEMO_PASSWORD, LoginFn, submit_login
 
 pytestmark = pytest.mark.browser
-
-
-def submit_login(page: Page, server: RunningSandbox, username: str, password: str) -> None:
-    page.goto(f"{server.base_url}/connexion")
-    page.get_by_label("Identifiant", exact=True).fill(username)
-    page.get_by_label("Mot de passe", exact=True).fill(password)
-    page.get_by_role("button", name="Se connecter").click()
 
 
 def test_good_password_opens_the_home_page_with_the_professional(
@@ -90,7 +83,7 @@ def test_pages_need_a_login_and_come_back_after_it(page: Page, sandbox: RunningS
     expect(page.get_by_role("heading", name="Connexion", exact=True)).to_be_visible()
     page.get_by_label("Identifiant", exact=True).fill("demo")
     page.get_by_label("Mot de passe", exact=True).fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_role("button", name="Se connecter").click()  # the form keeps ?suivant=/exports
     expect(page.get_by_role("heading", name="Exports", exact=True)).to_be_visible()
 
 

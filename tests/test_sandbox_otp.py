@@ -14,7 +14,13 @@ from pydantic import SecretStr
 
 from sandbox.config import Account
 from sandbox.server import RunningSandbox, serve_in_thread
-from tests.fixtures.sandbox import DEMO_PASSWORD, Inbox, free_port, sandbox_test_config
+from tests.fixtures.sandbox import (
+    DEMO_PASSWORD,
+    Inbox,
+    free_port,
+    sandbox_test_config,
+    submit_login,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -47,10 +53,7 @@ def inbox(smtp_inbox: Inbox) -> Inbox:
 
 
 def enter_password(page: Page, server: RunningSandbox) -> None:
-    page.goto(f"{server.base_url}/connexion")
-    page.get_by_label("Identifiant", exact=True).fill("demo")
-    page.get_by_label("Mot de passe", exact=True).fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
+    submit_login(page, server, "demo", DEMO_PASSWORD)
     expect(page.get_by_role("heading", name="Vérification en deux étapes")).to_be_visible()
 
 
@@ -130,10 +133,7 @@ def test_three_wrong_codes_go_back_to_the_password_step(
 def test_failed_mail_sending_shows_an_error_page(page: Page, tmp_path: Path) -> None:
     config = sandbox_test_config(tmp_path / "s.db", otp_mode="email", smtp_port=free_port())
     with serve_in_thread(config) as server:
-        page.goto(f"{server.base_url}/connexion")
-        page.get_by_label("Identifiant", exact=True).fill("demo")
-        page.get_by_label("Mot de passe", exact=True).fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Se connecter").click()
+        submit_login(page, server, "demo", DEMO_PASSWORD)
         expect(
             page.get_by_role("heading", name="Le code de connexion n'a pas pu être envoyé")
         ).to_be_visible()

@@ -39,12 +39,17 @@ async def chooser(request: Request, usager_id: int) -> Response:
     return render(request, "evaluations/chooser.html", context)
 
 
+@router.get("/usagers/{usager_id}/evaluations/nouvelle/step1")
+async def new_step1(request: Request, usager_id: int) -> Response:
+    require_user(request)
+    return _step1_page(request, usager_id, {"assessed_on": format_date(date.today())}, {})
+
+
 @router.get("/usagers/{usager_id}/evaluations/nouvelle/{kind}")
 async def unavailable(request: Request, usager_id: int, kind: str) -> Response:
+    """AGGIR, multidimensional evaluation…: listed in the chooser, not built in the sandbox."""
     require_user(request)
     usager_or_404(request, usager_id)
-    if kind == "step1":
-        return _step1_page(request, usager_id, {"assessed_on": format_date(date.today())}, {})
     heading = runtime(request).texts()["errors"]["unavailable"]
     context = {"breadcrumb": _crumbs(request, usager_id, heading), "usager_id": usager_id}
     return render(request, "evaluations/unavailable.html", context, status=404)

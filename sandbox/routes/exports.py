@@ -16,7 +16,6 @@ from sandbox.runtime import render, runtime
 router = APIRouter()
 
 KIND_LABELS = {"step1": "STEP 1", "step2": "STEP 2"}
-MODE_LABELS = {"hetero": "Hétéroévaluation", "auto": "Auto-évaluation (ICOPE et Moi)"}
 
 
 @router.get("/exports")
@@ -56,7 +55,9 @@ async def summary_csv(request: Request) -> Response:
 @router.get("/exports/actes.csv")
 async def detail_csv(request: Request) -> Response:
     require_user(request)
-    rows = runtime(request).store.billing_detail()
+    rt = runtime(request)
+    modes = rt.texts()["step1"]["mode_options"]
+    rows = rt.store.billing_detail()
     return _csv(
         "e-parcours-actes.csv",
         ["Mois", "Date", "Effecteur", "RPPS", "Type", "Mode", "Dossier", "Évaluation"],
@@ -67,7 +68,7 @@ async def detail_csv(request: Request) -> Response:
                 r["effecteur_name"],
                 r["effecteur_rpps"],
                 KIND_LABELS[r["kind"]],
-                MODE_LABELS[r["mode"]],
+                modes[r["mode"]],
                 r["usager_id"],
                 r["id"],
             ]
