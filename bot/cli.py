@@ -202,6 +202,9 @@ def _run_run(args: argparse.Namespace, settings: Settings) -> int:
             RunProgress(console) as progress,
             sigint_stops(stop, progress.stop_requested),
         ):
+            progress.log_above_the_bar(
+                "DEBUG" if args.verbose else settings.log_level, settings.logs_dir
+            )
             summary = run_batch(
                 settings,
                 queue,

@@ -304,6 +304,20 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def log_above_the_bar(self, level: str, logs_dir: Path | None) -> None:
+        """On a terminal, print log lines above the live bar rather than through it."""
+        if not self.live:
+            return
+        from bot.logs import configure_logging, logger
+
+        configure_logging(level, logs_dir, console=False)
+        logger.add(
+            lambda line: self.say(mask(str(line)).rstrip("\n")),
+            level=level,
+            format="{time:HH:mm:ss} {level:<7} {message}",
+            colorize=False,
+        )
+
     def say(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -338,7 +352,7 @@ class RunProgress:
         self.progress.update(
             self.task, completed=self.finished, total=total, counts=counts, rate=rate
         )
-        if not self.live:
+        if not self.live or record.category != "ok":  # exceptions show on a terminal too
             label = STATE_LABELS[record.outcome]
             why = f" — {mask(record.reason)}" if record.reason else ""
             self.say(
