@@ -23,6 +23,7 @@ import csv
 import difflib
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -429,43 +430,90 @@ def _cell_text(v: object) -> str:
     return str(v)
 
 
-def _read_xlsx(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
-    import openpyxl
+class _Workbook:
+    """The sheets of an XLSX file as rows of cell values, whatever library reads them.
 
+    python-calamine (Rust) reads a 100,000-row sheet about 15 times faster than openpyxl's
+    read-only mode; openpyxl stays as the fallback where calamine is not installed.
+    """
+
+    def __init__(self, path: Path, engine: str | None = None) -> None:
+        self.engine = engine or ("calamine" if _has_calamine() else "openpyxl")
+        self._sheets: dict[str, Any] = {}
+        try:
+            if self.engine == "calamine":
+                from python_calamine import CalamineWorkbook
+
+                self._wb: Any = CalamineWorkbook.from_path(str(path))
+                self.names: list[str] = list(self._wb.sheet_names)
+            else:
+                import openpyxl
+
+                self._wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+                self.names = list(self._wb.sheetnames)
+        except Exception as e:  # zip, XML, format errors of every kind: not a workbook
+            raise FileRefused("ce n'est pas un classeur Excel (.xlsx) lisible") from e
+
+    def rows(self, name: str, limit: int | None = None) -> Iterator[Sequence[object]]:
+        """Rows from the sheet's first row (row 1 is the first yielded, empty or not)."""
+        if self.engine == "calamine":
+            if name not in self._sheets:  # calamine reads a whole sheet at once: only once
+                self._sheets[name] = self._wb.get_sheet_by_name(name)
+            sheet = self._sheets[name]
+            if sheet.start is None:  # an empty sheet
+                return iter(())
+            # calamine yields from row 1 but from the first used column: columns are relative
+            it: Iterator[Sequence[object]] = iter(sheet.iter_rows())
+        else:
+            it = self._wb[name].iter_rows(values_only=True)
+        return it if limit is None else (r for _, r in zip(range(limit), it, strict=False))
+
+    def close(self) -> None:
+        if self.engine == "openpyxl":
+            self._wb.close()
+
+
+@cache
+def _has_calamine() -> bool:
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # zip/XML errors of every kind: the file is not a workbook
-        raise FileRefused("ce n'est pas un classeur Excel (.xlsx) lisible") from e
+        import python_calamine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _read_xlsx(
+    path: Path, mapping: ExportMapping, chunk_rows: int, engine: str | None = None
+) -> _Source:
+    wb = _Workbook(path, engine)
     matchers = mapping.matchers()
     best: tuple[int, int, int, str] | None = None  # (known, -sheet order, -row, sheet)
-    for order, ws in enumerate(wb.worksheets):
-        top = [
-            [_cell_text(c) for c in r]
-            for r in ws.iter_rows(max_row=mapping.header_search_rows, values_only=True)
-        ]
-        if not top:
+    for order, name in enumerate(wb.names):
+        top = [[_cell_text(c) for c in r] for r in wb.rows(name, mapping.header_search_rows)]
+        if not any(any(c.strip() for c in r) for r in top):
             continue
         i, known = _best_header_row(top, matchers)
-        candidate = (known, -order, -i, ws.title)
+        candidate = (known, -order, -i, name)
         if best is None or candidate > best:
             best = candidate
     if best is None:
         wb.close()
         raise FileRefused("le classeur est vide")
     _, _, neg_row, title = best
-    ws = wb[title]
     header_idx = -neg_row
-    rows = ws.iter_rows(min_row=header_idx + 1, values_only=True)
+    rows = wb.rows(title)
+    for _ in range(header_idx):
+        next(rows)
     headers = [_cell_text(c).strip() for c in next(rows, ())]
     while headers and not headers[-1]:
         headers.pop()
     ncols = len(headers)
-    sheet = title if len(wb.worksheets) > 1 else None
+    sheet = title if len(wb.names) > 1 else None
     detected = Detected("XLSX", None, None, sheet=sheet, header_row=header_idx + 1)
 
     def chunks() -> Iterator[tuple[int, list[list[str]]]]:
         start = header_idx + 2
-        batch: list[tuple[object, ...]] = []
+        batch: list[Sequence[object]] = []
         for r in rows:
             batch.append(r)
             if len(batch) == chunk_rows:
@@ -478,22 +526,22 @@ def _read_xlsx(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
     return _Source(detected, headers, chunks(), wb.close)
 
 
-def _columns(batch: list[tuple[object, ...]], ncols: int) -> list[list[str]]:
-    """Rows of XLSX values → columns of text (short rows padded, trailing blanks dropped)."""
-    out: list[list[str]] = []
-    for c in range(ncols):
-        col = []
-        for r in batch:
-            v = r[c] if c < len(r) else None
-            col.append(v if type(v) is str else _cell_text(v))
-        out.append(col)
+def _columns(batch: list[Sequence[object]], ncols: int) -> list[list[str]]:
+    """Rows of XLSX values → columns of text (short rows padded, extra cells dropped)."""
+    out = [
+        [v if type(v) is str else _cell_text(v) for v in col]
+        for col in itertools.islice(itertools.zip_longest(*batch), ncols)
+    ]
+    out += [[""] * len(batch) for _ in range(ncols - len(out))]
     return out
 
 
-def _open(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
+def _open(
+    path: Path, mapping: ExportMapping, chunk_rows: int, xlsx_engine: str | None = None
+) -> _Source:
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path, mapping, chunk_rows)
+        return _read_xlsx(path, mapping, chunk_rows, xlsx_engine)
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path, mapping, chunk_rows)
     if suffix == ".xls":
@@ -691,7 +739,7 @@ class _CellReader:
         return {d: d in found for d in DOMAINS}, None
 
 
-_CACHED_KINDS = {"date", "bool", "int", "decimal", "seconds", "sex", "hearing", "domains"}
+_CACHED_KINDS = {"date", "bool", "int", "decimal", "seconds", "sex", "hearing", "domains", "names"}
 
 
 class _ColumnReader:
@@ -907,6 +955,7 @@ def ingest_file(
     *,
     source: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    xlsx_engine: str | None = None,
 ) -> Summary:
     """Validate every row of an export and queue it (valid) or quarantine it (invalid)."""
     path = Path(path)
@@ -915,7 +964,7 @@ def ingest_file(
     summary = Summary(file=path.name)
     started = time.perf_counter()
     try:
-        src = _open(path, mapping, chunk_rows)
+        src = _open(path, mapping, chunk_rows, xlsx_engine)
     except FileRefused as e:
         summary.refused = f"Fichier « {path.name} » refusé : {e}."
     except FileNotFoundError:
@@ -954,10 +1003,18 @@ def _ingest_rows(
     headers = [h.strip() for h in src.headers]
     judge = _RowJudge({key: headers[i] for key, i in index.items()})
     reader = _ColumnReader(mapping)
-    # fields grouped as the model nests them: (group or None, field name, key)
-    plan = [(key.split(".")[0] if "." in key else None, key.split(".")[-1], key) for key in index]
+    # fields as the model nests them: group → [(field name, key)]
+    nesting: dict[str | None, list[tuple[str, str]]] = {}
+    for key in index:
+        group, _, name = key.rpartition(".")
+        if key != "app_alerts":
+            nesting.setdefault(group or None, []).append((name, key))
+    alerts_listed = "app_alerts" in index
+    kept = [i for i, h in enumerate(headers) if h]  # the raw row keeps the named columns
+    kept_headers = [headers[i] for i in kept]
     ref_prefix, hash_prefix = mapping.reference_prefix, mapping.hash_prefix
     transaction = getattr(queue, "transaction", None)
+    no_alert = dict.fromkeys(DOMAINS, False)
 
     for first_row, columns in src.chunks:
         n = len(columns[0]) if columns else 0
@@ -979,35 +1036,36 @@ def _ingest_rows(
         if "identity.first_names" in parsed:
             names.update(p for v in parsed["identity.first_names"] if v is not SKIP for p in v)
         register_pii(*names)
-        blank = [not any(cells) for cells in zip(*raw_cols, strict=True)] if raw_cols else []
+
+        top = [(name, parsed[key]) for name, key in nesting.get(None, [])]
+        groups = [
+            (g, [(name, parsed[key]) for name, key in fields]) for g, fields in nesting.items() if g
+        ]
+        listed = parsed["app_alerts"] if alerts_listed else None
         ops: list[tuple[str, Any]] = []
-        for r in range(n):
-            if blank[r]:
-                continue
+        for r, cells in enumerate(zip(*(raw_cols[i] for i in kept), strict=True)):
+            if not any(cells):
+                continue  # a blank line: not a row
             row = first_row + r
-            summary.read += 1
-            data: dict[str, Any] = {"identity": {}, "answers": {}, "app_alerts": {}}
-            for group, name, key in plan:
-                v = parsed[key][r]
-                if v is SKIP:
-                    continue
-                if key == "app_alerts":
-                    data["app_alerts"] = v
-                elif group is None:
-                    data[name] = v
-                else:
-                    data[group][name] = v
+            data: dict[str, Any] = {name: v for name, col in top if (v := col[r]) is not SKIP}
+            for g, fields in groups:
+                data[g] = {name: v for name, col in fields if (v := col[r]) is not SKIP}
+            if listed is not None:
+                data["app_alerts"] = no_alert if listed[r] is SKIP else listed[r]
             source_id = data.get("source_id")
             data["reference"] = f"{ref_prefix}{source_id}" if source_id else "?"
-            raw = {h: col[r] for h, col in zip(headers, raw_cols, strict=True) if h}
-            cell_errors = errors.get(r, [])
-            reasons = [judge.sentence(row, key, why) for key, why in cell_errors]
-            assessment = None
+            raw = dict(zip(kept_headers, cells, strict=True))
             try:
                 assessment = SelfAssessment.model_validate(data)
+                failure = None
             except ValidationError as e:
-                reasons += judge.explain(row, e, data["answers"], {key for key, _ in cell_errors})
-            if reasons or assessment is None:
+                assessment, failure = None, e
+            if assessment is None or r in errors:
+                cell_errors = errors.get(r, [])
+                reasons = [judge.sentence(row, key, why) for key, why in cell_errors]
+                if failure is not None:
+                    unreadable = {key for key, _ in cell_errors}
+                    reasons += judge.explain(row, failure, data.get("answers", {}), unreadable)
                 ref = data["reference"] if source_id else f"{hash_prefix}{_raw_hash(raw)}"
                 ops.append(("invalid", (ref, row, reasons, raw)))
                 continue
@@ -1016,6 +1074,7 @@ def _ingest_rows(
                     update={"reference": f"{hash_prefix}{_reference_hash(assessment)}"}
                 )
             ops.append(("valid", (assessment, row, raw)))
+        summary.read += len(ops)
         _apply(queue, ops, source, summary, transaction)
 
 

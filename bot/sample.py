@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ __all__ = [
     "Person",
     "SampleExport",
     "generate",
+    "stream_export",
     "write_export",
 ]
 
@@ -358,6 +359,10 @@ class _Generator:
         return self.as_of - timedelta(days=self.rng.randint(180, 540))
 
 
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def _ascii(name: str) -> str:
     from bot.models import normalize_trait
 
@@ -548,12 +553,7 @@ def generate(
     built = []
     for p, on, tag, link in plan:
         answers = g.answers(g.alerted())
-        age = (
-            on.year
-            - p.birth_date.year
-            - ((on.month, on.day) < (p.birth_date.month, p.birth_date.day))
-        )
-        alerts = alerts_for(answers, rules, age).as_dict()
+        alerts = alerts_for(answers, rules, _age(p.birth_date, on)).as_dict()
         consent = rng.random() < 0.97
         built.append([p, on, tag, link, answers, alerts, consent, g.app_id() if with_ids else None])
 
@@ -636,26 +636,70 @@ def write_export(
     CSV defaults are French Excel's (``;``, UTF-8 with BOM, CRLF); ``transform(key, header,
     text)`` lets a test rewrite cells (ISO dates, serial numbers...) while writing.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     keys = [export.keys[h] for h in export.headers]
 
-    def cells(row: dict[str, str]) -> list[str]:
-        values = [row[h] for h in export.headers]
-        if transform is not None:
-            values = [
-                transform(k, h, v) for k, h, v in zip(keys, export.headers, values, strict=True)
-            ]
-        return values
+    def lines() -> Iterator[list[str]]:
+        for row in export.rows:
+            values = [row[h] for h in export.headers]
+            if transform is not None:
+                values = [
+                    transform(k, h, v) for k, h, v in zip(keys, export.headers, values, strict=True)
+                ]
+            yield values
 
+    return _write(Path(path), export.headers, keys, lines(), sep, encoding, typed_xlsx)
+
+
+def stream_export(
+    path: Path | str,
+    rows: int,
+    *,
+    seed: int = 0,
+    as_of: date | None = None,
+    mapping: ExportMapping | None = None,
+    rules: Rules | None = None,
+) -> Path:
+    """A large export written while it is generated, in constant memory (benchmarks).
+
+    Plain rows only (no returning usagers, homonyms, errors), in generation order.
+    """
+    mapping = mapping or load_mapping()
+    rules = rules or load_rules()
+    g = _Generator(random.Random(seed), as_of or date.today(), rules)
+    probe = _cells(g.person(date(2000, 1, 1)), date(2000, 1, 1), "", g.answers(set()),
+                   dict.fromkeys(DOMAINS, False), True)  # fmt: skip
+    keys = [k for k in mapping.columns if k in probe]
+    headers = [mapping.columns[k].header for k in keys]
+
+    def lines() -> Iterator[list[str]]:
+        for _ in range(rows):
+            on = g.assessment_date()
+            p = g.person(on)
+            answers = g.answers(g.alerted())
+            alerts = alerts_for(answers, rules, _age(p.birth_date, on)).as_dict()
+            cells = _cells(p, on, g.app_id(), answers, alerts, g.rng.random() < 0.97)
+            yield [cells[k] for k in keys]
+
+    return _write(Path(path), headers, keys, lines(), ";", "utf-8-sig", True)
+
+
+def _write(
+    path: Path,
+    headers: list[str],
+    keys: Sequence[str],
+    lines: Iterable[list[str]],
+    sep: str,
+    encoding: str,
+    typed_xlsx: bool,
+) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":
-        _write_xlsx(export, path, keys, cells, typed_xlsx)
+        _write_xlsx(path, headers, keys, lines, typed_xlsx)
     elif path.suffix.lower() in (".csv", ".tsv", ".txt"):
         with path.open("w", encoding=encoding, newline="") as f:
             w = csv.writer(f, delimiter=sep, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-            w.writerow(export.headers)
-            for row in export.rows:
-                w.writerow(cells(row))
+            w.writerow(headers)
+            w.writerows(lines)
     else:
         raise ValueError(f"unsupported sample format {path.suffix!r} (use .xlsx or .csv)")
     path.chmod(0o600)
@@ -663,30 +707,26 @@ def write_export(
 
 
 def _write_xlsx(
-    export: SampleExport,
-    path: Path,
-    keys: Sequence[str],
-    cells: Callable[[dict[str, str]], list[str]],
-    typed: bool,
+    path: Path, headers: list[str], keys: Sequence[str], lines: Iterable[list[str]], typed: bool
 ) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Auto-évaluations")
-    ws.append(export.headers)
+    ws.append(headers)
     kinds = [FIELD_KINDS.get(k, "text") for k in keys]
-    for row in export.rows:
-        values: list[object] = cells(row)
-        if typed:
-            out: list[object] = []
-            for kind, text in zip(kinds, values, strict=True):
-                v = _typed(kind, str(text))
-                if isinstance(v, datetime):
-                    c = WriteOnlyCell(ws, value=v)
-                    c.number_format = "DD/MM/YYYY"
-                    v = c
-                out.append(v)
-            values = out
-        ws.append(values)
+    for values in lines:
+        if not typed:
+            ws.append(values)
+            continue
+        out: list[object] = []
+        for kind, text in zip(kinds, values, strict=True):
+            v = _typed(kind, text)
+            if isinstance(v, datetime):
+                c = WriteOnlyCell(ws, value=v)
+                c.number_format = "DD/MM/YYYY"
+                v = c
+            out.append(v)
+        ws.append(out)
     wb.save(path)

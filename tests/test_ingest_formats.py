@@ -169,6 +169,7 @@ def test_headers_match_whatever_their_case_accents_and_spacing(
     assert _ingested(work_queue) == expected
 
 
+@pytest.mark.parametrize("engine", ["calamine", "openpyxl"])
 @pytest.mark.parametrize("typed", [True, False], ids=["typed-cells", "text-cells"])
 def test_xlsx_with_real_dates_and_numbers_or_with_text(
     export: SampleExport,
@@ -176,21 +177,31 @@ def test_xlsx_with_real_dates_and_numbers_or_with_text(
     work_queue: WorkQueue,
     tmp_path: Path,
     typed: bool,
+    engine: str,
 ) -> None:
-    summary = ingest_file(export.write(tmp_path / "export.xlsx", typed_xlsx=typed), work_queue)
+    path = export.write(tmp_path / "export.xlsx", typed_xlsx=typed)
+    summary = ingest_file(path, work_queue, xlsx_engine=engine)
     assert summary.detected == "XLSX"
     assert (summary.read, summary.new, summary.invalid) == (len(export.rows), len(export.rows), 0)
     assert _ingested(work_queue) == expected
 
 
-def test_xlsx_dates_as_serial_numbers_codes_without_leading_zero_and_a_second_sheet(
-    export: SampleExport, expected: dict[str, Any], work_queue: WorkQueue, tmp_path: Path
+@pytest.mark.parametrize("engine", ["calamine", "openpyxl"])
+def test_xlsx_serial_dates_codes_without_leading_zero_a_title_and_a_second_sheet(
+    export: SampleExport,
+    expected: dict[str, Any],
+    work_queue: WorkQueue,
+    tmp_path: Path,
+    engine: str,
 ) -> None:
     wb = Workbook()
     notes = wb.active
     notes.title = "Notes"
     notes.append(["Export généré par l'application"])
     ws = wb.create_sheet("Données")
+    ws.append([])
+    ws.append([None, "Auto-évaluations ICOPE et Moi"])
+    ws.append([])
     ws.append(export.headers)
     for row in export.rows:
         cells: list[object] = []
@@ -207,9 +218,10 @@ def test_xlsx_dates_as_serial_numbers_codes_without_leading_zero_and_a_second_sh
         ws.append(cells)
     path = tmp_path / "export.xlsx"
     wb.save(path)
-    summary = ingest_file(path, work_queue)
-    assert summary.detected == "XLSX, feuille « Données »"
+    summary = ingest_file(path, work_queue, xlsx_engine=engine)
+    assert summary.detected == "XLSX, feuille « Données », en-têtes ligne 4"
     assert _ingested(work_queue) == expected
+    assert min(v.row for v in work_queue.items()) == 5
 
 
 def test_unreadable_or_unsupported_files_are_refused_whole(
