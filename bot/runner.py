@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.errors import BusinessException
 from bot.evidence import EvidenceFolder
-from bot.logs import logger, register_pii
+from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
 from bot.workqueue import RetryPolicy, WorkItem, WorkQueue
 
@@ -595,7 +595,7 @@ class _Run:
             reference=item.reference,
             outcome=outcome,
             category=category,
-            reason=reason,
+            reason=mask(reason),  # it travels to the report, the JSON and the morning mail
             error_code=code,
             seconds=round(seconds, 3),
             attempt=item.attempt,
