@@ -70,34 +70,49 @@ def _child(path: Path, queue_path: Path) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _record(results: list[dict[str, object]], command: str, notes: str) -> None:
+BEGIN, END = "<!-- ingestion figures: begin -->", "<!-- ingestion figures: end -->"
+
+
+def _num(v: object) -> str:
+    return f"{v:,}".replace(",", " ") if isinstance(v, int) else str(v)
+
+
+def _record(results: list[dict[str, object]], command: str, load: str) -> None:
+    """Replace the figures between the markers of the Ingestion section; keep the notes."""
     lines = [
-        HEADING,
+        BEGIN,
+        f"Latest run: `{command}` ({date.today():%Y-%m-%d}; {os.cpu_count()} CPU, "
+        f"Python {platform.python_version()}, load average {load} at start).",
         "",
-        f"Command: `{command}` ({date.today():%Y-%m-%d}; {os.cpu_count()} CPU, "
-        f"Python {platform.python_version()}, load average at start {notes}).",
-        "",
-        "| file | rows | wall time | rows/s | peak memory | target | met |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| file | rows | wall time | CPU time | rows/s | peak memory | target | met |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         kind = "xlsx" if str(r["file"]).endswith(".xlsx") else "csv"
         max_s, max_mb = TARGETS[kind]
         met = float(r["seconds"]) < max_s and (max_mb is None or float(r["peak_mb"]) < max_mb)
         target = f"< {max_s:.0f} s" + (f", < {max_mb / 1024:.0f} GB" if max_mb else "")
-        lines.append(
-            f"| {r['file']} | {r['rows']:,} | {r['seconds']} s | {r['rows_per_s']:,} | "
-            f"{r['peak_mb']} MB | {target} | {'yes' if met else 'NO'} |".replace(",", " ")
-        )
-    section = "\n".join(lines) + "\n"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
-    if HEADING in text:
-        head, _, rest = text.partition(HEADING)
-        nxt = rest.find("\n## ")
-        tail = rest[nxt + 1 :] if nxt >= 0 else ""
-        text = head + section + ("\n" + tail if tail else "")
+        cells = [
+            r["file"],
+            _num(r["rows"]),
+            f"{r['seconds']} s",
+            f"{r['cpu_seconds']} s",
+            _num(r["rows_per_s"]),
+            f"{r['peak_mb']} MB",
+            target,
+            "yes" if met else "NO",
+        ]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines.append(END)
+    figures = "\n".join(lines)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        text = head + figures + rest.partition(END)[2]
+    elif HEADING in text:
+        text = text.replace(HEADING, f"{HEADING}\n\n{figures}", 1)
     else:
-        text = text.rstrip("\n") + "\n\n" + section
+        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{figures}\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text, encoding="utf-8")
 

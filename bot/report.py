@@ -404,6 +404,8 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
 
     from bot.models import ItemState
 
+    if not summary.items and summary.stopped_reason is None:
+        console.print("Aucun élément à traiter : rien n'attend le robot dans la file.")
     title = "Passage du robot" + (" (essai à blanc)" if summary.dry_run else "")
     table = Table(title=title)
     table.add_column("État après le passage")

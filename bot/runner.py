@@ -321,9 +321,9 @@ def sigint_stops(
 class _Browser:
     """One worker's Chromium, context and logged-in session; rebuilt if the browser dies."""
 
-    def __init__(self, run: _Run, playwright: Playwright) -> None:
+    def __init__(self, run: _Run) -> None:
         self.run = run
-        self.playwright = playwright
+        self.playwright: Playwright | None = None
         self.browser: Browser | None = None
         self.context: BrowserContext | None = None
         self.session: Any = None
@@ -331,10 +331,15 @@ class _Browser:
         self.fresh = False  # a new session, not logged in yet
 
     def ready(self) -> Any:
-        """The session, launching Chromium and opening the context on first use."""
+        """The session, starting Playwright and Chromium on first use (not for an empty queue)."""
         alive = self.browser is not None and self.browser.is_connected()
         if alive and self.session is not None and not self.session.page.is_closed():
             return self.session
+        self.close()
+        if self.playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
         self.close()
         from bot.browser import launch_options
 
@@ -366,6 +371,16 @@ class _Browser:
                 logger.debug("Fermeture du navigateur : {}", type(e).__name__)
         self.browser = self.context = self.session = None
         self.tracing = False
+
+    def stop(self) -> None:
+        """Close the browser and end this thread's Playwright."""
+        self.close()
+        if self.playwright is not None:
+            try:
+                self.playwright.stop()
+            except Exception as e:
+                logger.debug("Arrêt de Playwright : {}", type(e).__name__)
+            self.playwright = None
 
 
 class _Run:
@@ -495,31 +510,28 @@ class _Run:
 
     def work(self, worker: str) -> None:
         """One worker's loop (its own thread): its own Playwright, browser and session."""
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            browser = _Browser(self, playwright)
-            try:
-                while (item := self.take(worker)) is not None:
-                    if self.should_stop():
-                        # Stop asked while leasing: the item was not started, give it back.
-                        self.queue.release_unstarted(item, item.actor)
-                        break
-                    register_pii(
-                        item.assessment.identity.birth_name,
-                        item.assessment.identity.used_name,
-                        *item.assessment.identity.first_names,
-                    )
-                    try:
-                        session = browser.ready()
-                    except Exception as e:
-                        logger.opt(exception=True).error("Navigateur non démarré ({})", worker)
-                        self.queue.release_unstarted(item, item.actor)
-                        self.halt_with("browser", cause=type(e).__name__)
-                        break
-                    self.process(item, browser, session, worker)
-            finally:
-                browser.close()
+        browser = _Browser(self)
+        try:
+            while (item := self.take(worker)) is not None:
+                if self.should_stop():
+                    # Stop asked while leasing: the item was not started, give it back.
+                    self.queue.release_unstarted(item, item.actor)
+                    break
+                register_pii(
+                    item.assessment.identity.birth_name,
+                    item.assessment.identity.used_name,
+                    *item.assessment.identity.first_names,
+                )
+                try:
+                    session = browser.ready()
+                except Exception as e:
+                    logger.opt(exception=True).error("Navigateur non démarré ({})", worker)
+                    self.queue.release_unstarted(item, item.actor)
+                    self.halt_with("browser", cause=type(e).__name__)
+                    break
+                self.process(item, browser, session, worker)
+        finally:
+            browser.stop()
 
     def process(self, item: WorkItem, browser: _Browser, session: Any, worker: str) -> None:
         settings, options = self.settings, self.options

@@ -89,6 +89,11 @@ def _decimal_points(key: str, header: str, text: str) -> str:
             id="comma-separated-decimal-commas-quoted",
         ),
         pytest.param({"sep": "\t"}, "séparateur « tabulation »", id="tab-separated"),
+        pytest.param(
+            {"sep": "\t", "encoding": "utf-16"},
+            "CSV, UTF-16, séparateur « tabulation »",
+            id="excel-unicode-text",
+        ),
         pytest.param({"transform": _iso_dates}, "CSV", id="iso-dates"),
         pytest.param({"transform": _serial_dates}, "CSV", id="excel-serial-dates-as-text"),
     ],

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.config import PROJECT_ROOT
 from bot.models import ItemState
 from bot.workqueue import WorkQueue
@@ -72,3 +73,26 @@ def test_first_ctrl_c_finishes_the_current_item_then_stops(
     assert counts["step1"] == 2
     assert counts["duplicate_step1"] == 0
     assert Path(summary["report"]).is_file()
+
+
+def test_run_with_nothing_waiting_says_so_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ICOPE_BOT_QUEUE_PATH", str(tmp_path / "queue.db"))
+    monkeypatch.setenv("ICOPE_BOT_REPORTS_DIR", str(tmp_path / "reports"))
+
+    assert main(["run", "--reference", "AE-INCONNU"]) == 0
+
+    out = capsys.readouterr().out
+    assert "Aucun élément à traiter" in out
+    assert "Références inconnues : AE-INCONNU" in out
+    assert len(list((tmp_path / "reports").glob("run-*.html"))) == 1
+
+
+def test_pause_on_exception_with_several_workers_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ICOPE_BOT_QUEUE_PATH", str(tmp_path / "queue.db"))
+
+    assert main(["run", "--workers", "2", "--pause-on-exception"]) == 2
+    assert "un seul robot" in capsys.readouterr().err
