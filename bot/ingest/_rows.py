@@ -1,0 +1,386 @@
+"""Rows → SelfAssessment or French reasons; one file into the queue; the summary."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from bot.ingest._cells import SKIP, _ColumnReader, _map_columns
+from bot.ingest._mapping import ExportMapping, load_mapping
+from bot.ingest._read import FileRefused, _open, _Source
+from bot.logs import logger, register_pii
+from bot.models import DOMAINS, HearingTest, ItemState, SelfAssessment
+
+if TYPE_CHECKING:
+    from bot.workqueue import WorkQueue
+
+
+CHUNK_ROWS = 20_000  # rows parsed, validated and enqueued together (one transaction)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:g}".replace(".", ",")
+    if isinstance(v, date):
+        return f"{v:%d/%m/%Y}"
+    if isinstance(v, bool):
+        return "Oui" if v else "Non"
+    return str(v)
+
+
+_RESULT_FIELDS = {
+    HearingTest.WHISPER.value: "hearing_whisper_passed",
+    HearingTest.HEARWHO.value: "hearing_score",
+    HearingTest.AUDIOMETRY.value: "hearing_audiometry_db",
+}
+_TEST_LABELS = {
+    "aucun": "Aucun",
+    "chuchotement": "Chuchotement",
+    "hearwho": "hearWHO",
+    "audiometrie": "Audiométrie",
+}
+
+
+class _RowJudge:
+    """Explains why a row was refused, in sentences naming the file's own column headers."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = dict(headers)  # field key → header as written in the file
+        if "source_id" in headers:
+            self.headers["reference"] = headers["source_id"]  # the reference is built from it
+
+    def column(self, key: str) -> str:
+        return f"colonne « {self.headers[key]} »" if key in self.headers else ""
+
+    def sentence(self, row: int, key: str | None, reason: str) -> str:
+        where = self.column(key) if key else ""
+        return f"Ligne {row}, {where} : {reason}" if where else f"Ligne {row} : {reason}"
+
+    def explain(
+        self, row: int, exc: ValidationError, answers: dict[str, Any], unreadable: set[str]
+    ) -> list[str]:
+        out = []
+        for err in exc.errors(include_url=False):
+            loc = [p for p in err["loc"] if isinstance(p, str)]
+            key = ".".join(loc)
+            if err["type"] == "missing" and key in unreadable:
+                continue  # already explained: the cell was there but could not be read
+            if key == "answers" and "audition" in err["msg"]:
+                out.append(self._hearing(row, answers))
+                continue
+            out.append(self.sentence(row, key if key in self.headers else None, _why(err)))
+        return out
+
+    def _hearing(self, row: int, answers: dict[str, Any]) -> str:
+        test = answers.get("hearing_test", HearingTest.NONE.value)
+        label = _TEST_LABELS.get(test, test)
+        expected = _RESULT_FIELDS.get(test)
+        for name in _RESULT_FIELDS.values():
+            key = f"answers.{name}"
+            if name != expected and answers.get(name) is not None:
+                return self.sentence(
+                    row,
+                    key,
+                    f"un résultat (« {_fmt(answers[name])} ») est donné alors que le test "
+                    f"d'audition indiqué est « {label} »",
+                )
+        key = f"answers.{expected}"
+        col = self.headers.get(key, key)
+        return self.sentence(
+            row,
+            "answers.hearing_test",
+            f"le test d'audition est « {label} » mais la colonne « {col} » est vide",
+        )
+
+
+def _why(err: Any) -> str:
+    """One pydantic error as a French reason (models' own messages are already French)."""
+    kind, inp, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    match kind:
+        case "missing" | "too_short" | "string_too_short":
+            return "la cellule est vide alors qu'elle est obligatoire"
+        case "value_error":
+            return str(ctx.get("error", err["msg"]))
+        case "greater_than_equal" | "greater_than":
+            bound = ctx.get("ge", ctx.get("gt"))
+            if bound == 0 and isinstance(inp, int | float) and inp < 0:
+                return f"la valeur « {_fmt(inp)} » est négative, ce qui est impossible ici"
+            return f"la valeur « {_fmt(inp)} » est trop petite (au moins {_fmt(bound)})"
+        case "less_than_equal" | "less_than":
+            bound = ctx.get("le", ctx.get("lt"))
+            return f"la valeur « {_fmt(inp)} » est trop grande (au plus {_fmt(bound)})"
+        case "string_too_long":
+            return f"le texte est trop long ({ctx.get('max_length')} caractères au plus)"
+    return f"valeur « {_fmt(inp)} » refusée ({err['msg']})"
+
+
+# --------------------------------------------------------------------------------------------
+# Ingesting a file into the queue
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    """What one ingestion did, for a person (rich table) or a program (JSON)."""
+
+    file: str
+    detected: str = ""
+    read: int = 0  # data rows read (blank rows not counted)
+    new: int = 0
+    duplicates: int = 0  # already in the queue, same content: nothing added
+    conflicts: int = 0  # already in the queue with other content: flagged, not overwritten
+    invalid: int = 0  # quarantined with reasons
+    fixed: int = 0  # quarantined by an earlier export, valid in this one: now pending
+    refused: str | None = None  # why the whole file was refused (then nothing else happened)
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    archived_as: str | None = None  # inbox only
+    already_ingested: bool = False  # inbox only: same content ingested before, skipped
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _reference_hash(a: SelfAssessment) -> str:
+    """Stable over re-exports: identity + assessment date + answers (not the app's alerts)."""
+    payload = a.model_dump(mode="json", include={"identity", "assessed_on", "answers"})
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _raw_hash(raw: dict[str, str]) -> str:
+    blob = json.dumps(list(raw.values()), ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_PII_KEYS = (
+    "identity.birth_name",
+    "identity.first_names",
+    "identity.used_name",
+    "identity.used_first_name",
+)
+
+
+def ingest_file(
+    path: Path | str,
+    queue: WorkQueue,
+    mapping: ExportMapping | None = None,
+    *,
+    source: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    xlsx_engine: str | None = None,
+) -> Summary:
+    """Validate every row of an export and queue it (valid) or quarantine it (invalid)."""
+    path = Path(path)
+    mapping = mapping or load_mapping()
+    source = source or path.name
+    summary = Summary(file=path.name)
+    started = time.perf_counter()
+    try:
+        src = _open(path, mapping, chunk_rows, xlsx_engine)
+    except FileRefused as e:
+        summary.refused = f"Fichier « {path.name} » refusé : {e}."
+    except FileNotFoundError:
+        summary.refused = f"Fichier « {path.name} » introuvable."
+    except (OSError, UnicodeError, csv.Error, pd.errors.ParserError) as e:
+        summary.refused = f"Fichier « {path.name} » illisible ({type(e).__name__})."
+    else:
+        summary.detected = src.detected.describe()
+        try:
+            _ingest_rows(src, queue, mapping, source, summary)
+        except FileRefused as e:
+            summary.refused = f"Fichier « {path.name} » refusé : {e}."
+        finally:
+            src.close()
+    summary.seconds = round(time.perf_counter() - started, 3)
+    if summary.refused:
+        logger.warning("ingestion refusée : {} ({})", path.name, summary.detected or "format ?")
+    else:
+        logger.info(
+            "ingestion {} ({}) : {} lues, {} nouvelles, {} doublons, {} conflits, {} invalides",
+            path.name,
+            summary.detected,
+            summary.read,
+            summary.new,
+            summary.duplicates,
+            summary.conflicts,
+            summary.invalid,
+        )
+    return summary
+
+
+def _ingest_rows(
+    src: _Source, queue: WorkQueue, mapping: ExportMapping, source: str, summary: Summary
+) -> None:
+    index, summary.ignored_columns = _map_columns(src.headers, mapping)
+    headers = [h.strip() for h in src.headers]
+    judge = _RowJudge({key: headers[i] for key, i in index.items()})
+    reader = _ColumnReader(mapping)
+    # fields as the model nests them: group → [(field name, key)]
+    nesting: dict[str | None, list[tuple[str, str]]] = {}
+    for key in index:
+        group, _, name = key.rpartition(".")
+        if key != "app_alerts":
+            nesting.setdefault(group or None, []).append((name, key))
+    alerts_listed = "app_alerts" in index
+    kept = [i for i, h in enumerate(headers) if h]  # the raw row keeps the named columns
+    kept_headers = [headers[i] for i in kept]
+    ref_prefix, hash_prefix = mapping.reference_prefix, mapping.hash_prefix
+    transaction = getattr(queue, "transaction", None)
+    no_alert = dict.fromkeys(DOMAINS, False)
+
+    for first_row, columns in src.chunks:
+        n = len(columns[0]) if columns else 0
+        raw_cols = [columns[i] if i < len(columns) else [""] * n for i in range(len(headers))]
+        parsed: dict[str, list[Any]] = {}
+        errors: dict[int, list[tuple[str, str]]] = {}
+        for key, i in index.items():
+            values, errs = reader.read(key, raw_cols[i])
+            parsed[key] = values
+            for r, reason in errs.items():
+                errors.setdefault(r, []).append((key, reason))
+        # names, and each birth first name apart (not the list): the log filter masks them
+        names = {
+            cell
+            for key in _PII_KEYS
+            if key in index and key != "identity.first_names"
+            for cell in raw_cols[index[key]]
+        }
+        if "identity.first_names" in parsed:
+            names.update(p for v in parsed["identity.first_names"] if v is not SKIP for p in v)
+        register_pii(*names)
+
+        top = [(name, parsed[key]) for name, key in nesting.get(None, [])]
+        groups = [
+            (g, [(name, parsed[key]) for name, key in fields]) for g, fields in nesting.items() if g
+        ]
+        listed = parsed["app_alerts"] if alerts_listed else None
+        ops: list[tuple[str, Any]] = []
+        for r, cells in enumerate(zip(*(raw_cols[i] for i in kept), strict=True)):
+            if not any(cells):
+                continue  # a blank line: not a row
+            row = first_row + r
+            data: dict[str, Any] = {name: v for name, col in top if (v := col[r]) is not SKIP}
+            for g, fields in groups:
+                data[g] = {name: v for name, col in fields if (v := col[r]) is not SKIP}
+            if listed is not None:
+                data["app_alerts"] = no_alert if listed[r] is SKIP else listed[r]
+            source_id = data.get("source_id")
+            data["reference"] = f"{ref_prefix}{source_id}" if source_id else "?"
+            raw = dict(zip(kept_headers, cells, strict=True))
+            try:
+                assessment = SelfAssessment.model_validate(data)
+                failure = None
+            except ValidationError as e:
+                assessment, failure = None, e
+            if assessment is None or r in errors:
+                cell_errors = errors.get(r, [])
+                reasons = [judge.sentence(row, key, why) for key, why in cell_errors]
+                if failure is not None:
+                    unreadable = {key for key, _ in cell_errors}
+                    reasons += judge.explain(row, failure, data.get("answers", {}), unreadable)
+                ref = data["reference"] if source_id else f"{hash_prefix}{_raw_hash(raw)}"
+                ops.append(("invalid", (ref, row, reasons, raw)))
+                continue
+            if not source_id:
+                assessment = assessment.model_copy(
+                    update={"reference": f"{hash_prefix}{_reference_hash(assessment)}"}
+                )
+            ops.append(("valid", (assessment, row, raw)))
+        summary.read += len(ops)
+        _apply(queue, ops, source, summary, transaction)
+
+
+def _fix_quarantined(queue: WorkQueue, assessment: SelfAssessment, source: str, row: int) -> bool:
+    """A row quarantined earlier comes back valid (same app id): the export fixed it."""
+    if queue.get(assessment.reference).state != ItemState.INVALID:
+        return False
+    queue.transition(
+        assessment.reference,
+        ItemState.PENDING,
+        actor="ingest",
+        reason=f"Corrigé par un export ultérieur ({source}, ligne {row})",
+        expect_from=[ItemState.INVALID],
+        assessment=assessment,
+    )
+    return True
+
+
+def _apply(
+    queue: WorkQueue,
+    ops: list[tuple[str, Any]],
+    source: str,
+    summary: Summary,
+    transaction: Callable[[], Any] | None,
+) -> None:
+    """Enqueue one chunk, in one transaction when the queue offers it."""
+    from bot.workqueue import EnqueueStatus
+
+    def run() -> None:
+        for what, args in ops:
+            if what == "invalid":
+                ref, row, reasons, raw = args
+                queue.quarantine(ref, source=source, row=row, reasons=reasons, raw=raw)
+                summary.invalid += 1
+                continue
+            assessment, row, raw = args
+            status = queue.enqueue(assessment, source=source, row=row, raw=raw)
+            if status == EnqueueStatus.NEW:
+                summary.new += 1
+            elif status == EnqueueStatus.DUPLICATE:
+                summary.duplicates += 1
+            elif _fix_quarantined(queue, assessment, source, row):
+                summary.fixed += 1
+            else:
+                summary.conflicts += 1
+
+    if transaction is None:
+        run()
+    else:
+        with transaction():
+            run()
+
+
+# --------------------------------------------------------------------------------------------
+# Telling a person what happened
+# --------------------------------------------------------------------------------------------
+
+
+def summary_table(summaries: Sequence[Summary]) -> Any:
+    """A rich table: one line per file (refusals spelled out under the table by the caller)."""
+    from rich.table import Table
+
+    table = Table(title="Ingestion des exports ICOPE et Moi")
+    table.add_column("Fichier")
+    table.add_column("Format détecté")
+    for label in ("Lues", "Nouvelles", "Doublons", "Conflits", "Invalides"):
+        table.add_column(label, justify="right")
+    for s in summaries:
+        if s.refused:
+            table.add_row(s.file, s.detected or "?", "—", "—", "—", "—", "—", style="red")
+            continue
+        table.add_row(
+            s.file,
+            s.detected,
+            str(s.read),
+            str(s.new),
+            str(s.duplicates),
+            str(s.conflicts),
+            str(s.invalid),
+            style="dim" if s.already_ingested else ("yellow" if s.invalid or s.conflicts else None),
+        )
+    return table
