@@ -60,6 +60,10 @@ def _environment(workdir: Path, base_url: str, bot_password: str, mail: object) 
         "ICOPE_BOT_REPORTS_DIR": str(workdir / "reports"),
         "ICOPE_BOT_REVIEWS_DIR": str(workdir / "reviews"),
         "ICOPE_BOT_LOGS_DIR": str(workdir / "logs"),
+        # Who the re-entered STEP 1s are attributed to (billing): always configured explicitly.
+        "ICOPE_BOT_EFFECTEUR": "Dr Claire Martin",
+        # The progress display says what happens; every detail still goes to logs/ as JSON.
+        "ICOPE_BOT_LOG_LEVEL": "WARNING",
     }
 
 
@@ -170,7 +174,7 @@ def run_demo(
                     *("--returning", "1", "--homonyms", "1", "--errors", "2", "--discordant", "1"),
                 ],
             )
-            step("2. Mettre l'export dans la file de travail", ["ingest", str(export)])
+            step("2. Mettre l'export dans la file de travail", ["ingest", "--inbox"])
             run_args = ["run", "--workers", str(workers)] + (["--headed"] if headed else [])
             exit_code = step("3. Ressaisir dans l'e-parcours et comparer les alertes", run_args)
             step("4. Préparer le fichier du relecteur", ["review", "export"])
@@ -189,7 +193,7 @@ def run_demo(
                         f"Bac à sable e-parcours : [bold]{sandbox.base_url}[/]",
                         f"  compte de formation : [bold]demo[/] / [bold]{demo_password}[/]"
                         " (le code reçu par e-mail s'affichera ici)",
-                        f"Export traité          : {export.parent.parent / 'archive'}",
+                        f"Export traité, archivé : {workdir / 'queue' / 'archive'}",
                         f"Captures d'écran       : {workdir / 'screenshots'}",
                         f"Rapport de passage     : {workdir / 'reports'}",
                         f"Fichier du relecteur   : {workdir / 'reviews'}",

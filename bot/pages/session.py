@@ -12,10 +12,14 @@ the tool ends the session; the flow then calls :meth:`TargetSession.log_in_again
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from filelock import FileLock
 from playwright.sync_api import BrowserContext, Locator
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -153,15 +157,25 @@ class TargetSession:
         from bot.pages.login import LoginPage
 
         login = self.expect(LoginPage)
-        started = datetime.now(UTC)
         otp = self._otp_source()
-        if otp is None:
-            login.log_in(self.settings.username, self._password())
-        else:
-            code_page = login.log_in_expecting_code(self.settings.username, self._password())
-            code_page.enter_code(otp.code_for(started))
+        # One login at a time per account, across workers and processes: a new login makes the
+        # tool invalidate the code it e-mailed for the previous one, and both codes would land
+        # in the same mailbox.
+        with self._login_lock():
+            started = datetime.now(UTC)
+            if otp is None:
+                login.log_in(self.settings.username, self._password())
+            else:
+                code_page = login.log_in_expecting_code(self.settings.username, self._password())
+                code_page.enter_code(otp.code_for(started))
         self.logins += 1
         logger.info("Connecté à l'e-parcours (connexion n° {})", self.logins)
+
+    def _login_lock(self) -> FileLock:
+        account = f"{self.settings.base_url}\0{self.settings.username}".encode()
+        name = f"icope-bot-login-{hashlib.sha256(account).hexdigest()[:16]}.lock"
+        timeout = self.settings.otp_timeout_seconds + self.settings.timeout_ms / 1000 * 4
+        return FileLock(Path(tempfile.gettempdir()) / name, timeout=timeout)
 
     def _otp_source(self) -> OtpSource | None:
         if not self._otp_chosen:
