@@ -91,6 +91,7 @@ class _CellReader:
             normalize_value(w): code.value for code, ws in v.hearing_test.items() for w in ws
         }
         self.domains = {normalize_value(w): d for d, ws in v.domains.items() for w in ws}
+        self.no_domain = {normalize_value(w) for w in v.no_domain}
         self.names_split = re.compile(mapping.names_separator)
 
     def read(self, kind: Kind, text: str) -> tuple[Any, str | None]:
@@ -189,7 +190,7 @@ class _CellReader:
         found = {}
         for part in re.split(r"\s*[,;/+]\s*", s):
             n = normalize_value(part)
-            if not n or n in ("aucune", "aucun", "non"):
+            if not n or n in self.no_domain:
                 continue
             d = self.domains.get(n)
             if d is None:

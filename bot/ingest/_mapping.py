@@ -100,6 +100,7 @@ class ValueSynonyms(BaseModel):
     sex: dict[Sex, tuple[str, ...]]
     hearing_test: dict[HearingTest, tuple[str, ...]]
     domains: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    no_domain: tuple[str, ...] = ("Aucune", "Aucun")  # a list column saying "no alert"
 
     @field_validator("domains")
     @classmethod
