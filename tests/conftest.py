@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.queue",
     "tests.fixtures.mail",
     "tests.fixtures.flows",
+    "tests.fixtures.chaos",
 ]
 
 
