@@ -74,7 +74,7 @@ def test_discordant_alerts_go_to_review_with_exit_code_1(
 def test_circuit_breaker_stops_the_run_and_leaves_the_rest_untouched(
     sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
 ) -> None:
-    settings = run_settings(sandbox, tmp_path, timeout_ms=2_000, circuit_breaker=3)
+    settings = run_settings(sandbox, tmp_path, timeout_ms=1_000, circuit_breaker=3)
     refs = enqueue_batch(work_queue, 5)
     sandbox.set_faults(error_rate=1.0)
 
@@ -133,7 +133,7 @@ def test_dry_run_fills_but_saves_nothing_and_items_stay_pending(
 def test_pause_on_exception_asks_and_abort_stops_the_run(
     sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
 ) -> None:
-    settings = run_settings(sandbox, tmp_path, timeout_ms=2_000)
+    settings = run_settings(sandbox, tmp_path, timeout_ms=1_000)
     refs = enqueue_batch(work_queue, 3)
     sandbox.set_faults(error_rate=1.0)
     asked: list[PauseRequest] = []
@@ -155,7 +155,7 @@ def test_pause_skip_keeps_the_item_out_of_this_run(
     sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
 ) -> None:
     # Backoff 0: without "passer", the failed item would come straight back in this run.
-    settings = run_settings(sandbox, tmp_path, timeout_ms=2_000, backoff_seconds=0)
+    settings = run_settings(sandbox, tmp_path, timeout_ms=1_000, backoff_seconds=0)
     [ref] = enqueue_batch(work_queue, 1)
     sandbox.set_faults(error_rate=1.0)
     asked: list[PauseRequest] = []
