@@ -230,3 +230,17 @@ def test_cli_exit_code_is_1_when_a_file_is_refused(
     assert main(["ingest", str(good), str(bad)]) == 1
     out = capsys.readouterr().out
     assert "colonne obligatoire « Sexe » absente (en-tête le plus proche trouvé : « Sex »)" in out
+
+
+def test_a_line_with_a_cell_too_many_refuses_the_file_naming_the_line(
+    faulty: SampleExport, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    path = SampleExport(faulty.headers, faulty.rows[:10], faulty.keys).write(tmp_path / "e.csv")
+    lines = path.read_bytes().split(b"\r\n")
+    lines[8] += b";en trop"
+    path.write_bytes(b"\r\n".join(lines))
+
+    summary = ingest_file(path, work_queue, chunk_rows=4)
+    assert summary.refused is not None
+    assert "la ligne 9 a 39 cellules au lieu de 38" in summary.refused
+    assert "Les 4 lignes lues avant ont été traitées" in summary.refused

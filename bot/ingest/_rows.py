@@ -204,6 +204,11 @@ def ingest_file(
             _ingest_rows(src, queue, mapping, source, summary)
         except FileRefused as e:
             summary.refused = f"Fichier « {path.name} » refusé : {e}."
+            if summary.read:  # a malformed line far down: the rows before it were queued
+                summary.refused += (
+                    f" Les {summary.read} lignes lues avant ont été traitées ; corrigez le fichier"
+                    " et ingérez-le à nouveau (rien ne sera ajouté deux fois)."
+                )
         finally:
             src.close()
     summary.seconds = round(time.perf_counter() - started, 3)
