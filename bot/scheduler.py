@@ -28,6 +28,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -305,10 +306,13 @@ def ingest_step(settings: Settings, queue: WorkQueue, night: Night) -> None:
 
 def check_step(settings: Settings, night: Night) -> bool:
     """The preflight (bot.flows.check_target): False means the queue must not run tonight."""
-    from bot.flows.check_target import check_target
-
     try:
-        report = check_target(settings)
+        from bot.flows.check_target import check_target
+
+        # Its own thread: Playwright's sync API allows one instance per thread, and the caller's
+        # thread may already hold one (a supervised session, a test session's browser).
+        with ThreadPoolExecutor(1, thread_name_prefix="check-target") as pool:
+            report = pool.submit(check_target, settings).result()
     except BotError as e:
         check = TargetCheck(ok=False, message=e.message)
     except Exception as e:
@@ -714,7 +718,7 @@ def build_scheduler(
     A background scheduler: the main thread stays free to wait for Ctrl-C / SIGTERM (a
     BlockingScheduler shut down from a signal handler races with its own start).
     """
-    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
     tz = _tz(settings)
@@ -722,7 +726,7 @@ def build_scheduler(
     scheduler = BackgroundScheduler(
         timezone=tz,
         # one thread: the jobs of a night never overlap within this process
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": JobExecutor(1)},
         job_defaults={
             "coalesce": True,
             "max_instances": 1,
