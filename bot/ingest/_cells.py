@@ -199,7 +199,10 @@ class _CellReader:
         return {d: d in found for d in DOMAINS}, None
 
 
-_CACHED_KINDS = {"date", "bool", "int", "decimal", "seconds", "sex", "hearing", "domains", "names"}
+# Kinds whose distinct values are few (codes, dates, names, places): each is parsed once per file.
+_CACHED_KINDS = {
+    "date", "bool", "int", "decimal", "seconds", "sex", "hearing", "domains", "names", "insee",
+}  # fmt: skip
 
 
 class _ColumnReader:
