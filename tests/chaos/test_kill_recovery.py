@@ -20,29 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.ingest import ingest_file
 from bot.models import ItemState
-from bot.sample import generate
 from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
 from tests.chaos.bot_process import BotProcess
+from tests.chaos.sample_batch import export_in_queue
 from tests.fixtures.chaos import ChaosScale
 from tests.fixtures.runner import run_env
 
 S = ItemState
 FINAL = {S.DONE, S.NEEDS_REVIEW, S.FAILED}
-
-
-def _export_in_queue(n: int, seed: int, data: Path) -> tuple[list[str], set[str]]:
-    """A sample export of ``n`` people ingested into the run's queue: (references, no consent)."""
-    path = generate(n, seed=seed).write(data / "export-icope-et-moi.xlsx")
-    with open_queue(data / "queue" / "queue.db") as queue:
-        summary = ingest_file(path, queue)
-        assert (summary.new, summary.invalid) == (n, 0), summary
-        views = queue.items()
-    refs = [v.reference for v in views]
-    no_consent = {v.reference for v in views if v.assessment and not v.assessment.consent_sharing}
-    return refs, no_consent
 
 
 def _poll_until(condition: object, proc: BotProcess, timeout: float) -> bool:
@@ -71,7 +58,8 @@ def test_kills_at_random_moments_lose_nothing_and_enter_nothing_twice(
     rng = random.Random(seed)
     chaos_figures.append(f"kill : graine {seed} (CHAOS_SEED={seed} pour rejouer les mêmes choix)")
     started = time.monotonic()
-    refs, no_consent = _export_in_queue(chaos_scale.kill_items, seed, tmp_path)
+    batch = export_in_queue(chaos_scale.kill_items, seed, tmp_path)
+    refs, no_consent = batch.references, batch.no_consent
     env = run_env(
         sandbox,
         tmp_path,
@@ -80,7 +68,7 @@ def test_kills_at_random_moments_lose_nothing_and_enter_nothing_twice(
         backoff_seconds=0,
         # evidence on in the full run (kills land while screenshots and traces are written)
         screenshots="on" if chaos_scale.full else "off",
-        workers=chaos_scale.kill_workers,
+        workers=chaos_scale.workers,
     )
     args = ["--json"]
     queue_path = tmp_path / "queue" / "queue.db"
