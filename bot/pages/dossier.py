@@ -42,8 +42,6 @@ class DossierPage(Screen):
             "tab", name=self.t.tabs["evaluations"], exact=True
         )
         self.new_evaluation_link = self.link(self.t.links["new_evaluation"])
-        no_evaluation = self.t.texts.get("no_evaluation")
-        self.no_evaluation = self.page.get_by_text(no_evaluation) if no_evaluation else None
 
     @property
     def dossier_id(self) -> str:
@@ -56,25 +54,27 @@ class DossierPage(Screen):
 
     def show_evaluations(self) -> DossierPage:
         """Open the Évaluations tab (when it is not open yet)."""
-        self.required(self.evaluations_tab, self.t.tabs["evaluations"], "l'onglet")
+        tab = self.require("tab", self.t.tabs["evaluations"])
+        if tab.selected:
+            return self
         with self.acting("ouverture de l'onglet des évaluations"):
-            if self.evaluations_tab.first.get_attribute("aria-selected") != "true":
-                self.evaluations_tab.first.click()
+            self.evaluations_tab.first.click()
             # The tab's content has loaded when its "new evaluation" link shows.
             self.new_evaluation_link.first.wait_for()
+        self.changed()
         return self
 
     def evaluations(self) -> list[EvaluationRow]:
         """The evaluations listed in the open Évaluations tab, newest first as the tool shows."""
         columns = self.t.columns
-        header = self.page.get_by_role("columnheader", name=columns["date"], exact=True)
-        with self.acting("lecture des évaluations du dossier"):
-            if header.count() == 0:
-                # No table: there must be the "no evaluation" message, if the mapping knows it;
-                # otherwise an empty dossier and a changed table look alike.
-                if self.no_evaluation is not None and not self.no_evaluation.first.is_visible():
-                    self.required(header, columns["date"], "la colonne")
-                return []
+        tree = self.state()
+        if not tree.has("columnheader", columns["date"]):
+            # No table: there must be the "no evaluation" message, if the mapping knows it;
+            # otherwise an empty dossier and a changed table look alike.
+            no_evaluation = self.t.texts.get("no_evaluation")
+            if no_evaluation and no_evaluation not in tree.text():
+                self.require("columnheader", columns["date"])
+            return []
         rows = self.read_table(columns, ("date", "type", "mode"), self.t.links["consult"])
         formats = self.texts.formats
         modes = {text: code for code, text in self.texts.step1.options["mode"].items()}
@@ -112,6 +112,8 @@ class DossierPage(Screen):
         from bot.pages.chooser import EvaluationChooserPage
 
         self.show_evaluations()
+        self.require("link", self.t.links["new_evaluation"])
         with self.acting("nouvelle évaluation"):
             self.new_evaluation_link.first.click()
+        self.changed()
         return self.session.expect(EvaluationChooserPage)

@@ -34,7 +34,7 @@ class DuplicateWarningPage(Screen):
         """Annuler: nothing is created."""
         from bot.pages.search import SearchPage
 
-        self.required(self.cancel_button, self.t.buttons["cancel"], "le bouton")
+        self.require("button", self.t.buttons["cancel"])
         with self.acting("annulation de la création"):
             self.cancel_button.first.click()
         return self.session.expect(SearchPage)

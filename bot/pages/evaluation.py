@@ -11,7 +11,7 @@ from playwright.sync_api import Locator
 from pydantic import ValidationError
 
 from bot.models import DOMAINS, Alerts, HearingTest, Step1Answers
-from bot.pages.screen import Screen, clean, id_from_url, ui_changed
+from bot.pages.screen import Screen, id_from_url, ui_changed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,8 +67,8 @@ class AlertsPanel:
 
     def read(self) -> Alerts:
         """Alert (True) or not for each domain, as the tool shows it."""
-        with self.screen.acting("lecture des alertes"):
-            lines = [clean(t) for t in self.region.get_by_role("listitem").all_inner_texts()]
+        region = self.screen.require("region", self.t.region)
+        lines = [item.text() for item in region.find_all("listitem")]
         by_name = {name: code for code, name in self.t.domains.items()}
         statuses = sorted(
             ((self.t.status["alert"], True), (self.t.status["no_alert"], False)),
@@ -116,15 +116,16 @@ class EvaluationPage(Screen):
         s = self.session
         with self.acting("attente du panneau des alertes"):
             self.region.or_(s.login_heading).or_(s.error_heading).first.wait_for()
+        self.changed()
         if not self.region.is_visible():
             raise s.diagnose("attente du panneau des alertes")
         return AlertsPanel(self, self.region)
 
     def read_back(self) -> Step1ReadBack:
         """The saved answers, from the term/value list of the screen."""
-        with self.acting("relecture de la STEP 1 enregistrée"):
-            terms = [clean(t) for t in self.page.get_by_role("term").all_inner_texts()]
-            values = [clean(v) for v in self.page.get_by_role("definition").all_inner_texts()]
+        tree = self.state()
+        terms = [n.text() for n in tree.find_all("term")]
+        values = [n.text() for n in tree.find_all("definition")]
         if len(terms) != len(values):
             raise ui_changed(self.heading_text, "termes et valeurs", "la liste des")
         shown_by_term: dict[str, str] = {}

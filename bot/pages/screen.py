@@ -26,6 +26,7 @@ from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import SystemException
+from bot.pages.aria import AriaNode, parse_snapshot
 
 if TYPE_CHECKING:
     from bot.pages.mapping import TargetMapping
@@ -81,6 +82,7 @@ class Screen:
         self.page: Page = session.page
         self.texts: TargetMapping = session.mapping
         self.heading = self.page.get_by_role("heading", name=self.heading_text, exact=True)
+        self._state: AriaNode | None = None
 
     # --- the page has loaded -------------------------------------------------------------------
 
@@ -114,6 +116,38 @@ class Screen:
                 raise ui_changed(self.heading_text, text, kind)
         return locator
 
+    # --- the screen read in one go ----------------------------------------------------------------
+
+    def state(self) -> AriaNode:
+        """The screen as assistive technologies see it (one round trip; kept until an action)."""
+        if self._state is None:
+            with self.acting("lecture de l'écran"):
+                tree = parse_snapshot(self._body.aria_snapshot())
+                modal = self.texts.info_modal.dialog
+                if tree.has("dialog", modal):
+                    # The page under the message is inert: invisible to the snapshot.
+                    self.session.clear_info_modal()
+                    tree = parse_snapshot(self._body.aria_snapshot())
+            self._state = tree
+        return self._state
+
+    def changed(self) -> None:
+        """Forget the screen read: an action changed it."""
+        self._state = None
+
+    @property
+    def _body(self) -> Locator:
+        # The whole document: no structure of the page is assumed.
+        return self.page.locator("body")
+
+    def require(self, kind: str, text: str) -> AriaNode:
+        """The element of this role (or the control of this label), ui_changed when absent."""
+        tree = self.state()
+        node = tree.control(text) if kind == "label" else tree.find(kind, text)
+        if node is None:
+            raise ui_changed(self.heading_text, text, _KIND_WORDS.get(kind, ""))
+        return node
+
     def label(self, text: str) -> Locator:
         return self.page.get_by_label(text, exact=True)
 
@@ -123,15 +157,15 @@ class Screen:
     def link(self, text: str) -> Locator:
         return self.page.get_by_role("link", name=text, exact=True)
 
-    def follow(self, link: Locator, text: str) -> None:
-        """Click a link and wait until the browser is on its address (pagination, tabs)."""
-        self.required(link, text, "le lien")
+    def follow(self, text: str) -> None:
+        """Click a link and wait until the browser is on its address (pagination)."""
+        href = self.require("link", text).url
         with self.acting(f"clic sur « {text} »"):
-            href = link.first.get_attribute("href")
-            link.first.click()
+            self.link(text).first.click()
             if href:
                 target = urljoin(self.page.url, href)
                 self.page.wait_for_url(lambda url: _same_page(url, target))
+        self.changed()
 
     def screenshot(self, path: Path, *, locator: Locator | None = None) -> Path:
         """A screenshot of the page (or of one element) into ``path``; the info message closed."""
@@ -150,35 +184,43 @@ class Screen:
     ) -> list[TableRow]:
         """Rows of the table whose column headers are ``columns`` (key → header text)."""
         first = columns[required[0]]
-        table = (
-            self.page.get_by_role("table")
-            .filter(has=self.page.get_by_role("columnheader", name=first, exact=True))
-            .first
-        )
+        tables = [t for t in self.state().find_all("table") if t.has("columnheader", first)]
+        if not tables:
+            raise ui_changed(self.heading_text, first, "la colonne")
+        table = tables[0]
+        headers = [h.name for h in table.find_all("columnheader")]
+        for key in required:
+            if columns[key] not in headers:
+                raise ui_changed(self.heading_text, columns[key], "la colonne")
+        index = {key: headers.index(text) for key, text in columns.items() if text in headers}
         rows: list[TableRow] = []
-        with self.acting("lecture du tableau"):
-            if table.count() == 0:
-                raise ui_changed(self.heading_text, first, "la colonne")
-            headers = [clean(h) for h in table.get_by_role("columnheader").all_inner_texts()]
-            for key in required:
-                if columns[key] not in headers:
-                    raise ui_changed(self.heading_text, columns[key], "la colonne")
-            index = {key: headers.index(text) for key, text in columns.items() if text in headers}
-            row_locators = table.get_by_role("row")
-            for i in range(row_locators.count()):
-                row = row_locators.nth(i)
-                cells = [clean(c) for c in row.get_by_role("cell").all_inner_texts()]
-                if not cells:  # the header row
-                    continue
-                values = {k: cells[j] for k, j in index.items() if j < len(cells)}
-                href = None
-                if link_text is not None:
-                    link = row.get_by_role("link", name=link_text, exact=True)
-                    if link.count() == 0:
-                        raise ui_changed(self.heading_text, link_text, "le lien")
-                    href = link.first.get_attribute("href")
-                rows.append(TableRow(values, urljoin(self.page.url, href) if href else None))
+        for row in table.find_all("row"):
+            cells = [c.text() for c in row.find_all(_CELLS)]
+            if not cells:  # the header row
+                continue
+            values = {k: cells[j] for k, j in index.items() if j < len(cells)}
+            href = None
+            if link_text is not None:
+                link = row.find("link", link_text)
+                if link is None:
+                    raise ui_changed(self.heading_text, link_text, "le lien")
+                href = link.url
+            rows.append(TableRow(values, urljoin(self.page.url, href) if href else None))
         return rows
+
+
+_CELLS = frozenset({"cell", "gridcell"})
+_KIND_WORDS = {
+    "label": "le champ",
+    "button": "le bouton",
+    "link": "le lien",
+    "radiogroup": "la question",
+    "checkbox": "la case",
+    "tab": "l'onglet",
+    "columnheader": "la colonne",
+    "group": "la section",
+    "region": "la zone",
+}
 
 
 def _same_page(url: str, target: str) -> bool:

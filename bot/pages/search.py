@@ -81,23 +81,23 @@ class SearchPage(Screen):
             "ins": ins,
         }
         for key, value in criteria.items():
-            field = self.fields[key]
-            if value is not None:
-                self.required(field, self.t.labels[key], "le champ")
-            elif field.count() == 0:
-                continue  # a field the screen lacks holds no stale criterion
-            with self.acting(f"saisie du critère « {self.t.labels[key]} »"):
-                field.first.fill(value or "")
-        self.required(self.search_button, self.t.buttons["search"], "le bouton")
+            text = self.t.labels[key]
+            shown = self.require("label", text) if value is not None else self.state().control(text)
+            if value is None and (shown is None or not shown.value):
+                continue  # nothing to type, nothing stale to clear
+            with self.acting(f"saisie du critère « {text} »"):
+                self.fields[key].first.fill(value or "")
+        self.require("button", self.t.buttons["search"])
         with self.acting("recherche d'usager"):
             self.search_button.first.click()
+        self.changed()
         return self.session.expect(ResultsPage)
 
     def open_create_form(self) -> UsagerFormPage:
         """Créer un usager (after a search found nobody)."""
         from bot.pages.usager_form import UsagerFormPage
 
-        self.required(self.create_link, self.t.links["create"], "le lien")
+        self.require("link", self.t.links["create"])
         with self.acting("ouverture du formulaire de création d'usager"):
             self.create_link.first.click()
         return self.session.expect(UsagerFormPage)
@@ -113,7 +113,6 @@ class ResultsPage(SearchPage):
             "columnheader", name=columns["birth_name"], exact=True
         )
         self.no_result = self.page.get_by_text(self.t.texts["no_result"])
-        self.next_link = self.link(self.t.links["next_page"])
 
     def wait_loaded(self) -> Self:
         super().wait_loaded()
@@ -123,16 +122,16 @@ class ResultsPage(SearchPage):
 
     def rows(self) -> list[UsagerRow]:
         """The usagers on this page of results."""
-        if self.no_result.first.is_visible():
+        if self.t.texts["no_result"] in self.state().text():
             return []
         required = ("birth_name", "first_names", "birth_date", "sex", "birth_insee")
         return usager_rows(self, self.read_table(self.t.columns, required, self.t.links["open"]))
 
     def has_next_page(self) -> bool:
-        return self.next_link.count() > 0
+        return self.state().has("link", self.t.links["next_page"])
 
     def next_page(self) -> ResultsPage:
-        self.follow(self.next_link, self.t.links["next_page"])
+        self.follow(self.t.links["next_page"])
         return self.session.expect(ResultsPage)
 
     def open(self, row: UsagerRow) -> DossierPage:

@@ -145,10 +145,10 @@ class TargetSession:
 
         links = self.mapping.common.links
         menu_link = self.navigation.get_by_role("link", name=links["usagers"], exact=True)
-        if self.navigation.count() == 0:
-            self.ensure_logged_in()
         search = self.screen(SearchPage)
-        search.required(menu_link, links["usagers"], "le lien du menu")
+        if menu_link.count() == 0:  # not on a logged-in screen (or the menu changed)
+            self.ensure_logged_in()
+            search.required(menu_link, links["usagers"], "le lien du menu")
         with search.acting("ouverture de la recherche d'usager"):
             menu_link.first.click()
         return search.wait_loaded()

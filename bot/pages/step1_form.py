@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 from playwright.sync_api import Locator
 
 from bot.models import HearingTest, Step1Answers
-from bot.pages.screen import Screen, clean
+from bot.pages.aria import AriaNode
+from bot.pages.screen import Screen, clean, ui_changed
 
 if TYPE_CHECKING:
     from bot.pages.evaluation import EvaluationPage
@@ -21,6 +22,10 @@ __all__ = ["HEADER_FIELDS", "Step1FormPage", "form_values"]
 HEADER_FIELDS = ("assessed_on", "mode", "effecteur")
 _INTS = ("words_recalled", "hearing_score", "hearing_audiometry_db")
 _DECIMALS = ("chair_rise_seconds", "weight_loss_kg")
+#: Shown once their trigger is answered (chair_rise_done = yes, the hearing test chosen).
+CONDITIONAL = frozenset(
+    {"chair_rise_seconds", "hearing_whisper_passed", "hearing_score", "hearing_audiometry_db"}
+)
 
 
 def form_values(answers: Step1Answers) -> dict[str, Any]:
@@ -77,17 +82,18 @@ class Step1FormPage(Screen):
         self.save_button = self.button(self.t.buttons["save"])
         self.alerts = self.page.get_by_role("alert")
         self.formats = self.texts.formats
-        self._present: set[str] = set()  # controls already found on this screen
 
     # --- filling -----------------------------------------------------------------------------
 
     def fill(self, answers: Step1Answers, *, assessed_on: date, mode: str, effecteur: str) -> None:
         """Fill the header and every answer (``effecteur``: an option text, see
         :meth:`effecteur_choices`)."""
-        self.session.clear_info_modal()
-        for name, value in self.header_values(assessed_on, mode, effecteur).items():
-            self.set_field(name, value)
-        for name, value in form_values(answers).items():
+        values = self.header_values(assessed_on, mode, effecteur) | form_values(answers)
+        # Every control shown from the start is checked at once; the others once revealed.
+        for name in values:
+            if name not in CONDITIONAL:
+                self._require_field(name)
+        for name, value in values.items():
             self.set_field(name, value)
 
     @staticmethod
@@ -96,72 +102,76 @@ class Step1FormPage(Screen):
 
     def set_field(self, name: str, value: Any) -> None:
         """Give one field its value (a radio answer, a typed number, a chosen option)."""
+        if name in CONDITIONAL:
+            if name in self.groups:
+                self.required(self.groups[name], self.t.radiogroups[name], "la question")
+            else:
+                self.required(self.controls[name], self.t.labels[name], "le champ")
         with self.acting(f"saisie de « {self.t.label_of(name)} »"):
             if name in self.groups:
+                text = self.t.yes if value else self.t.no
                 # A plain form: no animation to wait for, so no stability check (it costs two
                 # frames per click); the values are read back before saving anyway.
-                self._radio(name, bool(value)).check(force=True)
+                self.groups[name].first.get_by_label(text, exact=True).check(force=True)
             elif name == "assessed_on":
-                self._control(name).fill(self.formats.format_date(value))
+                self.controls[name].first.fill(self.formats.format_date(value))
             elif name == "mode":
-                self._control(name).select_option(label=self.t.mode_option(value))
+                self.controls[name].first.select_option(label=self.t.mode_option(value))
             elif name == "hearing_test":
-                self._control(name).select_option(label=self.t.hearing_option(value))
+                self.controls[name].first.select_option(label=self.t.hearing_option(value))
             elif name == "effecteur":
-                self._control(name).select_option(label=value)
+                self.controls[name].first.select_option(label=value)
             elif name in _DECIMALS:
-                self._control(name).fill(self.formats.format_decimal(value))
+                self.controls[name].first.fill(self.formats.format_decimal(value))
             else:
-                self._control(name).fill(str(value))
+                self.controls[name].first.fill(str(value))
+        self.changed()
 
-    def _control(self, name: str) -> Locator:
-        return self._found(name, self.controls[name], self.t.labels[name], "le champ")
-
-    def _radio(self, name: str, value: bool) -> Locator:
-        group = self._found(name, self.groups[name], self.t.radiogroups[name], "la question")
-        text = self.t.yes if value else self.t.no
-        return self._found(f"{name}={value}", group.get_by_label(text, exact=True), text)
-
-    def _found(self, key: str, locator: Locator, text: str, kind: str = "") -> Locator:
-        """The control, checked to exist the first time only (the screen does not change)."""
-        if key not in self._present:
-            self.required(locator, text, kind)
-            self._present.add(key)
-        return locator.first
+    def _require_field(self, name: str) -> None:
+        if name in self.groups:
+            group = self.require("radiogroup", self.t.radiogroups[name])
+            for text in (self.t.yes, self.t.no):
+                if not group.has("radio", text):
+                    raise ui_changed(self.heading_text, text, "la réponse")
+        else:
+            self.require("label", self.t.labels[name])
 
     def effecteur_choices(self) -> list[str]:
         """The effecteurs the form offers (option texts, the empty placeholder left out)."""
-        select = self._control("effecteur")
+        self.require("label", self.t.labels["effecteur"])
         with self.acting("lecture des effecteurs proposés"):
-            options = select.get_by_role("option", include_hidden=True)
+            options = self.controls["effecteur"].first.get_by_role("option", include_hidden=True)
             pairs = options.evaluate_all("os => os.map(o => [o.value, o.textContent])")
         return [clean(text) for value, text in pairs if value]
 
     # --- what the inputs hold ----------------------------------------------------------------
 
     def read_fields(self, names: list[str]) -> dict[str, Any]:
-        """The current value of each field, typed like :func:`form_values` (text when unreadable)."""
-        return {name: self.read_field(name) for name in names}
+        """What each field holds now, typed like :func:`form_values` (the text when unreadable,
+        None when unanswered or absent). One read of the whole screen."""
+        self.changed()
+        tree = self.state()
+        return {name: self._typed(name, tree) for name in names}
 
     def read_field(self, name: str) -> Any:
-        with self.acting(f"relecture de « {self.t.label_of(name)} »"):
-            if name in self.groups:
-                if self._radio(name, True).is_checked():
-                    return True
-                return False if self._radio(name, False).is_checked() else None
-            control = self._control(name)
-            if name in ("mode", "hearing_test", "effecteur"):
-                text = clean(
-                    control.evaluate(
-                        "s => s.selectedOptions.length ? s.selectedOptions[0].textContent : ''"
-                    )
-                )
-                options = self.t.options.get(name, {})
-                reverse = {v: k for k, v in options.items()} if isinstance(options, dict) else {}
-                if name == "hearing_test" and text in reverse:
-                    return HearingTest(reverse[text])
-                return reverse.get(text, text)
-            raw = control.input_value()
+        return self.read_fields([name])[name]
+
+    def _typed(self, name: str, tree: AriaNode) -> Any:
+        if name in self.groups:
+            group = tree.find("radiogroup", self.t.radiogroups[name])
+            chosen = group.chosen() if group else None
+            return {self.t.yes: True, self.t.no: False}.get(chosen or "", chosen)
+        control = tree.control(self.t.labels[name])
+        if control is None:
+            return None
+        if name in ("mode", "hearing_test", "effecteur"):
+            text = control.chosen() or ""
+            options = self.t.options.get(name, {})
+            reverse = {v: k for k, v in options.items()} if isinstance(options, dict) else {}
+            if name == "hearing_test" and text in reverse:
+                return HearingTest(reverse[text])
+            return reverse.get(text, text)
+        raw = control.value or ""
         if name == "assessed_on":
             return self.formats.parse_date(raw) or raw
         if name in _DECIMALS:
@@ -178,9 +188,11 @@ class Step1FormPage(Screen):
         from bot.pages.evaluation import EvaluationPage
 
         evaluation = self.session.screen(EvaluationPage)
-        self.required(self.save_button, self.t.buttons["save"], "le bouton")
+        self.require("button", self.t.buttons["save"])
         with self.acting("enregistrement de la STEP 1"):
             self.save_button.first.click()
+        self.changed()
+        with self.acting("enregistrement de la STEP 1"):
             evaluation.heading.or_(self.alerts).or_(self.session.login_heading).or_(
                 self.session.error_heading
             ).first.wait_for()

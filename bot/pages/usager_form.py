@@ -43,18 +43,18 @@ class UsagerFormPage(Screen):
             "phone": identity.phone,
             "email": identity.email,
         }
+        values = {k: v for k, v in values.items() if v is not None}
+        for key in [*values, "sex"]:
+            self.require("label", self.t.labels[key])
+        self.require("checkbox", self.t.checkboxes["consent"])
         for key, value in values.items():
-            if value is None:
-                continue
-            field = self.required(self.fields[key], self.t.labels[key], "le champ")
             with self.acting(f"saisie de « {self.t.labels[key]} »"):
-                field.first.fill(value)
-        sex = self.required(self.fields["sex"], self.t.labels["sex"], "le champ")
+                self.fields[key].first.fill(value)
         with self.acting(f"choix de « {self.t.labels['sex']} »"):
-            sex.first.select_option(label=self.t.sex_option(identity.sex))
-        self.required(self.consent, self.t.checkboxes["consent"], "la case")
+            self.fields["sex"].first.select_option(label=self.t.sex_option(identity.sex))
         with self.acting("consentement"):
             self.consent.first.set_checked(consent)
+        self.changed()
 
     def submit(self) -> DossierPage | DuplicateWarningPage | UsagerFormPage:
         """Send the form: the new dossier, the potential-double warning, or this form with
@@ -64,9 +64,10 @@ class UsagerFormPage(Screen):
 
         dossier = self.session.screen(DossierPage)
         duplicate = self.session.screen(DuplicateWarningPage)
-        self.required(self.submit_button, self.t.buttons["submit"], "le bouton")
+        self.require("button", self.t.buttons["submit"])
         with self.acting("création de l'usager"):
             self.submit_button.first.click()
+            self.changed()
             dossier.heading.or_(duplicate.heading).or_(self.alerts).or_(
                 self.session.login_heading
             ).or_(self.session.error_heading).first.wait_for()

@@ -1,0 +1,240 @@
+"""Alerts and read-back: every combination, every threshold, and each way they can disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from bot.config import Settings
+from bot.errors import BusinessException, SystemException
+from bot.flows.double_entry import double_entry
+from bot.models import DOMAINS, ItemState, SelfAssessment
+from bot.pages.evaluation import EvaluationPage
+from bot.pages.session import TargetSession
+from bot.pages.step1_form import Step1FormPage
+from bot.workqueue import WorkItem, WorkQueue
+from sandbox.server import RunningSandbox
+from tests.fixtures.queue import make_assessment
+from tests.fixtures.sandbox import CLEAR_STEP1, add_usager
+
+pytestmark = pytest.mark.browser
+
+Leased = Callable[[SelfAssessment], WorkItem]
+
+#: How each domain is made to alert or not, thresholds on both sides. Combinations cycle
+#: through these, so the 64 entries cover every boundary value of the STEP 1 rules.
+WAYS: dict[str, dict[bool, list[dict[str, Any]]]] = {
+    "cognition": {
+        True: [{"words_recalled": 2}, {"orientation_day_ok": False}, {"words_recalled": 0}],
+        False: [{"words_recalled": 3}, {"memory_complaint": True}],  # complaint alone: no alert
+    },
+    "mobilite": {
+        True: [
+            {"chair_rise_seconds": 14.1},
+            {"chair_rise_seconds": None},
+            {"chair_rise_seconds": 16.5},
+        ],
+        False: [{"chair_rise_seconds": 14.0}, {"chair_rise_seconds": 9.8}],
+    },
+    "nutrition": {
+        True: [{"weight_loss_kg": 3.1}, {"appetite_loss": True}],
+        False: [{"weight_loss_kg": 3.0}, {"weight_loss_kg": 0.0}],
+    },
+    "vision": {True: [{"vision_problem": True}], False: [{"vision_problem": False}]},
+    "audition": {
+        True: [
+            {"hearing_test": "hearwho", "hearing_score": 49},
+            {"hearing_test": "audiometrie", "hearing_audiometry_db": 36},
+            {"hearing_test": "chuchotement", "hearing_whisper_passed": False},
+            {"hearing_test": "aucun", "hearing_problem_reported": True},
+        ],
+        False: [
+            {"hearing_test": "hearwho", "hearing_score": 50},
+            {"hearing_test": "audiometrie", "hearing_audiometry_db": 35},
+            {"hearing_test": "chuchotement", "hearing_whisper_passed": True},
+            {"hearing_test": "aucun", "hearing_problem_reported": False},
+        ],
+    },
+    "psychologie": {
+        True: [{"mood_down": True}, {"mood_little_interest": True}],
+        False: [{}],
+    },
+}
+
+
+def combinations() -> list[tuple[dict[str, bool], dict[str, Any], set[tuple[str, bool, int]]]]:
+    """The 64 alert combinations: expected alerts, answers, and the ways used for each domain.
+
+    Each domain takes its ways to alert (or not) in turn, so every threshold is crossed.
+    """
+    turn: dict[tuple[str, bool], int] = {}
+    out = []
+    for n in range(64):
+        expected = {d: bool(n >> i & 1) for i, d in enumerate(DOMAINS)}
+        answers = dict(CLEAR_STEP1)
+        used = set()
+        for domain, alert in expected.items():
+            ways = WAYS[domain][alert]
+            k = turn.get((domain, alert), 0) % len(ways)
+            turn[(domain, alert)] = k + 1
+            answers |= ways[k]
+            used.add((domain, alert, k))
+        out.append((expected, answers, used))
+    return out
+
+
+def test_all_64_alert_combinations_with_boundary_values_are_entered_and_read_back(
+    target_session: TargetSession,
+    flow_settings: Settings,
+    work_queue: WorkQueue,
+    sandbox: RunningSandbox,
+) -> None:
+    expected_alerts: dict[str, dict[str, bool]] = {}
+    covered: set[tuple[str, bool, int]] = set()
+    for n, (expected, answers, used) in enumerate(combinations()):
+        covered |= used
+        identity = {
+            "birth_name": f"COMBI{chr(65 + n // 26)}{chr(65 + n % 26)}",
+            "first_names": ("Jeanne",),
+            "birth_date": date(1930, 1, 1) + timedelta(days=37 * n),
+            "ins": None,
+        }
+        add_usager(
+            sandbox,
+            birth_name=identity["birth_name"],
+            first_names=["Jeanne"],
+            birth_date=identity["birth_date"].isoformat(),
+            sex="F",
+            birth_insee="75115",
+        )
+        reference = f"AE-COMBI-{n:02d}"
+        assessment = make_assessment(reference=reference, identity=identity, answers=answers)
+        work_queue.enqueue(assessment, source="combinaisons.xlsx", row=n + 2)
+        expected_alerts[reference] = expected
+    all_ways = {
+        (d, a, k) for d, by in WAYS.items() for a, ways in by.items() for k in range(len(ways))
+    }
+    assert covered == all_ways
+
+    failures = []
+    for reference, expected in expected_alerts.items():
+        (item,) = work_queue.lease("worker", 1, references=[reference])
+        with item:
+            double_entry(target_session, item, flow_settings)
+        if item.outcome is not ItemState.DONE or item.result["alerts"]["target"] != expected:
+            failures.append((item.reference, item.outcome, item.error, item.result.get("alerts")))
+
+    assert failures == []
+    counts = sandbox.counts()
+    assert (counts["step1"], counts["duplicate_step1"], counts["usagers"]) == (64, 0, 64)
+
+
+# --- discordances --------------------------------------------------------------------------
+
+
+def test_target_computing_one_domain_wrongly_is_detected_and_explained(
+    target_session: TargetSession,
+    flow_settings: Settings,
+    leased: Leased,
+    work_queue: WorkQueue,
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.set_faults(wrong_domain="audition")
+    item = leased(make_assessment(reference="AE-WRONG"))
+
+    with item:
+        double_entry(target_session, item, flow_settings)
+
+    assert item.outcome is ItemState.NEEDS_REVIEW
+    stored = work_queue.get("AE-WRONG")
+    assert stored.error_code == "alerts_discordant"
+    assert stored.reason == "Alertes discordantes : Audition"
+    assert stored.details == (
+        "Audition : alerte dans l'e-parcours, pas dans ICOPE et Moi ; la règle de référence "
+        "donne pas d'alerte (aucun test, ne déclare pas de problème d'audition)"
+    )
+    assert stored.result is not None
+    alerts = stored.result["alerts"]
+    assert (alerts["app"]["audition"], alerts["target"]["audition"]) == (False, True)
+    assert alerts["reference"]["audition"] is False
+    assert stored.result["step1_id"] is not None
+
+
+def test_corrupted_app_alert_is_detected(
+    target_session: TargetSession, flow_settings: Settings, leased: Leased, sandbox: RunningSandbox
+) -> None:
+    # The export says nutrition alerted; the answers (and so both tools) say it did not.
+    assessment = make_assessment(
+        reference="AE-APP",
+        app_alerts={
+            "cognition": True,
+            "mobilite": False,
+            "nutrition": True,
+            "vision": True,
+            "audition": False,
+            "psychologie": False,
+        },
+    )
+
+    with pytest.raises(BusinessException) as raised:
+        double_entry(target_session, leased(assessment), flow_settings)
+
+    assert raised.value.code == "alerts_discordant"
+    assert raised.value.details.startswith(
+        "Nutrition : alerte dans ICOPE et Moi, pas dans l'e-parcours ; la règle de référence "
+        "donne pas d'alerte"
+    )
+
+
+class MistypingStep1Form(Step1FormPage):
+    """A broken page object: types one word more than it is given."""
+
+    def set_field(self, name: str, value: Any) -> None:
+        if name == "words_recalled":
+            value = min(int(value) + 1, 3)
+        super().set_field(name, value)
+
+
+class LateKeystrokeStep1Form(Step1FormPage):
+    """A value changed after the inputs were checked (a re-render, a stray keystroke)."""
+
+    def save(self) -> EvaluationPage | Step1FormPage:
+        super().set_field("words_recalled", 3)
+        return super().save()
+
+
+def test_mistyped_field_is_caught_before_saving(
+    target_session: TargetSession, flow_settings: Settings, leased: Leased, sandbox: RunningSandbox
+) -> None:
+    target_session.screen_types[Step1FormPage] = MistypingStep1Form
+
+    with pytest.raises(SystemException) as raised:
+        double_entry(target_session, leased(make_assessment(reference="AE-TYPO")), flow_settings)
+
+    assert raised.value.code == "entry_mismatch"
+    assert "« Nombre de mots rappelés (sur 3) »" in raised.value.message
+    assert sandbox.counts()["step1"] == 0
+
+
+def test_value_changed_after_the_check_is_caught_by_the_read_back(
+    target_session: TargetSession, flow_settings: Settings, leased: Leased, sandbox: RunningSandbox
+) -> None:
+    target_session.screen_types[Step1FormPage] = LateKeystrokeStep1Form
+    item = leased(make_assessment(reference="AE-LATE"))  # 2 words recalled
+
+    with pytest.raises(BusinessException) as raised:
+        double_entry(target_session, item, flow_settings)
+
+    assert raised.value.code == "readback_mismatch"
+    assert raised.value.message.endswith(": Nombre de mots rappelés (sur 3)")
+    assert raised.value.details.splitlines()[0] == (
+        "Nombre de mots rappelés (sur 3) : attendu « 2 », relu dans l'e-parcours « 3 »"
+    )
+    assert item.result["readback_differences"] == [
+        {"field": "words_recalled", "entered": "2", "read_back": "3"}
+    ]
+    # The mis-entry also explains the cognition discordance, listed after it.
+    assert "Cognition : alerte dans ICOPE et Moi, pas dans l'e-parcours" in raised.value.details
