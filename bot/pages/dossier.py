@@ -46,11 +46,7 @@ class DossierPage(Screen):
     @property
     def dossier_id(self) -> str:
         """The tool's id of this dossier (from its address)."""
-        return id_from_url(self.page.url)
-
-    @property
-    def url(self) -> str:
-        return self.page.url
+        return id_from_url(self.url)
 
     def show_evaluations(self) -> DossierPage:
         """Open the Évaluations tab (when it is not open yet)."""

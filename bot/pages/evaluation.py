@@ -105,11 +105,7 @@ class EvaluationPage(Screen):
 
     @property
     def evaluation_id(self) -> str:
-        return id_from_url(self.page.url)
-
-    @property
-    def url(self) -> str:
-        return self.page.url
+        return id_from_url(self.url)
 
     def alerts_panel(self) -> AlertsPanel:
         """Wait for the alerts the tool computes after saving (the panel replaces a spinner)."""

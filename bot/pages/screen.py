@@ -83,12 +83,15 @@ class Screen:
         self.texts: TargetMapping = session.mapping
         self.heading = self.page.get_by_role("heading", name=self.heading_text, exact=True)
         self._state: AriaNode | None = None
+        #: The address the screen was loaded at (the browser moves on, this stays).
+        self.url = ""
 
     # --- the page has loaded -------------------------------------------------------------------
 
     def wait_loaded(self) -> Self:
         """Wait for this screen's heading; raise what the screen shows instead."""
         self.session.wait_for_screen(self.heading, self.heading_text)
+        self.url = self.page.url
         return self
 
     def is_showing(self) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from filelock import FileLock
+from filelock import Timeout as LockTimeout
 from playwright.sync_api import BrowserContext, Locator
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
@@ -61,6 +62,8 @@ class TargetSession:
         self.screen_types: dict[type[Screen], type[Screen]] = {}
         #: Logins done by this session (the first one included).
         self.logins = 0
+        #: Whether the last login went through the one-time code screen.
+        self.last_login_used_code = False
         context.set_default_timeout(settings.timeout_ms)
         context.set_default_navigation_timeout(settings.timeout_ms)
         self.page = context.pages[0] if context.pages else context.new_page()
@@ -120,13 +123,13 @@ class TargetSession:
                 code="navigation",
             ) from e
         if self.login_heading.is_visible():
-            self._log_in()
+            self.log_in()
 
     def log_in_again(self) -> None:
         """After the tool ended the session: log in again (from its login page when shown)."""
         logger.info("Session e-parcours terminée : nouvelle connexion")
         if self.login_heading.is_visible():
-            self._log_in()
+            self.log_in()
         else:
             self.ensure_logged_in()
 
@@ -153,7 +156,8 @@ class TargetSession:
             menu_link.first.click()
         return search.wait_loaded()
 
-    def _log_in(self) -> None:
+    def log_in(self) -> None:
+        """Log in from the login page shown (password, then the one-time code when asked)."""
         from bot.pages.login import LoginPage
 
         login = self.expect(LoginPage)
@@ -161,14 +165,24 @@ class TargetSession:
         # One login at a time per account, across workers and processes: a new login makes the
         # tool invalidate the code it e-mailed for the previous one, and both codes would land
         # in the same mailbox.
-        with self._login_lock():
-            started = datetime.now(UTC)
-            if otp is None:
-                login.log_in(self.settings.username, self._password())
-            else:
-                code_page = login.log_in_expecting_code(self.settings.username, self._password())
-                code_page.enter_code(otp.code_for(started))
+        try:
+            with self._login_lock():
+                started = datetime.now(UTC)
+                if otp is None:
+                    login.log_in(self.settings.username, self._password())
+                else:
+                    code_page = login.log_in_expecting_code(
+                        self.settings.username, self._password()
+                    )
+                    code_page.enter_code(otp.code_for(started))
+        except LockTimeout as e:
+            raise SystemException(
+                "Un autre robot se connecte au même compte e-parcours depuis trop longtemps : "
+                "nouvel essai plus tard.",
+                code="login_busy",
+            ) from e
         self.logins += 1
+        self.last_login_used_code = otp is not None
         logger.info("Connecté à l'e-parcours (connexion n° {})", self.logins)
 
     def _login_lock(self) -> FileLock:
