@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_sample_export(sub)
 
     # --- the double entry: check-target ------------------------------------------------------
+    _add_check_target(sub)
 
     # --- runs: run, schedule -----------------------------------------------------------------
     _add_run(sub)
@@ -93,6 +94,68 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         overrides["otp_mode"] = args.otp
     serve(SandboxConfig(**overrides), port=args.port)
     return 0
+
+
+# --- the double entry --------------------------------------------------------------------------
+
+
+def _add_check_target(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check-target",
+        help="check that the e-parcours still shows every text the robot relies on",
+        description="Log in, visit every screen of a double entry and check each text of the "
+        "target mapping (mappings/target.yaml). On a training target (target: sandbox: true in "
+        "the mapping) a throw-away usager and STEP 1 are created; elsewhere nothing is created. "
+        "Exit code 1 when a text is missing: update the mapping before the next run.",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_run_check_target)
+
+
+def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.errors import BotError
+    from bot.flows.check_target import check_target
+
+    try:
+        report = check_target(settings)
+    except BotError as e:
+        print(e.message, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return 0 if report.ok else 1
+    words = {"found": "trouvé", "missing": "ABSENT", "not_checked": "non vérifié"}
+    styles = {"found": "green", "missing": "bold red", "not_checked": "dim"}
+    table = Table(title=f"Contrôle de l'outil cible ({settings.mapping.name})")
+    for column in ("Écran", "Élément", "Texte attendu", "État"):
+        table.add_column(column)
+    for line in report.lines:
+        element = ".".join(p for p in (line.group, line.key) if p)
+        table.add_row(
+            line.screen, element, line.text, words[line.status], style=styles[line.status]
+        )
+    console = Console()
+    console.print(table)
+    counts = report.counts()
+    console.print(
+        f"{counts['found']} trouvé(s), {counts['missing']} absent(s), "
+        f"{counts['not_checked']} non vérifié(s)"
+        + (" — lecture seule (rien n'a été créé)" if report.read_only else "")
+    )
+    if report.error:
+        console.print(f"Contrôle interrompu : {report.error}", style="bold red")
+    if not report.ok:
+        console.print(
+            "L'outil a changé : mettez à jour le fichier de correspondance avant le prochain "
+            "passage.",
+            style="bold red",
+        )
+    return 0 if report.ok else 1
 
 
 # --- runs ----------------------------------------------------------------------------------------
