@@ -213,7 +213,10 @@ class _Workbook:
         """Rows from the sheet's first row (row 1 is the first yielded, empty or not)."""
         if self.engine == "calamine":
             if name not in self._sheets:  # calamine reads a whole sheet at once: only once
-                self._sheets[name] = self._wb.get_sheet_by_name(name)
+                try:
+                    self._sheets[name] = self._wb.get_sheet_by_name(name)
+                except Exception as e:  # a damaged sheet inside a readable zip directory
+                    raise FileRefused("ce n'est pas un classeur Excel (.xlsx) lisible") from e
             sheet = self._sheets[name]
             if sheet.start is None:  # an empty sheet
                 return iter(())
