@@ -319,8 +319,9 @@ def check_step(settings: Settings, night: Night) -> bool:
         logger.opt(exception=True).error("Contrôle de l'outil cible en erreur")
         check = TargetCheck(ok=False, message=f"Contrôle impossible ({type(e).__name__}).")
     else:
-        missing = [mask(str(m)) for m in getattr(report, "missing", [])]
-        message = "" if report.ok else "L'écran de l'outil cible a changé."
+        missing = [mask(str(m)) for m in report.missing]
+        error = getattr(report, "error", None)  # why the tour stopped early, if it did
+        message = "" if report.ok else (error or "L'écran de l'outil cible a changé.")
         check = TargetCheck(ok=bool(report.ok), missing=missing, message=message)
     night.target = check
     if check.ok:
@@ -438,6 +439,12 @@ class MorningReport(BaseModel):
         ] or ["  vide"]
         lines += ["", f"À examiner par une personne : {len(self.needs_review)}"]
         lines += _listed(self.needs_review)
+        invalid = self.queue.get(S.INVALID.value, 0)
+        if invalid:
+            lines.append(
+                f"Lignes d'export invalides (quarantaine) à corriger ou rejeter : {invalid} "
+                "(dans le fichier des exceptions)"
+            )
         lines += ["", f"Échecs techniques (en échec ou nouvel essai prévu) : {len(self.failures)}"]
         lines += _listed(self.failures)
         if self.review_export is not None:

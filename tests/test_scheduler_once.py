@@ -16,8 +16,10 @@ from bot.config import PROJECT_ROOT
 from bot.logs import logger
 from bot.models import ItemState
 from bot.sample import generate
-from bot.scheduler import EXIT_LOCKED
+from bot.scheduler import EXIT_LOCKED, EXIT_TARGET_CHANGED
 from bot.workqueue import open_queue
+from sandbox.server import RunningSandbox
+from tests.fixtures.runner import run_env
 from tests.test_scheduler_service import HOLD_LOCK
 
 S = ItemState
@@ -73,3 +75,96 @@ def test_once_refuses_while_another_process_holds_the_lock(
     assert not (cli_data / "reports").exists()  # no report either
     with open_queue(cli_data / "queue" / "queue.db") as queue:
         assert sum(queue.counts().values()) == 0
+
+
+# --- whole cycles against the sandbox ---------------------------------------------------------
+
+
+@pytest.fixture
+def night_env(cli_data: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI aimed at the test sandbox as the bot's account (files still under tmp_path)."""
+    for name, value in run_env(sandbox, cli_data).items():
+        monkeypatch.setenv(name, value)
+    return cli_data
+
+
+def _queued(data: Path) -> dict[str, ItemState]:
+    with open_queue(data / "queue" / "queue.db") as queue:
+        return {v.reference: v.state for v in queue.items()}
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_once_ingests_runs_and_writes_the_morning_report(
+    night_env: Path, sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = generate(3, seed=21, discordant=1)
+    export.write(night_env / "queue" / "inbox" / "export-du-jour.xlsx")
+
+    code = main(["schedule", "--once"])
+
+    out = capsys.readouterr().out
+    assert code == 1  # one item waits for a person
+    assert not list((night_env / "queue" / "inbox").iterdir())
+    assert [p.name for p in (night_env / "queue" / "archive").glob("*export-du-jour.xlsx")]
+    states = _queued(night_env)
+    assert sorted(states.values()) == [S.DONE, S.DONE, S.NEEDS_REVIEW]
+    [to_review] = [r for r, s in states.items() if s == S.NEEDS_REVIEW]
+    text, report = _morning(night_env)
+    assert text in out  # the same report on the terminal
+    assert "export-du-jour.xlsx : 3 lue(s), 3 nouvelle(s)" in text
+    assert "Contrôle de l'outil cible : conforme." in text
+    assert "3 élément(s) traité(s)" in text
+    assert f"{to_review} — à vérifier [alerts_discordant]" in text
+    assert {k: n for k, n in report["queue"].items() if n} == {"done": 2, "needs_review": 1}
+    assert report["night"]["run"]["counts"] == {"done": 2, "needs_review": 1}
+    assert report["night"]["run"]["stopped_reason"] is None
+    assert Path(report["night"]["run"]["report"]).is_file()  # the run's HTML report
+    assert Path(report["review_export"]["xlsx"]).is_file()
+    with open_queue(night_env / "queue" / "queue.db") as queue:
+        step1_ids = {queue.get(r).result["step1_id"] for r in states}
+    assert len(step1_ids) == 3
+    assert {str(s["id"]) for s in sandbox.step1s()} >= {str(i) for i in step1_ids}
+    assert sandbox.counts()["duplicate_step1"] == 0
+    names = {row["Nom de naissance"] for row in export.rows}
+    assert not any(name in text for name in names)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_once_leaves_the_queue_alone_when_the_target_screens_changed(
+    night_env: Path, sandbox: RunningSandbox
+) -> None:
+    generate(2, seed=22).write(night_env / "queue" / "inbox" / "export.xlsx")
+    sandbox.set_faults(ui_variant="v2")  # the tool was updated; the mapping is the old one
+
+    code = main(["schedule", "--once"])
+
+    assert code == EXIT_TARGET_CHANGED
+    with open_queue(night_env / "queue" / "queue.db") as queue:
+        views = queue.items()
+        assert [(v.state, v.attempts) for v in views] == [(S.PENDING, 0)] * 2  # never leased
+    text, report = _morning(night_env)
+    assert "Contrôle de l'outil cible : NON CONFORME." in text
+    assert "File non traitée" in text
+    assert report["night"]["target"]["ok"] is False
+    assert report["night"]["run"] is None
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_once_past_its_stop_time_starts_nothing_and_items_stay_pending(
+    night_env: Path, sandbox: RunningSandbox
+) -> None:
+    generate(2, seed=23).write(night_env / "queue" / "inbox" / "export.xlsx")
+
+    code = main(["schedule", "--once", "--stop-at", "2000-01-01T06:00"])
+
+    assert code == 0
+    with open_queue(night_env / "queue" / "queue.db") as queue:
+        views = queue.items()
+        assert [v.state for v in views] == [S.PENDING, S.PENDING]
+        assert all(v.attempts == 0 for v in views)  # never leased
+    text, report = _morning(night_env)
+    assert report["night"]["run"]["stopped_reason"] == "stop_time"
+    assert "Heure de fin atteinte" in text

@@ -164,6 +164,7 @@ def test_ingest_then_report_jobs_tell_the_night_without_a_run(tmp_path: Path) ->
     text = text_path.read_text(encoding="utf-8")
     assert "export-icope.csv : 6 lue(s), 5 nouvelle(s)" in text
     assert "1 invalide(s)" in text
+    assert "Lignes d'export invalides (quarantaine) à corriger ou rejeter : 1" in text
     assert "Lot : pas lancé cette nuit." in text
     assert "en attente : 5" in text
     assert "Fichier des exceptions (1 élément(s))" in text
