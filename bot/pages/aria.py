@@ -53,6 +53,7 @@ class AriaNode:
     value: str | None = None  # a control's value, or the text of a text node
     url: str | None = None  # a link's target
     children: list[AriaNode] = field(default_factory=list)
+    _by_role: dict[str, list[AriaNode]] | None = field(default=None, repr=False, compare=False)
 
     def walk(self) -> Iterator[AriaNode]:
         yield self
@@ -60,8 +61,17 @@ class AriaNode:
             yield from child.walk()
 
     def find_all(self, role: str | frozenset[str], name: str | None = None) -> list[AriaNode]:
-        roles = {role} if isinstance(role, str) else role
-        return [n for n in self.walk() if n.role in roles and (name is None or n.name == name)]
+        """Every node of these roles (and this name) under this one, in document order."""
+        if self._by_role is None:
+            # A screen is read once, then queried once per field: index it by role.
+            self._by_role = {}
+            for node in self.walk():
+                self._by_role.setdefault(node.role, []).append(node)
+        if isinstance(role, str):
+            found = self._by_role.get(role, [])
+        else:
+            found = [n for n in self.walk() if n.role in role]
+        return [n for n in found if name is None or n.name == name]
 
     def find(self, role: str | frozenset[str], name: str | None = None) -> AriaNode | None:
         found = self.find_all(role, name)
@@ -72,7 +82,11 @@ class AriaNode:
 
     def control(self, label: str) -> AriaNode | None:
         """The form control with this accessible name (its label)."""
-        return self.find(CONTROL_ROLES, label)
+        found = [n for role in CONTROL_ROLES for n in self.find_all(role, label)]
+        if len(found) > 1:
+            order = {id(n): i for i, n in enumerate(self.walk())}
+            found.sort(key=lambda n: order[id(n)])
+        return found[0] if found else None
 
     @property
     def checked(self) -> bool:
