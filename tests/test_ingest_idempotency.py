@@ -185,3 +185,26 @@ def test_a_refused_inbox_file_is_archived_as_refused_and_may_come_back(
     (ok,) = ingest_inbox(settings, work_queue, now=lambda: datetime(2025, 7, 1, 7, 0))
     assert ok.ok
     assert ok.new == 56
+
+
+def test_cli_ingest_inbox_prints_each_file_as_json(
+    export: SampleExport,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    for name, value in {
+        "QUEUE_PATH": tmp_path / "queue" / "queue.db",
+        "INBOX_DIR": tmp_path / "inbox",
+        "ARCHIVE_DIR": tmp_path / "archive",
+        "LOGS_DIR": tmp_path / "logs",
+    }.items():
+        monkeypatch.setenv(f"ICOPE_BOT_{name}", str(value))
+    export.write(tmp_path / "inbox" / "export.csv")
+    assert main(["ingest", "--inbox", "--json"]) == 0
+    (line,) = json.loads(capsys.readouterr().out)
+    assert (line["file"], line["new"], line["invalid"]) == ("export.csv", 56, 4)
+    assert line["archived_as"].endswith("_export.csv")
+    assert main(["ingest"]) == 2  # neither files nor --inbox
