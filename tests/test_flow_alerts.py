@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.config import Settings
+from bot.config import ScreenshotMode, Settings
 from bot.errors import BusinessException, SystemException
 from bot.flows.double_entry import double_entry
 from bot.models import DOMAINS, ItemState, SelfAssessment
@@ -143,10 +145,11 @@ def test_target_computing_one_domain_wrongly_is_detected_and_explained(
     sandbox: RunningSandbox,
 ) -> None:
     sandbox.set_faults(wrong_domain="audition")
+    settings = flow_settings.model_copy(update={"screenshots": ScreenshotMode.ONLY_ON_FAILURE})
     item = leased(make_assessment(reference="AE-WRONG"))
 
     with item:
-        double_entry(target_session, item, flow_settings)
+        double_entry(target_session, item, settings)
 
     assert item.outcome is ItemState.NEEDS_REVIEW
     stored = work_queue.get("AE-WRONG")
@@ -161,6 +164,10 @@ def test_target_computing_one_domain_wrongly_is_detected_and_explained(
     assert (alerts["app"]["audition"], alerts["target"]["audition"]) == (False, True)
     assert alerts["reference"]["audition"] is False
     assert stored.result["step1_id"] is not None
+    # Only on failure: one capture of the screen the reviewer needs, private.
+    (evidence,) = stored.evidence
+    assert Path(evidence).name == "99-a-verifier.png"
+    assert stat.S_IMODE(Path(evidence).stat().st_mode) == 0o600
 
 
 def test_corrupted_app_alert_is_detected(
