@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,10 @@ from bot.config import PROJECT_ROOT
 from bot.logs import logger
 from bot.models import ItemState
 from bot.sample import generate
-from bot.scheduler import EXIT_LOCKED, EXIT_TARGET_CHANGED
+from bot.scheduler import EXIT_LOCKED, EXIT_TARGET_CHANGED, build_scheduler
 from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
-from tests.fixtures.runner import run_env
+from tests.fixtures.runner import run_env, run_settings
 from tests.test_scheduler_service import HOLD_LOCK
 
 S = ItemState
@@ -168,3 +169,30 @@ def test_once_past_its_stop_time_starts_nothing_and_items_stay_pending(
     text, report = _morning(night_env)
     assert report["night"]["run"]["stopped_reason"] == "stop_time"
     assert "Heure de fin atteinte" in text
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+def test_the_service_jobs_make_one_night_from_evening_to_morning(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    settings = run_settings(
+        sandbox,
+        tmp_path,
+        inbox_dir=tmp_path / "queue" / "inbox",
+        archive_dir=tmp_path / "queue" / "archive",
+        reviews_dir=tmp_path / "reviews",
+    )
+    generate(2, seed=24).write(settings.inbox_dir / "export.xlsx")
+    scheduler = build_scheduler(settings, threading.Event())
+
+    for job in ("ingest", "run", "report"):  # 21:00, 21:05, 06:15: what the triggers call
+        scheduler.get_job(job).func()
+
+    assert set(_queued(tmp_path).values()) == {S.DONE}
+    [text] = (tmp_path / "reports").glob("morning-*.txt")
+    report = text.read_text(encoding="utf-8")
+    assert "export.xlsx : 2 lue(s), 2 nouvelle(s)" in report
+    assert "Contrôle de l'outil cible : conforme." in report
+    assert "2 élément(s) traité(s) (terminé 2)" in report
+    assert "À examiner par une personne : 0" in report

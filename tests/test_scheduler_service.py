@@ -189,6 +189,20 @@ def test_ingest_then_report_jobs_tell_the_night_without_a_run(tmp_path: Path) ->
     assert "Aucun passage de nuit enregistré" in second.read_text(encoding="utf-8")
 
 
+def test_jobs_do_nothing_once_the_scheduler_is_stopping(tmp_path: Path) -> None:
+    settings = offline_settings(tmp_path)
+    inbox_file = generate(2, seed=4).write(settings.inbox_dir / "export.csv")
+    stop = threading.Event()
+    scheduler = build_scheduler(settings, stop)
+    stop.set()  # SIGTERM arrived while these jobs were waiting for their turn
+
+    for job in ("ingest", "run", "report"):
+        scheduler.get_job(job).func()
+
+    assert inbox_file.exists()
+    assert not settings.reports_dir.exists()
+
+
 HOLD_LOCK = """\
 import sys
 from pathlib import Path
