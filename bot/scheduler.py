@@ -320,8 +320,8 @@ def check_step(settings: Settings, night: Night) -> bool:
         check = TargetCheck(ok=False, message=f"Contrôle impossible ({type(e).__name__}).")
     else:
         missing = [mask(str(m)) for m in report.missing]
-        error = getattr(report, "error", None)  # why the tour stopped early, if it did
-        message = "" if report.ok else (error or "L'écran de l'outil cible a changé.")
+        # report.error: why the tour stopped before its end (a screen it could not reach)
+        message = "" if report.ok else (report.error or "L'écran de l'outil cible a changé.")
         check = TargetCheck(ok=bool(report.ok), missing=missing, message=message)
     night.target = check
     if check.ok:
@@ -330,13 +330,18 @@ def check_step(settings: Settings, night: Night) -> bool:
     night.not_run = (
         "File non traitée : l'outil cible ne correspond plus à ce que le robot connaît "
         f"({check.message or 'contrôle en échec'}"
-        + (f" ; introuvable : {', '.join(check.missing)}" if check.missing else "")
+        + (f" ; introuvable : {_first(check.missing, 5)}" if check.missing else "")
         + "). Mettre à jour le fichier de correspondance (mappings/) puis relancer."
     )
     logger.error("Planificateur : outil cible non conforme, la file n'est pas traitée")
     for m in check.missing:
         logger.error("  introuvable : {}", m)
     return False
+
+
+def _first(texts: list[str], n: int) -> str:
+    more = f" … et {len(texts) - n} autre(s)" if len(texts) > n else ""
+    return ", ".join(texts[:n]) + more
 
 
 def run_step(
