@@ -84,7 +84,8 @@ def test_once_refuses_while_another_process_holds_the_lock(
 @pytest.fixture
 def night_env(cli_data: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The CLI aimed at the test sandbox as the bot's account (files still under tmp_path)."""
-    for name, value in run_env(sandbox, cli_data).items():
+    # Screenshots off: evidence has its own tests, and a lighter browser keeps these short.
+    for name, value in run_env(sandbox, cli_data, screenshots="off").items():
         monkeypatch.setenv(name, value)
     return cli_data
 
@@ -99,7 +100,7 @@ def _queued(data: Path) -> dict[str, ItemState]:
 def test_once_ingests_runs_and_writes_the_morning_report(
     night_env: Path, sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    export = generate(3, seed=21, discordant=1)
+    export = generate(2, seed=21, discordant=1)
     export.write(night_env / "queue" / "inbox" / "export-du-jour.xlsx")
 
     code = main(["schedule", "--once"])
@@ -109,22 +110,22 @@ def test_once_ingests_runs_and_writes_the_morning_report(
     assert not list((night_env / "queue" / "inbox").iterdir())
     assert [p.name for p in (night_env / "queue" / "archive").glob("*export-du-jour.xlsx")]
     states = _queued(night_env)
-    assert sorted(states.values()) == [S.DONE, S.DONE, S.NEEDS_REVIEW]
+    assert sorted(states.values()) == [S.DONE, S.NEEDS_REVIEW]
     [to_review] = [r for r, s in states.items() if s == S.NEEDS_REVIEW]
     text, report = _morning(night_env)
     assert text in out  # the same report on the terminal
-    assert "export-du-jour.xlsx : 3 lue(s), 3 nouvelle(s)" in text
+    assert "export-du-jour.xlsx : 2 lue(s), 2 nouvelle(s)" in text
     assert "Contrôle de l'outil cible : conforme." in text
-    assert "3 élément(s) traité(s)" in text
+    assert "2 élément(s) traité(s)" in text
     assert f"{to_review} — à vérifier [alerts_discordant]" in text
-    assert {k: n for k, n in report["queue"].items() if n} == {"done": 2, "needs_review": 1}
-    assert report["night"]["run"]["counts"] == {"done": 2, "needs_review": 1}
+    assert {k: n for k, n in report["queue"].items() if n} == {"done": 1, "needs_review": 1}
+    assert report["night"]["run"]["counts"] == {"done": 1, "needs_review": 1}
     assert report["night"]["run"]["stopped_reason"] is None
     assert Path(report["night"]["run"]["report"]).is_file()  # the run's HTML report
     assert Path(report["review_export"]["xlsx"]).is_file()
     with open_queue(night_env / "queue" / "queue.db") as queue:
         step1_ids = {queue.get(r).result["step1_id"] for r in states}
-    assert len(step1_ids) == 3
+    assert len(step1_ids) == 2
     assert {str(s["id"]) for s in sandbox.step1s()} >= {str(i) for i in step1_ids}
     assert sandbox.counts()["duplicate_step1"] == 0
     names = {row["Nom de naissance"] for row in export.rows}
@@ -182,8 +183,9 @@ def test_the_service_jobs_make_one_night_from_evening_to_morning(
         inbox_dir=tmp_path / "queue" / "inbox",
         archive_dir=tmp_path / "queue" / "archive",
         reviews_dir=tmp_path / "reviews",
+        screenshots="off",
     )
-    generate(2, seed=24).write(settings.inbox_dir / "export.xlsx")
+    generate(1, seed=24).write(settings.inbox_dir / "export.xlsx")
     scheduler = build_scheduler(settings, threading.Event())
 
     for job in ("ingest", "run", "report"):  # 21:00, 21:05, 06:15: what the triggers call
@@ -192,7 +194,7 @@ def test_the_service_jobs_make_one_night_from_evening_to_morning(
     assert set(_queued(tmp_path).values()) == {S.DONE}
     [text] = (tmp_path / "reports").glob("morning-*.txt")
     report = text.read_text(encoding="utf-8")
-    assert "export.xlsx : 2 lue(s), 2 nouvelle(s)" in report
+    assert "export.xlsx : 1 lue(s), 1 nouvelle(s)" in report
     assert "Contrôle de l'outil cible : conforme." in report
-    assert "2 élément(s) traité(s) (terminé 2)" in report
+    assert "1 élément(s) traité(s) (terminé 1)" in report
     assert "À examiner par une personne : 0" in report
