@@ -354,7 +354,10 @@ class _Browser:
         self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
         self.tracing = self.run.screenshots_on
         if self.tracing:
-            self.context.tracing.start(screenshots=True, snapshots=True)
+            # DOM snapshots show the page at every action; the screencast (screenshots=True)
+            # cost ~2.5 s per item, kept or not (docs/benchmarks.md, "Throughput"), and a
+            # failure already gets its full-page screenshot.
+            self.context.tracing.start(screenshots=False, snapshots=True)
         self.session = self.run.make_session(self.context)
         self.fresh = True
         return self.session
