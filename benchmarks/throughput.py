@@ -1,0 +1,354 @@
+"""Throughput benchmark: items per minute through the whole double entry, and its floor.
+
+    .venv/bin/python benchmarks/throughput.py                  # full run, figures into docs/benchmarks.md
+    .venv/bin/python benchmarks/throughput.py --items-per-worker 3 --workers 1 2 --no-record
+
+For each added latency of the e-parcours (sandbox fault ``latency_ms``: 0 and 300 ms per request)
+and each number of workers (1, 2, 4), a fresh queue of sample self-assessments is entered by
+:func:`bot.runner.run_batch` with real Chromium against the sandbox, which runs in its own process
+(so its work is not counted in the bot's process). Measured: items per minute (wall clock of the
+whole run: browser start and login included), the median seconds per item, and the peak memory of
+the bot's process tree (python + Playwright driver + every Chromium process, summed RSS, from
+/proc; shared pages are counted once per process, so this overstates).
+
+The **floor** is the same work without a browser: one httpx client per worker makes the requests
+a person's browser makes for one item (search, new usager form and POST, chooser, STEP 1 form and
+POST with its CSRF token, evaluation page, alerts panel), logged in once per worker.
+
+Targets: at 0 ms, the bot's time per item is at most 5× the floor's; at 300 ms, 4 workers enter
+at least 3.3× as many items per minute as 1 worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.chaos.bot_process import tree_rss_bytes  # noqa: E402
+from tests.fixtures.eparcours_http import EParcoursClient, step1_form, usager_form  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+HEADING = "## Throughput"
+BEGIN, END = "<!-- throughput figures: begin -->", "<!-- throughput figures: end -->"
+BOT_USER, BOT_PASSWORD = "bot", "bot-icope-2025"  # the sandbox's training account
+EFFECTEUR = "Julien Moreau"
+RATIO_TARGET = 5.0
+SCALING_TARGET = 3.3
+
+
+@dataclass
+class Measure:
+    latency_ms: int
+    workers: int
+    items: int
+    seconds: float
+    per_minute: float
+    median_item_s: float | None
+    peak_rss_mb: float | None
+    outcomes: dict[str, int]
+
+
+# --- the sandbox, in its own process ---------------------------------------------------------------
+
+
+def serve_sandbox(db: Path) -> None:
+    """Child mode: serve a sandbox (no second factor, test routes on); print its URL; run until
+    standard input closes."""
+    from sandbox.config import SandboxConfig
+    from sandbox.server import serve_in_thread
+
+    config = SandboxConfig(db_path=db, otp_mode="none", test_endpoints=True, demo_data=False)
+    with serve_in_thread(config) as server:
+        print(server.base_url, flush=True)
+        sys.stdin.read()
+
+
+class Sandbox:
+    def __init__(self, db: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-sandbox", str(db)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        if not self.base_url.startswith("http"):
+            raise RuntimeError("le bac à sable n'a pas démarré")
+        from sandbox.server import RunningSandbox
+
+        self.control = RunningSandbox(base_url=self.base_url, config=None, app=None)  # type: ignore[arg-type]
+
+    def prepare(self, latency_ms: int) -> None:
+        self.control.reset()
+        self.control.set_faults(latency_ms=latency_ms)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+# --- the bot -----------------------------------------------------------------------------------------
+
+
+class PeakRss:
+    """Samples the summed RSS of this process's tree every 0.2 s while running."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _queue_with(n: int, path: Path, seed: int) -> None:
+    from bot.ingest import ingest_file, load_mapping
+    from bot.sample import generate
+    from bot.workqueue import open_queue
+
+    export = generate(n, seed=seed, as_of=date(2025, 6, 30))
+    consent = load_mapping().columns["consent_sharing"].header
+    for row in export.rows:
+        row[consent] = "Oui"  # every item goes the whole way
+    with open_queue(path) as queue:
+        summary = ingest_file(export.write(path.parent / "export.xlsx"), queue)
+        if summary.new != n:
+            raise RuntimeError(f"ingestion incomplète : {summary}")
+
+
+def bot_run(
+    sandbox: Sandbox, work: Path, latency_ms: int, workers: int, n: int, shots: str
+) -> Measure:
+    from bot.config import Settings
+    from bot.runner import RunOptions, run_batch
+    from bot.workqueue import open_queue
+
+    folder = work / f"bot-{latency_ms}-{workers}"
+    folder.mkdir(parents=True)
+    queue_path = folder / "queue" / "queue.db"
+    _queue_with(n, queue_path, seed=latency_ms + workers)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_url=sandbox.base_url,
+        username=BOT_USER,
+        password=BOT_PASSWORD,
+        otp_source="none",
+        effecteur=EFFECTEUR,
+        queue_path=queue_path,
+        screenshots_dir=folder / "screenshots",
+        reports_dir=folder / "reports",
+        logs_dir=folder / "logs",
+        screenshots=shots,
+    )
+    sandbox.prepare(latency_ms)
+    with open_queue(queue_path) as queue, PeakRss() as rss:
+        summary = run_batch(settings, queue, RunOptions(workers=workers))
+    return Measure(
+        latency_ms=latency_ms,
+        workers=workers,
+        items=len(summary.final),
+        seconds=round(summary.duration_seconds, 2),
+        per_minute=round(summary.per_minute, 1),
+        median_item_s=round(summary.median_seconds, 2) if summary.median_seconds else None,
+        peak_rss_mb=round(rss.peak / 2**20),
+        outcomes=summary.counts,
+    )
+
+
+# --- the floor ---------------------------------------------------------------------------------------
+
+
+def _floor_worker(base_url: str, first: int, n: int, seconds: list[float]) -> None:
+    with EParcoursClient(base_url) as client:
+        client.log_in(BOT_USER, BOT_PASSWORD)
+        for k in range(first, first + n):
+            started = time.perf_counter()
+            form = usager_form(k)
+            client.search(form["birth_date"])
+            usager_id = client.create_usager(form)
+            client.dossier(usager_id)
+            evaluation_id = client.save_step1(usager_id, step1_form())
+            client.evaluation(evaluation_id)
+            client.alerts(evaluation_id)
+            seconds.append(time.perf_counter() - started)
+
+
+def floor_run(sandbox: Sandbox, latency_ms: int, workers: int, n: int) -> Measure:
+    sandbox.prepare(latency_ms)
+    per_worker = max(n // workers, 1)
+    seconds: list[float] = []
+    threads = [
+        threading.Thread(
+            target=_floor_worker, args=(sandbox.base_url, w * per_worker, per_worker, seconds)
+        )
+        for w in range(workers)
+    ]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    items = per_worker * workers
+    return Measure(
+        latency_ms=latency_ms,
+        workers=workers,
+        items=items,
+        seconds=round(wall, 2),
+        per_minute=round(items / wall * 60, 1),
+        median_item_s=round(statistics.median(seconds), 3),
+        peak_rss_mb=None,
+        outcomes={"done": len(seconds)},
+    )
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+
+def _table(bots: list[Measure], floors: list[Measure]) -> list[str]:
+    floor_of = {(f.latency_ms, f.workers): f for f in floors}
+    lines = [
+        "| latency | workers | items | wall | items/min | median s/item | floor items/min "
+        "| floor s/item | bot ÷ floor (per item) | peak RSS (total / per worker) | outcomes |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for b in bots:
+        f = floor_of.get((b.latency_ms, b.workers))
+        ratio = f"{(b.seconds / b.items) / (f.seconds / f.items):.1f}×" if f and b.items else "–"
+        rss = f"{b.peak_rss_mb} MB / {b.peak_rss_mb / b.workers:.0f} MB" if b.peak_rss_mb else "–"
+        lines.append(
+            f"| {b.latency_ms} ms | {b.workers} | {b.items} | {b.seconds:.1f} s | {b.per_minute} "
+            f"| {b.median_item_s} | {f.per_minute if f else '–'} "
+            f"| {f.median_item_s if f else '–'} | {ratio} | {rss} | {b.outcomes} |"
+        )
+    return lines
+
+
+def _verdicts(bots: list[Measure], floors: list[Measure]) -> list[str]:
+    out = []
+    by = {(b.latency_ms, b.workers): b for b in bots}
+    fl = {(f.latency_ms, f.workers): f for f in floors}
+    b0, f0 = by.get((0, 1)), fl.get((0, 1))
+    if b0 and f0 and b0.items:
+        ratio = (b0.seconds / b0.items) / (f0.seconds / f0.items)
+        met = "met" if ratio <= RATIO_TARGET else "NOT met"
+        out.append(
+            f"- 0 ms, 1 worker: bot {b0.seconds / b0.items:.2f} s/item vs floor "
+            f"{f0.seconds / f0.items:.2f} s/item = **{ratio:.1f}×** (target ≤ {RATIO_TARGET:g}×: {met})."
+        )
+    one, four = by.get((300, 1)), by.get((300, 4))
+    if one and four and one.per_minute:
+        scale = four.per_minute / one.per_minute
+        met = "met" if scale >= SCALING_TARGET else "NOT met"
+        out.append(
+            f"- 300 ms: 4 workers {four.per_minute} items/min vs 1 worker {one.per_minute} = "
+            f"**{scale:.2f}×** (target ≥ {SCALING_TARGET:g}×: {met})."
+        )
+    return out
+
+
+def _record(lines: list[str]) -> None:
+    figures = "\n".join([BEGIN, *lines, END])
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        text = head + figures + rest.partition(END)[2]
+    elif HEADING in text:
+        text = text.replace(HEADING, f"{HEADING}\n\n{figures}", 1)
+    else:
+        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{figures}\n"
+    DOC.write_text(text, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latencies", type=int, nargs="+", default=[0, 300], metavar="MS")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], metavar="N")
+    parser.add_argument("--items-per-worker", type=int, default=6, metavar="N")
+    parser.add_argument(
+        "--screenshots",
+        choices=("on", "off", "only-on-failure"),
+        default="on",
+        help="the bot's evidence setting (default on, as in production)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the measures to this JSON file")
+    parser.add_argument("--no-record", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("--serve-sandbox", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_sandbox:
+        serve_sandbox(args.serve_sandbox)
+        return 0
+
+    from bot.logs import configure_logging
+
+    configure_logging("WARNING")
+    load = f"{os.getloadavg()[0]:.1f}"
+    bots: list[Measure] = []
+    floors: list[Measure] = []
+    with tempfile.TemporaryDirectory(prefix="icope-throughput-") as tmp:
+        work = Path(tmp)
+        sandbox = Sandbox(work / "e-parcours.db")
+        try:
+            for latency in args.latencies:
+                for workers in args.workers:
+                    n = args.items_per_worker * workers
+                    floors.append(floor_run(sandbox, latency, workers, n))
+                    bots.append(bot_run(sandbox, work, latency, workers, n, args.screenshots))
+                    print(f"{latency} ms, {workers} robot(s) : bot {asdict(bots[-1])}", flush=True)
+                    print(
+                        f"{latency} ms, {workers} robot(s) : plancher {asdict(floors[-1])}",
+                        flush=True,
+                    )
+        finally:
+            sandbox.close()
+    command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
+    lines = [
+        f"Latest run: `{command.strip()}` ({date.today():%Y-%m-%d}; {os.cpu_count()} CPU, "
+        f"Python {platform.python_version()}, screenshots {args.screenshots}, "
+        f"{args.items_per_worker} items per worker, load average {load} at start).",
+        "",
+        *_table(bots, floors),
+        "",
+        *_verdicts(bots, floors),
+    ]
+    print("\n".join(lines))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {"bot": [asdict(b) for b in bots], "floor": [asdict(f) for f in floors]}, indent=2
+            )
+        )
+    if not args.no_record:
+        _record(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
