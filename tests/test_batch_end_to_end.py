@@ -44,6 +44,7 @@ def test_thirty_items_through_ingest_run_review_and_a_second_run(
         reviews_dir=tmp_path / "reviews",
         max_attempts=1,  # a technical failure goes straight to the reviewer
         screenshots="off",  # evidence has its own tests; a lighter browser keeps this one short
+        timeout_ms=15_000,  # a busy test machine is not a technical failure of the target
     )
     export = generate(30, seed=SEED, homonyms=2, errors=3, discordant=3)
     consent = load_mapping().columns["consent_sharing"].header

@@ -85,7 +85,7 @@ def test_once_refuses_while_another_process_holds_the_lock(
 def night_env(cli_data: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The CLI aimed at the test sandbox as the bot's account (files still under tmp_path)."""
     # Screenshots off: evidence has its own tests, and a lighter browser keeps these short.
-    for name, value in run_env(sandbox, cli_data, screenshots="off").items():
+    for name, value in run_env(sandbox, cli_data, screenshots="off", timeout_ms=15_000).items():
         monkeypatch.setenv(name, value)
     return cli_data
 
@@ -184,6 +184,7 @@ def test_the_service_jobs_make_one_night_from_evening_to_morning(
         archive_dir=tmp_path / "queue" / "archive",
         reviews_dir=tmp_path / "reviews",
         screenshots="off",
+        timeout_ms=15_000,
     )
     generate(1, seed=24).write(settings.inbox_dir / "export.xlsx")
     scheduler = build_scheduler(settings, threading.Event())
