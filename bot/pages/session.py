@@ -253,11 +253,18 @@ class TargetSession:
             shown = []
         if expected is not None and shown:
             known = {s.get("heading") for s in self.mapping.screens().values()}
-            code = "navigation" if shown[0] in known else "ui_changed"
+            if shown[0] in known:
+                return SystemException(
+                    f"L'écran « {expected} » attendu n'est pas apparu : l'e-parcours affiche "
+                    f"l'écran « {shown[0]} ».",
+                    code="navigation",
+                )
+            # An unknown title is not quoted: on a real tool it may carry a usager's name.
             return SystemException(
-                f"L'écran « {expected} » attendu n'est pas apparu : l'e-parcours affiche "
-                f"« {shown[0]} ».",
-                code=code,
+                f"L'écran « {expected} » attendu n'est pas apparu : l'e-parcours affiche un "
+                "écran au titre inconnu. Lancez « icope-bot check-target » et mettez à jour le "
+                "fichier de correspondance.",
+                code="ui_changed",
             )
         return SystemException(
             f"L'e-parcours n'a pas répondu à temps ({self.settings.timeout_ms / 1000:g} s) "
