@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,6 +28,7 @@ from bot.errors import BotError, BusinessException, SystemException
 from bot.evidence import EvidenceFolder
 from bot.flows.identity import IdentityQuestion, find_or_create_usager
 from bot.icope import alerts_for, load_rules
+from bot.locks import LockTimeout, machine_lock
 from bot.logs import logger
 from bot.models import HearingTest
 from bot.pages.dossier import DossierPage
@@ -138,20 +141,10 @@ class _DoubleEntry:
                     "l'e-parcours.",
                     code="consent_missing",
                 )
-            losses = 0
-            while True:
-                try:
-                    return self._proceed()
-                except SessionExpired as e:
-                    losses += 1
-                    if losses >= 2:
-                        raise SystemException(
-                            "La session e-parcours a été perdue deux fois pendant le même "
-                            "élément : nouvel essai plus tard.",
-                            code="session_lost",
-                        ) from e
-                    logger.warning("{} : session e-parcours perdue, reconnexion", ref)
-                    self.session.log_in_again()
+            # One item of a person at a time, across workers: two items of a returning usager
+            # handled at once would both search, both find nothing and both create the dossier.
+            with self._identity_lock():
+                return self._proceed_with_relogin()
         except BotError as e:
             if isinstance(e, IdentityQuestion):
                 self.candidates = e.candidates
@@ -159,6 +152,41 @@ class _DoubleEntry:
             if isinstance(e, BusinessException):
                 self._failure_screenshot()
             raise
+
+    @contextlib.contextmanager
+    def _identity_lock(self) -> Iterator[None]:
+        traits = [str(t) for t in self.assessment.identity.strict_traits()]
+        lock = machine_lock(
+            "usager", self.settings.base_url, *traits, timeout=self.settings.lease_seconds / 2
+        )
+        try:
+            lock.acquire()
+        except LockTimeout as e:
+            raise SystemException(
+                "Un autre robot traite une auto-évaluation de la même personne depuis trop "
+                "longtemps : nouvel essai plus tard.",
+                code="usager_busy",
+            ) from e
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _proceed_with_relogin(self) -> EntryResult:
+        losses = 0
+        while True:
+            try:
+                return self._proceed()
+            except SessionExpired as e:
+                losses += 1
+                if losses >= 2:
+                    raise SystemException(
+                        "La session e-parcours a été perdue deux fois pendant le même "
+                        "élément : nouvel essai plus tard.",
+                        code="session_lost",
+                    ) from e
+                logger.warning("{} : session e-parcours perdue, reconnexion", self.item.reference)
+                self.session.log_in_again()
 
     def _proceed(self) -> EntryResult:
         if self.evaluation_url is not None:

@@ -12,20 +12,17 @@ the tool ends the session; the flow then calls :meth:`TargetSession.log_in_again
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from filelock import FileLock
-from filelock import Timeout as LockTimeout
 from playwright.sync_api import BrowserContext, Locator
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import SystemException
+from bot.locks import LockTimeout, machine_lock
 from bot.logs import logger
 from bot.pages.mapping import TargetMapping, load_mapping
 from bot.pages.screen import Screen, SessionExpired, clean
@@ -186,10 +183,10 @@ class TargetSession:
         logger.info("Connecté à l'e-parcours (connexion n° {})", self.logins)
 
     def _login_lock(self) -> FileLock:
-        account = f"{self.settings.base_url}\0{self.settings.username}".encode()
-        name = f"icope-bot-login-{hashlib.sha256(account).hexdigest()[:16]}.lock"
         timeout = self.settings.otp_timeout_seconds + self.settings.timeout_ms / 1000 * 4
-        return FileLock(Path(tempfile.gettempdir()) / name, timeout=timeout)
+        return machine_lock(
+            "login", self.settings.base_url, self.settings.username, timeout=timeout
+        )
 
     def _otp_source(self) -> OtpSource | None:
         if not self._otp_chosen:
@@ -234,6 +231,21 @@ class TargetSession:
         if heading.first.is_visible():
             return
         raise self.diagnose(f"attente de l'écran « {name} »", expected=name)
+
+    def wait_for(self, locator: Locator, what: str) -> None:
+        """Wait for an element of the current screen; raise what shows instead (login page,
+        error page) without waiting for the timeout."""
+        try:
+            locator.or_(self.login_heading).or_(self.error_heading).first.wait_for()
+            if locator.first.is_visible():
+                return
+        except PlaywrightTimeoutError as e:
+            raise self.diagnose(what) from e
+        except PlaywrightError as e:
+            raise SystemException(
+                f"Le navigateur a échoué pendant : {what}.", code="navigation"
+            ) from e
+        raise self.diagnose(what)
 
     def diagnose(self, what: str, expected: str | None = None) -> SystemException:
         """The error that explains why ``what`` did not happen, from what the screen shows."""
