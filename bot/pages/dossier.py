@@ -55,9 +55,9 @@ class DossierPage(Screen):
             return self
         with self.acting("ouverture de l'onglet des évaluations"):
             self.evaluations_tab.first.click()
-            # The tab's content has loaded when its "new evaluation" link shows.
-            self.new_evaluation_link.first.wait_for()
         self.changed()
+        # The tab's content has loaded when its "new evaluation" link shows.
+        self.session.wait_for(self.new_evaluation_link, "ouverture de l'onglet des évaluations")
         return self
 
     def evaluations(self) -> list[EvaluationRow]:

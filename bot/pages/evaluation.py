@@ -109,12 +109,8 @@ class EvaluationPage(Screen):
 
     def alerts_panel(self) -> AlertsPanel:
         """Wait for the alerts the tool computes after saving (the panel replaces a spinner)."""
-        s = self.session
-        with self.acting("attente du panneau des alertes"):
-            self.region.or_(s.login_heading).or_(s.error_heading).first.wait_for()
+        self.session.wait_for(self.region, "attente du panneau des alertes")
         self.changed()
-        if not self.region.is_visible():
-            raise s.diagnose("attente du panneau des alertes")
         return AlertsPanel(self, self.region)
 
     def read_back(self) -> Step1ReadBack:

@@ -116,8 +116,9 @@ class ResultsPage(SearchPage):
 
     def wait_loaded(self) -> Self:
         super().wait_loaded()
-        with self.acting("attente des résultats de la recherche"):
-            self.results_header.or_(self.no_result).first.wait_for()
+        self.session.wait_for(
+            self.results_header.or_(self.no_result), "attente des résultats de la recherche"
+        )
         return self
 
     def rows(self) -> list[UsagerRow]:

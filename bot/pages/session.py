@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
@@ -57,6 +58,10 @@ class TargetSession:
         self._otp_chosen = otp is not None
         #: Page object classes to use instead of the standard ones (tests sabotage one).
         self.screen_types: dict[type[Screen], type[Screen]] = {}
+        #: Wraps every login; a runner that traces sets it to pause the trace (no password in it).
+        self.untraced: Callable[[], contextlib.AbstractContextManager[object]] = (
+            contextlib.nullcontext
+        )
         #: Logins done by this session (the first one included).
         self.logins = 0
         #: Whether the last login went through the one-time code screen.
@@ -163,7 +168,7 @@ class TargetSession:
         # tool invalidate the code it e-mailed for the previous one, and both codes would land
         # in the same mailbox.
         try:
-            with self._login_lock():
+            with self._login_lock(), self.untraced():
                 started = datetime.now(UTC)
                 if otp is None:
                     login.log_in(self.settings.username, self._password())
