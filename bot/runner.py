@@ -329,6 +329,7 @@ class _Browser:
         self.session: Any = None
         self.tracing = False
         self.fresh = False  # a new session, not logged in yet
+        self.item_reference = ""  # the item being traced (titles the trace chunks)
 
     def ready(self) -> Any:
         """The session, starting Playwright and Chromium on first use (not for an empty queue)."""
@@ -354,13 +355,36 @@ class _Browser:
         self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
         self.tracing = self.run.screenshots_on
         if self.tracing:
-            # DOM snapshots show the page at every action; the screencast (screenshots=True)
-            # cost ~2.5 s per item, kept or not (docs/benchmarks.md, "Throughput"), and a
-            # failure already gets its full-page screenshot.
-            self.context.tracing.start(screenshots=False, snapshots=True)
+            self.start_tracing()
         self.session = self.run.make_session(self.context)
+        if self.tracing and hasattr(self.session, "untraced"):
+            self.session.untraced = self.untraced
         self.fresh = True
         return self.session
+
+    @contextlib.contextmanager
+    def untraced(self) -> Iterator[None]:
+        """Nothing of a login reaches a trace: the typed password, its POST, the pages' values.
+
+        Tracing stops for the login and starts afresh after it. Stopping a chunk is not enough:
+        Playwright keeps one network log per tracing, and the login POST would come back in the
+        next chunk's trace.zip.
+        """
+        context = self.context
+        assert context is not None  # a session exists only with its context
+        context.tracing.stop()
+        try:
+            yield
+        finally:
+            self.start_tracing()
+            context.tracing.start_chunk(title=self.item_reference)
+
+    def start_tracing(self) -> None:
+        assert self.context is not None
+        # DOM snapshots show the page at every action; the screencast (screenshots=True)
+        # cost ~2.5 s per item, kept or not (docs/benchmarks.md, "Throughput"), and a
+        # failure already gets its full-page screenshot.
+        self.context.tracing.start(screenshots=False, snapshots=True)
 
     def close(self) -> None:
         for step in (
@@ -547,6 +571,7 @@ class _Run:
         )
         started = time.monotonic()
         if browser.tracing:
+            browser.item_reference = item.reference
             browser.context.tracing.start_chunk(title=item.reference)
         captured: list[bool] = []
 
