@@ -1,0 +1,49 @@
+"""The log mask: personal data never reaches a log line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.logs import configure_logging, logger, mask, register_pii
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("écrire à m.dupont@example.org", "écrire à <email>"),
+        ("INS 269029934173285", "INS <ins>"),
+        ("INS 1 50 12 2A 123 456 17", "INS <ins>"),
+        ("tél 06 12 34 56 78 ou +33612345678", "tél <tel> ou <tel>"),
+        ("né le 03/04/1948", "né le <date>"),
+        ("né le 1948-04-03", "né le <date>"),
+        ("référence ICM-2026-001, dossier 17", "référence ICM-2026-001, dossier 17"),
+    ],
+)
+def test_identifiers_are_masked_whoever_they_belong_to(text: str, masked: str) -> None:
+    assert mask(text) == masked
+
+
+def test_registered_names_are_masked_whatever_their_case_and_accents() -> None:
+    register_pii("Lefèvre-Quéré", "Anne-Sophie")
+    assert mask("usager LEFEVRE QUERE Anne-Sophie") == "usager <nom> <nom> <nom>-<nom>"
+    # whole words only: a longer word that starts like a name stays
+    assert mask("Lefèvreux") == "Lefèvreux"
+
+
+def test_the_json_log_file_is_private_and_masked(tmp_path: Path) -> None:
+    register_pii("Bernadette")
+    configure_logging("INFO", tmp_path / "logs", console=False)
+    try:
+        logger.info("recherche de Bernadette née le 12/03/1941")
+        logger.complete()
+    finally:
+        logger.remove()
+    log = tmp_path / "logs" / "icope-bot.jsonl"
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "logs").stat().st_mode & 0o777) == "0o700"
+    record = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
+    assert record["record"]["message"] == "recherche de <nom> née le <date>"
+    assert "Bernadette" not in log.read_text(encoding="utf-8")
