@@ -14,7 +14,7 @@ sees otherwise it reports (values, rows) and lets the flow decide. Playwright's 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +235,3 @@ def first_word(text: str) -> str:
     """The first name of a list of first names ("Marie Anne" → "Marie")."""
     parts = re.split(r"[\s,;]+", text.strip())
     return parts[0] if parts else ""
-
-
-ScreenFactory = Callable[["TargetSession"], Screen]
