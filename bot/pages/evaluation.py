@@ -11,6 +11,7 @@ from playwright.sync_api import Locator
 from pydantic import ValidationError
 
 from bot.models import DOMAINS, Alerts, HearingTest, Step1Answers
+from bot.pages.mapping import STEP1_YES_NO
 from bot.pages.screen import Screen, id_from_url, ui_changed
 
 if TYPE_CHECKING:
@@ -20,21 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AlertsPanel", "EvaluationPage", "Step1ReadBack"]
 
-_BOOLS = (
-    "memory_complaint",
-    "orientation_year_ok",
-    "orientation_month_ok",
-    "orientation_weekday_ok",
-    "orientation_day_ok",
-    "orientation_place_ok",
-    "chair_rise_done",
-    "appetite_loss",
-    "vision_problem",
-    "hearing_whisper_passed",
-    "hearing_problem_reported",
-    "mood_down",
-    "mood_little_interest",
-)
 _INTS = ("words_recalled", "hearing_score", "hearing_audiometry_db")
 _DECIMALS = ("chair_rise_seconds", "weight_loss_kg")
 #: Shown only for some answers: a tool may leave them out instead of writing "not done".
@@ -148,7 +134,7 @@ class EvaluationPage(Screen):
         v = self.t.values
         if text == v["not_done"]:
             return None
-        if name in _BOOLS:
+        if name in STEP1_YES_NO:
             return {v["yes"]: True, v["no"]: False}.get(text, text)
         if name in _INTS:
             return int(text) if re.fullmatch(r"-?\d+", text) else text

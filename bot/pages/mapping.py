@@ -25,7 +25,7 @@ from bot.errors import SystemException
 from bot.models import DOMAINS, HearingTest, Sex
 from bot.otp import OtpEmailRules
 
-__all__ = ["Formats", "TargetInfo", "TargetMapping", "load_mapping"]
+__all__ = ["STEP1_YES_NO", "Formats", "TargetInfo", "TargetMapping", "load_mapping"]
 
 
 def _keys(*required: str) -> AfterValidator:
@@ -142,7 +142,8 @@ _STEP1_LABELS = (
     "hearing_score",
     "hearing_audiometry_db",
 )
-_STEP1_RADIOGROUPS = (
+#: The STEP 1 questions answered Oui/Non (radio groups on the form, Oui/Non when read back).
+STEP1_YES_NO = (
     "memory_complaint",
     "orientation_year_ok",
     "orientation_month_ok",
@@ -163,7 +164,7 @@ class Step1Texts(_Section):
     heading: str
     sections: Texts(*DOMAINS)
     labels: Texts(*_STEP1_LABELS)
-    radiogroups: Texts(*_STEP1_RADIOGROUPS)
+    radiogroups: Texts(*STEP1_YES_NO)
     options: Options("yes", "no", "mode", "hearing_test")
     buttons: Texts("save")
     texts: Texts() = {}
@@ -197,7 +198,7 @@ class AlertsTexts(_Section):
 
 class EvaluationTexts(_Section):
     heading: str
-    terms: Texts("assessed_on", "mode", "effecteur", *_STEP1_RADIOGROUPS, *_STEP1_LABELS[3:])
+    terms: Texts("assessed_on", "mode", "effecteur", *STEP1_YES_NO, *_STEP1_LABELS[3:])
     values: Texts("yes", "no", "not_done")
     texts: Texts() = {}
     alerts: AlertsTexts
