@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.models import ItemState
+from bot.models import Identity, ItemState, normalize_trait
 from bot.runner import RunOptions, run_batch
-from bot.workqueue import open_queue
+from bot.workqueue import ItemView, open_queue
 from sandbox.server import RunningSandbox
 from tests.chaos.sample_batch import export_in_queue
 from tests.fixtures.chaos import ChaosScale
@@ -44,6 +44,27 @@ SYSTEM_CODES = {
     "lease_expired",
     "entry_mismatch",
 }
+
+
+def _strict(identity: Identity) -> tuple[str, ...]:
+    return (
+        normalize_trait(identity.birth_name),
+        normalize_trait(identity.first_names[0]),
+        identity.birth_date.isoformat(),
+        str(identity.sex),
+        identity.birth_insee or "",
+    )
+
+
+def _near_twins(views: list[ItemView]) -> set[str]:
+    """Items whose person differs from another's by exactly one strict trait."""
+    traits = {v.reference: _strict(v.assessment.identity) for v in views if v.assessment}
+    return {
+        a
+        for a, ta in traits.items()
+        for b, tb in traits.items()
+        if a != b and sum(x != y for x, y in zip(ta, tb, strict=True)) == 1
+    }
 
 
 @pytest.mark.slow
@@ -87,6 +108,7 @@ def test_errors_slowness_expiry_and_popups_end_in_justified_states_without_dupli
                 # The backoff itself is under test: wait for the first retry to fall due.
                 time.sleep(max(0.0, (min(waiting) - datetime.now(UTC)).total_seconds()) + 0.05)
         views = queue.items()
+    near_twins = _near_twins(views)
     sandbox.set_faults(error_rate=0, slow_rate=0, expire_session_after=None, info_modal_rate=0)
     counts = sandbox.counts()
     states = Counter(v.state.value for v in views)
@@ -103,6 +125,11 @@ def test_errors_slowness_expiry_and_popups_end_in_justified_states_without_dupli
         assert v.reason.strip(), v  # a person can read why
         if v.reference in batch.no_consent:
             assert (v.state, v.error_code) == (S.NEEDS_REVIEW, "consent_missing"), v
+        elif v.state == S.NEEDS_REVIEW:
+            # The sample may hold two people alike in all strict traits but one: a person must
+            # decide, faults or not.
+            assert v.error_code == "identity_near_match", (v.reference, v.error_code, v.reason)
+            assert v.reference in near_twins, (v.reference, v.details)
         else:
             # Only the e-parcours' failures may keep an item from being entered.
             assert v.state == S.FAILED, (v.reference, v.state, v.error_code, v.reason)
