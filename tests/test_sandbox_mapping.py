@@ -256,6 +256,7 @@ def check_step1_and_evaluation(
 ) -> None:
     server.set_faults(alerts_delay_ms=600)
     page.get_by_role("tab", name=c.text("dossier", "tabs", "evaluations"), exact=True).click()
+    c.shows("dossier", "texts", "no_evaluation")  # a new usager's dossier has no evaluation yet
     page.get_by_role("link", name=c.text("dossier", "links", "new_evaluation"), exact=True).click()
     c.heading("chooser")
     c.group("chooser", "links")
