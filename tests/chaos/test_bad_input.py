@@ -32,7 +32,7 @@ from bot.ingest import ingest_file
 from bot.models import ItemState, SelfAssessment
 from bot.sample import SampleExport, generate, write_export
 from bot.workqueue import open_queue
-from tests.fixtures.chaos import ChaosScale
+from tests.fixtures.chaos import ChaosScale, Figures
 
 S = ItemState
 ROWS = 6
@@ -297,7 +297,7 @@ def _check(suffix: str, content: bytes, damage: Damage, folder: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_damaged_exports_never_crash_lose_a_good_row_or_go_unexplained(
-    tmp_path: Path, chaos_scale: ChaosScale, chaos_figures: list[str]
+    tmp_path: Path, chaos_scale: ChaosScale, chaos_figures: Figures
 ) -> None:
     seen: list[str] = []
 

@@ -26,7 +26,7 @@ from bot.runner import RunOptions, run_batch
 from bot.workqueue import ItemView, open_queue
 from sandbox.server import RunningSandbox
 from tests.chaos.sample_batch import export_in_queue
-from tests.fixtures.chaos import ChaosScale
+from tests.fixtures.chaos import ChaosScale, Figures
 from tests.fixtures.runner import run_settings
 
 S = ItemState
@@ -71,7 +71,7 @@ def _near_twins(views: list[ItemView]) -> set[str]:
 @pytest.mark.browser
 @pytest.mark.timeout(3600)
 def test_errors_slowness_expiry_and_popups_end_in_justified_states_without_duplicates(
-    sandbox: RunningSandbox, tmp_path: Path, chaos_scale: ChaosScale, chaos_figures: list[str]
+    sandbox: RunningSandbox, tmp_path: Path, chaos_scale: ChaosScale, chaos_figures: Figures
 ) -> None:
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
     chaos_figures.append(f"pannes : graine {seed} (CHAOS_SEED={seed} pour rejouer)")

@@ -25,7 +25,7 @@ from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
 from tests.chaos.bot_process import BotProcess
 from tests.chaos.sample_batch import export_in_queue
-from tests.fixtures.chaos import ChaosScale
+from tests.fixtures.chaos import ChaosScale, Figures
 from tests.fixtures.runner import run_env
 
 S = ItemState
@@ -52,7 +52,7 @@ def _wait(seconds: float, proc: BotProcess) -> bool:
 @pytest.mark.browser
 @pytest.mark.timeout(3600)
 def test_kills_at_random_moments_lose_nothing_and_enter_nothing_twice(
-    sandbox: RunningSandbox, tmp_path: Path, chaos_scale: ChaosScale, chaos_figures: list[str]
+    sandbox: RunningSandbox, tmp_path: Path, chaos_scale: ChaosScale, chaos_figures: Figures
 ) -> None:
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
     rng = random.Random(seed)
