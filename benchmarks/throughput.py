@@ -8,8 +8,9 @@ and each number of workers (1, 2, 4), a fresh queue of sample self-assessments i
 :func:`bot.runner.run_batch` with real Chromium against the sandbox, which runs in its own process
 (so its work is not counted in the bot's process). Measured: items per minute (wall clock of the
 whole run: browser start and login included), the median seconds per item, and the peak memory of
-the bot's process tree (python + Playwright driver + every Chromium process, summed RSS, from
-/proc; shared pages are counted once per process, so this overstates).
+the bot's process tree (python + Playwright driver + every Chromium process, from /proc): PSS,
+where a page shared by several processes is split between them (what the tree costs the
+machine), and summed RSS, where it is counted once per process (an overstatement).
 
 The **floor** is the same work without a browser: one httpx client per worker makes the requests
 a person's browser makes for one item (search, new usager form and POST, chooser, STEP 1 form and
@@ -38,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.chaos.bot_process import tree_rss_bytes  # noqa: E402
+from tests.chaos.bot_process import tree_pss_bytes, tree_rss_bytes  # noqa: E402
 from tests.fixtures.eparcours_http import EParcoursClient, step1_form, usager_form  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -60,6 +61,7 @@ class Measure:
     median_item_s: float | None
     peak_rss_mb: float | None
     outcomes: dict[str, int]
+    peak_pss_mb: float | None = None
 
 
 # --- the sandbox, in its own process ---------------------------------------------------------------
@@ -107,17 +109,19 @@ class Sandbox:
 
 
 class PeakRss:
-    """Samples the summed RSS of this process's tree every 0.2 s while running."""
+    """Samples the memory of this process's tree (summed RSS, and PSS) every 0.5 s."""
 
     def __init__(self) -> None:
         self.peak = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
-            self._stop.wait(0.2)
+            self.peak_pss = max(self.peak_pss, tree_pss_bytes(os.getpid()))
+            self._stop.wait(0.5)
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -179,6 +183,7 @@ def bot_run(
         median_item_s=round(summary.median_seconds, 2) if summary.median_seconds else None,
         peak_rss_mb=round(rss.peak / 2**20),
         outcomes=summary.counts,
+        peak_pss_mb=round(rss.peak_pss / 2**20),
     )
 
 
@@ -236,17 +241,19 @@ def _table(bots: list[Measure], floors: list[Measure]) -> list[str]:
     floor_of = {(f.latency_ms, f.workers): f for f in floors}
     lines = [
         "| latency | workers | items | wall | items/min | median s/item | floor items/min "
-        "| floor s/item | bot ÷ floor (per item) | peak RSS (total / per worker) | outcomes |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| floor s/item | bot ÷ floor (per item) | peak memory, PSS (total / per worker) "
+        "| peak RSS summed | outcomes |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for b in bots:
         f = floor_of.get((b.latency_ms, b.workers))
         ratio = f"{(b.seconds / b.items) / (f.seconds / f.items):.1f}×" if f and b.items else "–"
-        rss = f"{b.peak_rss_mb} MB / {b.peak_rss_mb / b.workers:.0f} MB" if b.peak_rss_mb else "–"
+        pss = f"{b.peak_pss_mb} MB / {b.peak_pss_mb / b.workers:.0f} MB" if b.peak_pss_mb else "–"
+        rss = f"{b.peak_rss_mb} MB" if b.peak_rss_mb else "–"
         lines.append(
             f"| {b.latency_ms} ms | {b.workers} | {b.items} | {b.seconds:.1f} s | {b.per_minute} "
             f"| {b.median_item_s} | {f.per_minute if f else '–'} "
-            f"| {f.median_item_s if f else '–'} | {ratio} | {rss} | {b.outcomes} |"
+            f"| {f.median_item_s if f else '–'} | {ratio} | {pss} | {rss} | {b.outcomes} |"
         )
     return lines
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.config import PROJECT_ROOT
 
-__all__ = ["BotProcess", "process_tree", "tree_rss_bytes"]
+__all__ = ["BotProcess", "process_tree", "tree_pss_bytes", "tree_rss_bytes"]
 
 
 def _children() -> dict[int, list[int]]:
@@ -50,18 +50,29 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and its descendants (VmRSS from /proc/<pid>/status)."""
+def _sum_kb(pid: int, file: str, field: str) -> int:
     total = 0
     for p in process_tree(pid):
         try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
+            text = Path(f"/proc/{p}/{file}").read_text()
+        except OSError:  # ended meanwhile
             continue
-        m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        m = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
         if m:
             total += int(m.group(1)) * 1024
     return total
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants, summed (pages shared between Chromium's
+    processes counted once per process: an overstatement)."""
+    return _sum_kb(pid, "status", "VmRSS")
+
+
+def tree_pss_bytes(pid: int) -> int:
+    """Proportional memory of ``pid`` and its descendants: each shared page split between the
+    processes sharing it, so the sum is what the tree really costs the machine."""
+    return _sum_kb(pid, "smaps_rollup", "Pss")
 
 
 class BotProcess:
