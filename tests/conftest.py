@@ -36,7 +36,11 @@ _DATA_DIRS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point every data folder of the bot at the suite's temporary folder."""
+    """Point every data folder of the bot at the suite's temporary folder.
+
+    Exported too, so that xdist workers (started after this) share the controller's folder.
+    """
+    os.environ.setdefault("ICOPE_BOT_TEST_DATA", str(SUITE_DATA))
     os.environ.setdefault("ICOPE_BOT_QUEUE_PATH", str(SUITE_DATA / "queue" / "queue.db"))
     for variable, sub in _DATA_DIRS.items():
         os.environ.setdefault(variable, str(SUITE_DATA / sub))

@@ -254,7 +254,8 @@ def check_search_and_creation(page: Page, c: Contract, server: RunningSandbox) -
 def check_step1_and_evaluation(
     page: Page, c: Contract, server: RunningSandbox, dossier_url: str
 ) -> None:
-    server.set_faults(alerts_delay_ms=600)
+    # long enough for the spinner to be seen even on a loaded machine
+    server.set_faults(alerts_delay_ms=3000)
     page.get_by_role("tab", name=c.text("dossier", "tabs", "evaluations"), exact=True).click()
     c.shows("dossier", "texts", "no_evaluation")  # a new usager's dossier has no evaluation yet
     page.get_by_role("link", name=c.text("dossier", "links", "new_evaluation"), exact=True).click()
