@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Any
 
 from bot.errors import BotError, BusinessException, SystemException
-from bot.logs import logger
+from bot.logs import logger, register_pii
 from bot.models import ItemState, SelfAssessment
 
 __all__ = [
@@ -386,6 +386,12 @@ class WorkItem:
         self.queue = queue
         self.reference = reference
         self.assessment = assessment
+        # Whatever logs about this item from now on (an unexpected exception's traceback quoting
+        # a form value, say) has its names masked, whoever leased it.
+        identity = assessment.identity
+        register_pii(
+            identity.birth_name, identity.used_name, identity.used_first_name, *identity.first_names
+        )
         self.attempt = attempt
         self.recovered = recovered
         self.worker = worker

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.errors import BusinessException, SystemException
-from bot.logs import logger
+from bot.logs import logger, mask
 from bot.models import ItemState
 from bot.workqueue import IllegalTransition, RetryPolicy, WorkQueue
 from tests.fixtures.queue import FakeClock, make_assessment
@@ -161,6 +161,8 @@ def test_unexpected_exception_is_retried_without_its_message(
     stored = [view.reason, view.details, *(h.reason for h in clocked_queue.history("A"))]
     assert not any("TESTICOPE" in text for text in stored)
     assert any("Traceback" in line and "KeyError" in line for line in log_lines)
+    # the leased item's names are registered: every masked sink hides them, traceback included
+    assert not any("TESTICOPE" in mask(line) for line in log_lines)
 
 
 def test_keyboard_interrupt_leaves_item_in_progress_and_propagates(
