@@ -22,7 +22,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from bot.errors import SystemException
-from bot.models import DOMAINS, HearingTest, Sex
+from bot.models import DOMAINS, HearingTest, Identity, Sex
 from bot.otp import OtpEmailRules
 
 __all__ = ["STEP1_YES_NO", "Formats", "TargetInfo", "TargetMapping", "load_mapping"]
@@ -86,19 +86,8 @@ class SearchTexts(_Section):
     columns: Texts("birth_name", "first_names", "birth_date", "sex", "birth_insee", "ins")
 
 
-_IDENTITY_LABELS = (
-    "birth_name",
-    "used_name",
-    "first_names",
-    "used_first_name",
-    "sex",
-    "birth_date",
-    "birth_insee",
-    "ins",
-    "address",
-    "phone",
-    "email",
-)
+# The usager form has a label for every identity trait the bot may type.
+_IDENTITY_LABELS = tuple(Identity.model_fields)
 
 
 class UsagerFormTexts(_Section):
