@@ -58,7 +58,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from bot.browser import launch_options
+    from bot.browser import launch_chromium
     from bot.config import Settings
     from bot.flows.double_entry import double_entry
     from bot.logs import configure_logging
@@ -88,7 +88,7 @@ def main() -> int:
             profiler = cProfile.Profile()
             seconds: list[float] = []
             with sync_playwright() as p, open_queue(queue_path) as queue:
-                browser = p.chromium.launch(**launch_options())
+                browser = launch_chromium(p)
                 context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
                 tracing = args.screenshots != "off" and args.trace != "off"
                 if tracing:  # as the runner does: one trace chunk per item

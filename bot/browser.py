@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["CHROMIUM_ARGS", "find_chromium", "launch_options"]
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
+
+__all__ = ["CHROMIUM_ARGS", "find_chromium", "launch_chromium", "launch_options"]
 
 #: Flags this kind of machine needs: no sandbox as root, no GPU, and no background traffic
 #: (without the networking flags Chromium stalls on refused connections in a closed network).
@@ -35,9 +39,29 @@ def find_chromium() -> Path | None:
     return None
 
 
-def launch_options(*, headed: bool = False, slow_mo_ms: int = 0) -> dict[str, object]:
-    """Keyword arguments for ``playwright.chromium.launch``."""
-    options: dict[str, object] = {"headless": not headed, "args": list(CHROMIUM_ARGS)}
+def launch_chromium(
+    playwright: Playwright,
+    *,
+    headed: bool = False,
+    slow_mo_ms: int = 0,
+    own_signals: bool = False,
+) -> Browser:
+    """Start Chromium: the one launcher of the runner, the preflight, the benchmarks and tests.
+
+    ``own_signals``: Ctrl-C, SIGTERM and SIGHUP belong to the caller (the runner), so the browser
+    outlives the first Ctrl-C and the items in progress finish cleanly.
+    """
+    return playwright.chromium.launch(
+        **launch_options(headed=headed, slow_mo_ms=slow_mo_ms),
+        handle_sigint=not own_signals,
+        handle_sigterm=not own_signals,
+        handle_sighup=not own_signals,
+    )
+
+
+def launch_options(*, headed: bool = False, slow_mo_ms: int = 0) -> dict[str, Any]:
+    """Keyword arguments for ``chromium.launch`` (also pytest-playwright's launch arguments)."""
+    options: dict[str, Any] = {"headless": not headed, "args": list(CHROMIUM_ARGS)}
     if slow_mo_ms:
         options["slow_mo"] = slow_mo_ms
     chromium = find_chromium()

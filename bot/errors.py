@@ -6,8 +6,10 @@
     ├── BusinessException         a person must decide; never retried  → needs_review
     │     identity_ambiguous, identity_near_match, consent_missing,
     │     alerts_discordant, readback_mismatch, invalid_input, ...
-    └── SystemException           retrying may help                     → retry_wait / failed
-          timeout, server_error, session_lost, ui_changed, navigation, otp_unavailable, ...
+    ├── SystemException           retrying may help                     → retry_wait / failed
+    │     timeout, server_error, session_lost, ui_changed, navigation, otp_unavailable, ...
+    └── ConfigurationError        the bot is set up wrong: the run halts at once, the item
+          credentials_refused, ...  goes back to pending untouched (no attempt counted)
 
 Page objects catch Playwright errors and re-raise one of these with ``raise ... from e``.
 Any other exception reaching the runner counts as a SystemException, so real bugs still surface
@@ -16,7 +18,7 @@ Any other exception reaching the runner counts as a SystemException, so real bug
 
 from __future__ import annotations
 
-__all__ = ["BotError", "BusinessException", "SystemException"]
+__all__ = ["BotError", "BusinessException", "ConfigurationError", "SystemException"]
 
 
 class BotError(Exception):
@@ -45,3 +47,14 @@ class SystemException(BotError):
     """Something technical went wrong (timeout, server error, UI change); a retry may help."""
 
     default_code = "system"
+
+
+class ConfigurationError(BotError):
+    """The bot is set up wrong (credentials, effecteur, OTP, mapping): no item can succeed.
+
+    Retrying item after item would only lock the robot's account or trip the breaker late: the
+    run halts at once, the item in hand goes back to ``pending`` untouched, and the message says
+    what to fix.
+    """
+
+    default_code = "configuration"

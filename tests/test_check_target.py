@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser
 
 from bot.config import Settings
-from bot.flows.check_target import PROBE, check_target
+from bot.pages.conformance import PROBE, check_target
 from sandbox.server import RunningSandbox
 from tests.fixtures.flows import make_flow_settings
 from tests.fixtures.sandbox import BOT_PASSWORD, MAPPINGS

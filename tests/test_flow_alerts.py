@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import sync_playwright
 
-from bot.browser import launch_options
+from bot.browser import launch_chromium
 from bot.config import ScreenshotMode, Settings
 from bot.errors import BusinessException, SystemException
 from bot.flows.double_entry import double_entry
@@ -121,7 +121,7 @@ def enter_in_own_browser(
     """A second worker: its own Playwright, Chromium, context, session and queue connection."""
     try:
         with sync_playwright() as p, open_queue(queue_path) as queue:
-            browser = p.chromium.launch(**launch_options())
+            browser = launch_chromium(p)
             session = TargetSession(browser.new_context(), settings)
             enter_all(session, references, expected_alerts, settings, queue, failures)
             browser.close()

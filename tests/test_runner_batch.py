@@ -8,8 +8,8 @@ import pytest
 
 from bot.config import Settings
 from bot.models import ItemState
-from bot.report import write_run_report
 from bot.runner import PauseChoice, PauseRequest, RunEvent, RunOptions, run_batch
+from bot.runner.report import write_run_report
 from bot.workqueue import WorkQueue
 from sandbox.server import RunningSandbox
 from tests.fixtures.runner import enqueue_batch, run_settings

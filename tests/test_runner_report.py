@@ -10,8 +10,8 @@ import pytest
 
 from bot.logs import register_pii
 from bot.models import ItemState
-from bot.report import render_run_report, write_run_report
 from bot.runner import ItemRecord, RunSummary
+from bot.runner.report import render_run_report, write_run_report
 
 S = ItemState
 

@@ -2,5 +2,5 @@
 
 - :mod:`bot.flows.double_entry`: one self-assessment entered, read back and checked.
 - :mod:`bot.flows.identity`: search before create (identitovigilance).
-- :mod:`bot.flows.check_target`: the preflight that every mapped text is still on screen.
+- :mod:`bot.pages.conformance`: the preflight that every mapped text is still on screen.
 """

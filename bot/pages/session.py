@@ -49,6 +49,7 @@ class TargetSession:
         *,
         mapping: TargetMapping | None = None,
         otp: OtpSource | None = None,
+        untraced: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self.context = context
         self.settings = settings
@@ -58,10 +59,8 @@ class TargetSession:
         self._otp_chosen = otp is not None
         #: Page object classes to use instead of the standard ones (tests sabotage one).
         self.screen_types: dict[type[Screen], type[Screen]] = {}
-        #: Wraps every login; a runner that traces sets it to pause the trace (no password in it).
-        self.untraced: Callable[[], contextlib.AbstractContextManager[object]] = (
-            contextlib.nullcontext
-        )
+        #: Wraps every login; a runner that traces pauses the trace with it (no password in it).
+        self.untraced = untraced
         #: Logins done by this session (the first one included).
         self.logins = 0
         #: Whether the last login went through the one-time code screen.

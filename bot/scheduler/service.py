@@ -3,7 +3,7 @@
 ::
 
     21:00 ingest      queue/inbox/* ──► bot.ingest.ingest_inbox ──► archive
-    21:05 run         bot.flows.check_target ──(UI changed?)──► no run, said in the report
+    21:05 run         bot.pages.conformance ──(UI changed?)──► no run, said in the report
                                              └─(ok)──► bot.runner.run_batch(stop_at=06:00)
     06:15 report      reports/morning-<date>.txt / .json  (+ reviews/exceptions-<date>.xlsx)
 
@@ -11,7 +11,7 @@ Each step only calls the module that owns the work (ingest, preflight, runner, r
 belongs here is *when*, *never twice at once* and *what to tell in the morning*. One night's
 steps run as separate jobs (``icope-bot schedule``) or back to back (``--once``); what each step
 did is kept in ``queue/scheduler-night.json`` so the morning report can tell it even after a
-restart (:mod:`bot._night`, which also writes the morning report). That file and the reports
+restart (:mod:`bot.scheduler.night`; the steps are in :mod:`bot.scheduler.steps`). That file and the reports
 hold references, counts and codes — never a name.
 
 **One at a time.** Every step takes ``queue/.scheduler.lock`` (an OS file lock: released when
@@ -27,7 +27,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -37,23 +36,19 @@ from zoneinfo import ZoneInfo
 
 from filelock import FileLock, Timeout
 
-from bot._night import (
-    EXIT_FAILED,
-    EXIT_TARGET_CHANGED,
-    IngestLine,
-    ItemLine,
-    MorningReport,
-    Night,
-    RunLine,
-    TargetCheck,
-    night_path,
-    open_night,
-    report_step,
-)
 from bot.errors import BotError
 from bot.evidence import private_dir
-from bot.logs import logger, mask
-from bot.workqueue import WorkQueue, open_queue
+from bot.logs import logger
+from bot.scheduler.night import (
+    EXIT_FAILED,
+    EXIT_TARGET_CHANGED,
+    MorningReport,
+    Night,
+    night_path,
+    open_night,
+)
+from bot.scheduler.steps import check_step, ingest_step, local_zone, report_step, run_step
+from bot.workqueue import open_queue
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -199,123 +194,6 @@ def cron_trigger(expression: str, tz: ZoneInfo) -> CronTrigger:
         ) from e
 
 
-def _tz(settings: Settings) -> ZoneInfo:
-    return ZoneInfo(settings.schedule_timezone)
-
-
-# --- the steps ---------------------------------------------------------------------------------
-
-
-def ingest_step(settings: Settings, queue: WorkQueue, night: Night) -> None:
-    """Ingest every file of the inbox (bot.ingest); counts go to the night."""
-    from bot.ingest import ingest_inbox
-
-    try:
-        summaries = ingest_inbox(settings, queue)
-    except Exception as e:
-        logger.opt(exception=True).error("Ingestion de la boîte de dépôt en erreur")
-        night.errors.append(f"Ingestion impossible ({type(e).__name__}) : voir le journal.")
-        return
-    lines = [IngestLine(**{k: getattr(s, k) for k in IngestLine.model_fields}) for s in summaries]
-    night.ingest = (night.ingest or []) + lines
-    logger.info(
-        "Planificateur : {} fichier(s) ingéré(s), {} nouvelle(s) auto-évaluation(s)",
-        len(lines),
-        sum(line.new for line in lines),
-    )
-
-
-def check_step(settings: Settings, night: Night) -> bool:
-    """The preflight (bot.flows.check_target): False means the queue must not run tonight."""
-    try:
-        from bot.flows.check_target import check_target
-
-        # Its own thread: Playwright's sync API allows one instance per thread, and the caller's
-        # thread may already hold one (a supervised session, a test session's browser).
-        with ThreadPoolExecutor(1, thread_name_prefix="check-target") as pool:
-            report = pool.submit(check_target, settings).result()
-    except BotError as e:
-        check = TargetCheck(ok=False, message=e.message)
-    except Exception as e:
-        logger.opt(exception=True).error("Contrôle de l'outil cible en erreur")
-        check = TargetCheck(ok=False, message=f"Contrôle impossible ({type(e).__name__}).")
-    else:
-        missing = [mask(str(m)) for m in report.missing]
-        # report.error: why the tour stopped before its end (a screen it could not reach)
-        message = "" if report.ok else (report.error or "L'écran de l'outil cible a changé.")
-        check = TargetCheck(ok=bool(report.ok), missing=missing, message=message)
-    night.target = check
-    if check.ok:
-        logger.info("Planificateur : outil cible conforme")
-        return True
-    night.not_run = (
-        "File non traitée : l'outil cible ne correspond plus à ce que le robot connaît "
-        f"({check.message or 'contrôle en échec'}"
-        + (f" ; introuvable : {_first(check.missing, 5)}" if check.missing else "")
-        + "). Mettre à jour le fichier de correspondance (mappings/) puis relancer."
-    )
-    logger.error("Planificateur : outil cible non conforme, la file n'est pas traitée")
-    for m in check.missing:
-        logger.error("  introuvable : {}", m)
-    return False
-
-
-def _first(texts: list[str], n: int) -> str:
-    more = f" … et {len(texts) - n} autre(s)" if len(texts) > n else ""
-    return ", ".join(texts[:n]) + more
-
-
-def run_step(
-    settings: Settings,
-    queue: WorkQueue,
-    night: Night,
-    *,
-    stop_at: datetime,
-    stop: threading.Event | None = None,
-    on_event: Callable[[RunEvent], None] | None = None,
-) -> None:
-    """The batch run until the queue is empty or the stop time (bot.runner)."""
-    from bot.runner import RunOptions, run_batch
-
-    options = RunOptions(workers=settings.workers, stop_at=stop_at)
-    logger.info(
-        "Planificateur : lot lancé, {} robot(s), fin au plus tard à {:%d/%m %H:%M}",
-        settings.workers,
-        stop_at.astimezone(_tz(settings)),
-    )
-    try:
-        summary = run_batch(settings, queue, options, on_event=on_event, stop=stop)
-    except Exception as e:
-        logger.opt(exception=True).error("Lot de la nuit en erreur")
-        night.errors.append(f"Lot interrompu ({type(e).__name__}) : voir le journal.")
-        return
-    report: str | None = None
-    try:
-        from bot.report import write_run_report
-
-        report = str(write_run_report(summary, Path(settings.reports_dir)))
-    except Exception as e:  # the morning report still tells what happened
-        logger.opt(exception=True).warning("Rapport du lot non écrit ({})", type(e).__name__)
-    exceptions = [
-        ItemLine(reference=r.reference, state=r.outcome.value, code=r.error_code, reason=r.reason)
-        for r in summary.final.values()
-        if r.category != "ok"
-    ]
-    night.run = RunLine(
-        started_at=summary.started_at,
-        finished_at=summary.finished_at,
-        stop_at=stop_at,
-        handled=len(summary.final),
-        attempts=len(summary.items),
-        counts=summary.counts,
-        stopped_reason=summary.stopped_reason,
-        message=summary.message,
-        exit_code=summary.exit_code,
-        exceptions=exceptions,
-        report=report,
-    )
-
-
 # --- one cycle now (--once) ----------------------------------------------------------------------
 
 
@@ -343,7 +221,7 @@ def run_once(
     ``stop_at`` defaults to the next ``schedule_stop_time``. Nothing at all happens when
     another run holds the lock (exit code :data:`EXIT_LOCKED`).
     """
-    tz = _tz(settings)
+    tz = local_zone(settings)
     clock = now or (lambda: datetime.now(tz))
     lock = scheduler_lock(Path(settings.queue_path))
     try:
@@ -407,7 +285,7 @@ class _Jobs:
                 if check_step(self.settings, night):
                     night.save(self.night_path)
                     stop_at = next_stop_time(
-                        self.settings.schedule_stop_time, self.now(), _tz(self.settings)
+                        self.settings.schedule_stop_time, self.now(), local_zone(self.settings)
                     )
                     run_step(self.settings, queue, night, stop_at=stop_at, stop=self.stop)
                 night.save(self.night_path)
@@ -444,7 +322,7 @@ def build_scheduler(
     from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    tz = _tz(settings)
+    tz = local_zone(settings)
     jobs = _Jobs(settings, stop, now or (lambda: datetime.now(tz)))
     scheduler = BackgroundScheduler(
         timezone=tz,
@@ -478,7 +356,7 @@ def run_forever(settings: Settings) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        now = datetime.now(_tz(settings))
+        now = datetime.now(local_zone(settings))
         for job in scheduler.get_jobs():
             nxt = job.trigger.get_next_fire_time(None, now)
             logger.info("Planificateur : {} à {:%d/%m %H:%M}", job.name, nxt)

@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -105,9 +105,13 @@ def run_demo(
     headed: bool = False,
     wait: bool = True,
     console: Console | None = None,
+    run_command: Callable[[Sequence[str]], int],
 ) -> int:
-    """Run the demo; returns the run's exit code (0 all done, 1 items to review, 2 failures)."""
-    from bot.cli import main
+    """Run the demo; returns the run's exit code (0 all done, 1 items to review, 2 failures).
+
+    ``run_command`` is the ``icope-bot`` command itself (:func:`bot.cli.main`), passed in so that
+    the demo types each command as a person would without importing the CLI back.
+    """
     from mailpipe import start_mail_pipeline
     from sandbox.config import Account, Faults, SandboxConfig
     from sandbox.server import serve_in_thread
@@ -120,7 +124,7 @@ def run_demo(
     def step(title: str, argv: Sequence[str]) -> int:
         out.rule(f"[bold]{title}")
         out.print(f"[dim]$ icope-bot {' '.join(argv)}")
-        return main(list(argv))
+        return run_command(list(argv))
 
     with ExitStack() as stack:
         out.print("Démarrage du bac à sable e-parcours et de la messagerie locale…")

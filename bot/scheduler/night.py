@@ -1,6 +1,6 @@
 """What one night did, kept between its jobs, and the morning report made from it.
 
-The scheduler's steps (:mod:`bot.scheduler`) fill a :class:`Night` and save it next to the queue
+The scheduler's steps (:mod:`bot.scheduler.steps`) fill a :class:`Night` and save it next to the queue
 after each step; the morning job turns it, with the queue as it is then, into a
 :class:`MorningReport` (``reports/morning-<date>.txt`` for a person, ``.json`` for a program) and
 exports the exceptions file for the reviewer. References, counts, codes and reasons only — never
@@ -14,15 +14,14 @@ import os
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from bot.evidence import private_dir
-from bot.logs import logger, mask
+from bot.logs import logger
 from bot.models import ItemState
-from bot.workqueue import STATE_LABELS, WorkQueue
+from bot.workqueue import STATE_LABELS
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -39,7 +38,7 @@ __all__ = [
     "TargetCheck",
     "night_path",
     "open_night",
-    "report_step",
+    "write_private_text",
 ]
 
 S = ItemState
@@ -95,7 +94,7 @@ class RunLine(BaseModel):
     message: str
     exit_code: int
     exceptions: list[ItemLine] = Field(default_factory=list)  # last outcome of each, this run
-    report: str | None = None  # the run's HTML report (bot.report)
+    report: str | None = None  # the run's HTML report (bot.runner.report)
 
 
 class Night(BaseModel):
@@ -120,7 +119,7 @@ class Night(BaseModel):
             return None
 
     def save(self, path: Path) -> None:
-        _write_private(path, self.model_dump_json(indent=2))
+        write_private_text(path, self.model_dump_json(indent=2))
 
 
 def night_path(settings: Settings) -> Path:
@@ -265,75 +264,7 @@ def _listed(items: list[ItemLine]) -> list[str]:
     return out
 
 
-def _item_line(view: Any) -> ItemLine:
-    return ItemLine(
-        reference=view.reference,
-        state=view.state.value,
-        code=view.error_code,
-        reason=mask(view.reason or ""),
-    )
-
-
-def report_step(
-    settings: Settings,
-    queue: WorkQueue,
-    night: Night | None,
-    *,
-    now: datetime,
-    notes: list[str] | None = None,
-) -> tuple[MorningReport, Path]:
-    """Export the exceptions file (bot.review) and write the morning report; returns it and its path."""
-    from bot.review import REVIEW_STATES, export_exceptions
-
-    tz = ZoneInfo(settings.schedule_timezone)
-    today = now.astimezone(tz).date()
-    notes = list(notes or [])
-    export = None
-    if queue.items(REVIEW_STATES):
-        try:
-            result = export_exceptions(queue, Path(settings.reviews_dir), today=today)
-            export = ReviewExport(count=result.count, xlsx=str(result.xlsx), csv=str(result.csv))
-        except Exception as e:
-            logger.opt(exception=True).error("Fichier des exceptions non écrit")
-            notes.append(
-                f"Fichier des exceptions non écrit ({type(e).__name__}) : voir le journal."
-            )
-    if night is not None:
-        # Reasons of this night's run pass the mask again: the report may be mailed.
-        if night.run is not None:
-            for line in night.run.exceptions:
-                line.reason = mask(line.reason)
-        night.reported_at = now
-    report = MorningReport(
-        date=today,
-        written_at=now,
-        timezone=settings.schedule_timezone,
-        night=night,
-        queue={s.value: n for s, n in queue.counts().items()},
-        needs_review=[_item_line(v) for v in queue.items([S.NEEDS_REVIEW])],
-        failures=[_item_line(v) for v in queue.items([S.FAILED, S.RETRY_WAIT])],
-        review_export=export,
-        notes=notes,
-    )
-    folder = private_dir(Path(settings.reports_dir))
-    stem, n = f"morning-{today.isoformat()}", 1
-    while (folder / f"{stem}.txt").exists() or (folder / f"{stem}.json").exists():
-        n += 1
-        stem = f"morning-{today.isoformat()}-{n}"
-    text_path = folder / f"{stem}.txt"
-    _write_private(folder / f"{stem}.json", report.model_dump_json(indent=2))
-    _write_private(text_path, report.text())
-    logger.info(
-        "Rapport du matin {} : {} à examiner, {} échec(s) technique(s), file {}",
-        text_path.name,
-        len(report.needs_review),
-        len(report.failures),
-        ", ".join(f"{s} {n}" for s, n in report.queue.items() if n) or "vide",
-    )
-    return report, text_path
-
-
-def _write_private(path: Path, text: str) -> None:
+def write_private_text(path: Path, text: str) -> None:
     """Write through a 0600 temporary file in the same folder, then rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from playwright.sync_api import Browser, sync_playwright
 
+from bot.browser import launch_chromium
 from bot.errors import BotError, SystemException
 from bot.logs import logger
 from bot.models import Identity, Sex, Step1Answers, normalize_trait
@@ -144,12 +145,8 @@ def check_target(
     create = mapping.target.sandbox if allow_create is None else allow_create
     if browser is not None:
         return _check_with(browser, settings, mapping, create)
-    from bot.browser import launch_options
-
     with sync_playwright() as p:
-        launched = p.chromium.launch(
-            **launch_options(headed=settings.headed, slow_mo_ms=settings.slow_mo_ms)
-        )
+        launched = launch_chromium(p, headed=settings.headed, slow_mo_ms=settings.slow_mo_ms)
         try:
             return _check_with(launched, settings, mapping, create)
         finally:

@@ -24,7 +24,7 @@ from typing import Any
 from bot.evidence import private_dir
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
-from bot.workqueue import (
+from bot.workqueue.contract import (
     DEFAULT_POLICY,
     FINISHED_STATES,
     STATE_LABELS,
@@ -36,10 +36,10 @@ from bot.workqueue import (
     IllegalTransition,
     ItemView,
     RetryPolicy,
-    WorkItem,
     WorkQueue,
     utcnow,
 )
+from bot.workqueue.item import WorkItem
 
 __all__ = ["SQLiteQueue"]
 

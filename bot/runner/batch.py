@@ -3,8 +3,8 @@
 ::
 
     run_batch ─► recover leases of dead workers of this host
-              ─► N worker threads, each: Chromium + one context + one TargetSession (login once)
-                   loop: stop asked? limit reached? ─► lease 1 ─► trace chunk ─► with item: double_entry
+              ─► N worker threads, each: Chromium + one context + one session (login once)
+                   loop: stop asked? limit reached? ─► lease 1 ─► trace chunk ─► with item: flow
                          └─ system failure: full-page screenshot + trace.zip as evidence
               ─► RunSummary (counts, durations, exceptions, why it stopped, exit code)
 
@@ -21,396 +21,46 @@ logs references and codes only.
 
 from __future__ import annotations
 
-import contextlib
-import math
-import os
-import signal
-import socket
-import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import StrEnum
-from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Generic
 
-from bot.errors import BusinessException
+from bot.config import ScreenshotMode
+from bot.errors import BusinessException, ConfigurationError
 from bot.evidence import EvidenceFolder
 from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
+from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
+from bot.runner.recovery import recover_dead_workers, worker_name
+from bot.runner.summary import (
+    STOP_MESSAGES,
+    Ask,
+    Category,
+    ItemRecord,
+    PauseChoice,
+    PauseRequest,
+    RunEvent,
+    RunOptions,
+    RunSummary,
+    StopReason,
+)
+from bot.runner.worker import WorkerBrowser
 from bot.workqueue import RetryPolicy, WorkItem, WorkQueue
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Playwright
+    from playwright.sync_api import BrowserContext
 
     from bot.config import Settings
+    from bot.pages.session import TargetSession
 
-__all__ = [
-    "EXIT_DONE",
-    "EXIT_REVIEW",
-    "EXIT_SYSTEM",
-    "ItemRecord",
-    "PauseChoice",
-    "PauseRequest",
-    "RunEvent",
-    "RunOptions",
-    "RunSummary",
-    "recover_dead_workers",
-    "run_batch",
-    "sigint_stops",
-    "worker_name",
-]
+__all__ = ["run_batch", "target_session_factory"]
 
 S = ItemState
 
-EXIT_DONE = 0  # every item handled was entered and agrees
-EXIT_REVIEW = 1  # some items wait for a person (business exceptions)
-EXIT_SYSTEM = 2  # the run stopped on technical failures, or items wait for a retry / failed
 
-StopReason = Literal["circuit_breaker", "interrupted", "stop_time", "browser", "worker_error"]
-Category = Literal["ok", "business", "system"]
-
-#: What each stop reason means, for the assistant.
-STOP_MESSAGES: dict[str, str] = {
-    "circuit_breaker": "Arrêt du lot : {n} erreurs techniques de suite (dernière : {cause}). "
-    "Les éléments restants n'ont pas été touchés ; vérifier l'outil cible puis relancer.",
-    "interrupted": "Arrêt demandé : le lot s'est arrêté après l'élément en cours. "
-    "Les éléments restants attendent le prochain passage.",
-    "stop_time": "Heure de fin atteinte : le lot s'est arrêté après l'élément en cours. "
-    "Les éléments restants attendent le prochain passage.",
-    "browser": "Le navigateur n'a pas pu démarrer ({cause}) : aucun élément n'a été modifié.",
-    "worker_error": "Un robot s'est arrêté sur une erreur inattendue ({cause}) : "
-    "voir le journal. Les éléments restants n'ont pas été touchés.",
-}
-
-
-@dataclass
-class RunOptions:
-    """What the assistant (or the scheduler) asked for this run."""
-
-    limit: int | None = None  # at most this many items taken from the queue
-    references: list[str] | None = None  # only these items
-    workers: int = 1
-    headed: bool = False
-    slow_mo_ms: int = 0
-    pause_on_exception: bool = False  # supervised: ask what to do after each exception
-    dry_run: bool = False  # fill the form, never save; items go back untouched
-    stop_at: datetime | None = None  # the scheduler's stop time: no new item after it
-
-
-@dataclass(frozen=True)
-class ItemRecord:
-    """One item handled in this run: references and codes only, never identity."""
-
-    reference: str
-    outcome: ItemState  # the state the item is in after this attempt
-    category: Category  # ok, business (a person decides) or system (retry may help)
-    reason: str  # French, for a person
-    error_code: str | None
-    seconds: float
-    attempt: int
-    worker: str
-    recovered: bool = False
-    dry_run: bool = False
-    evidence: tuple[str, ...] = ()
-
-
-@dataclass
-class RunSummary:
-    """What a run did: per item, per outcome, how long, and why it stopped."""
-
-    started_at: datetime
-    finished_at: datetime
-    workers: int
-    dry_run: bool
-    items: list[ItemRecord] = field(default_factory=list)
-    stopped_reason: StopReason | None = None
-    message: str = ""  # French, why the run stopped (empty: the queue was emptied)
-    unknown_references: list[str] = field(default_factory=list)
-    recovered_leases: list[str] = field(default_factory=list)
-    queue_counts: dict[str, int] = field(default_factory=dict)  # the whole queue, at the end
-
-    @property
-    def final(self) -> dict[str, ItemRecord]:
-        """The last record of each reference (an item may be retried within one run)."""
-        return {r.reference: r for r in self.items}
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Items per outcome (their state after this run), every outcome reached."""
-        counts: dict[str, int] = {}
-        for r in self.final.values():
-            counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
-        return counts
-
-    @property
-    def exceptions(self) -> list[ItemRecord]:
-        """Every attempt that ended in an exception, in order."""
-        return [r for r in self.items if r.category != "ok"]
-
-    @property
-    def duration_seconds(self) -> float:
-        return (self.finished_at - self.started_at).total_seconds()
-
-    @property
-    def median_seconds(self) -> float | None:
-        seconds = [r.seconds for r in self.items]
-        return statistics.median(seconds) if seconds else None
-
-    @property
-    def p95_seconds(self) -> float | None:
-        seconds = sorted(r.seconds for r in self.items)
-        return seconds[math.ceil(0.95 * len(seconds)) - 1] if seconds else None
-
-    @property
-    def per_minute(self) -> float:
-        minutes = self.duration_seconds / 60
-        return len(self.items) / minutes if minutes > 0 else 0.0
-
-    @property
-    def exit_code(self) -> int:
-        """0 all done, 1 some items wait for a person, 2 stopped or left on system failures."""
-        final = self.final.values()
-        if self.stopped_reason in ("circuit_breaker", "browser", "worker_error") or any(
-            r.category == "system" for r in final
-        ):
-            return EXIT_SYSTEM
-        if any(r.category == "business" for r in final):
-            return EXIT_REVIEW
-        return EXIT_DONE
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready data (``icope-bot run --json``), stable keys."""
-        return {
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "duration_seconds": round(self.duration_seconds, 3),
-            "workers": self.workers,
-            "dry_run": self.dry_run,
-            "counts": self.counts,
-            "handled": len(self.final),
-            "attempts": len(self.items),
-            "median_seconds": self.median_seconds,
-            "p95_seconds": self.p95_seconds,
-            "stopped_reason": self.stopped_reason,
-            "message": self.message,
-            "exit_code": self.exit_code,
-            "unknown_references": self.unknown_references,
-            "recovered_leases": self.recovered_leases,
-            "queue_counts": self.queue_counts,
-            "items": [
-                asdict(r) | {"outcome": r.outcome.value, "evidence": list(r.evidence)}
-                for r in self.items
-            ],
-        }
-
-
-EventKind = Literal[
-    "run_started", "item_started", "item_finished", "stopping", "paused", "run_finished"
-]
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """Something the progress display may show. Sent from worker threads, one at a time."""
-
-    kind: EventKind
-    worker: str | None = None
-    reference: str | None = None
-    attempt: int | None = None
-    record: ItemRecord | None = None  # item_finished
-    total: int | None = None  # run_started: items expected (may grow with retries)
-    message: str = ""  # stopping: why, in French
-    summary: RunSummary | None = None  # run_finished
-
-
-class PauseChoice(StrEnum):
-    """The assistant's answer when a supervised run pauses on an exception."""
-
-    CONTINUE = "continuer"  # go on with the next item; this one follows its classification
-    SKIP = "passer"  # same, and this item is not taken again in this run
-    ABORT = "arrêter"  # stop the run now
-
-
-@dataclass(frozen=True)
-class PauseRequest:
-    """What the pause prompt shows: the failing item, never identity."""
-
-    reference: str
-    outcome: ItemState
-    reason: str
-    error_code: str | None
-    evidence: tuple[str, ...]
-
-
-Ask = Callable[[PauseRequest], PauseChoice]
-Flow = Callable[..., Any]
-
-
-def worker_name(n: int) -> str:
-    """``host:pid:n``: unique across the machines and processes sharing a queue."""
-    return f"{socket.gethostname()}:{os.getpid()}:{n}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-def recover_dead_workers(queue: WorkQueue, *, actor: str = "bot:recovery") -> list[str]:
-    """End the leases of this host's workers whose process is gone; returns their references.
-
-    Only this host's processes can be checked; other hosts' leases run out on their own.
-    """
-    host = socket.gethostname()
-    dead: set[str] = set()
-    for view in queue.items([S.IN_PROGRESS]):
-        owner = view.lease_owner or ""
-        parts = owner.rsplit(":", 2)  # host:pid:n (see worker_name)
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        pid = int(parts[1])
-        if pid != os.getpid() and not _pid_alive(pid):
-            dead.add(owner)
-    if not dead:
-        return []
-    refs = queue.expire_leases(
-        dead,
-        actor=actor,
-        reason="Processus du robot arrêté pendant le traitement : élément repris",
-    )
-    for ref in refs:
-        logger.warning("Élément {} : bail d'un robot arrêté terminé, il sera repris", ref)
-    return refs
-
-
-@contextlib.contextmanager
-def sigint_stops(
-    stop: threading.Event, on_first: Callable[[], None] | None = None
-) -> Iterator[None]:
-    """Ctrl-C once: set ``stop`` (the run ends after the current items). Twice: abort at once.
-
-    Main thread only. The abort raises KeyboardInterrupt: items being entered stay in progress,
-    their lease runs out (or the next run on this machine ends it) and recovery takes over.
-    """
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        if on_first is not None:
-            on_first()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-# --- one run ---------------------------------------------------------------------------------
-
-
-class _Browser:
-    """One worker's Chromium, context and logged-in session; rebuilt if the browser dies."""
-
-    def __init__(self, run: _Run) -> None:
-        self.run = run
-        self.playwright: Playwright | None = None
-        self.browser: Browser | None = None
-        self.context: BrowserContext | None = None
-        self.session: Any = None
-        self.tracing = False
-        self.fresh = False  # a new session, not logged in yet
-        self.item_reference = ""  # the item being traced (titles the trace chunks)
-
-    def ready(self) -> Any:
-        """The session, starting Playwright and Chromium on first use (not for an empty queue)."""
-        alive = self.browser is not None and self.browser.is_connected()
-        if alive and self.session is not None and not self.session.page.is_closed():
-            return self.session
-        self.close()
-        if self.playwright is None:
-            from playwright.sync_api import sync_playwright
-
-            self.playwright = sync_playwright().start()
-        self.close()
-        from bot.browser import launch_options
-
-        options = self.run.options
-        self.browser = self.playwright.chromium.launch(
-            **launch_options(headed=options.headed, slow_mo_ms=options.slow_mo_ms),
-            # Ctrl-C belongs to the runner: the browser must outlive the first one.
-            handle_sigint=False,
-            handle_sigterm=False,
-            handle_sighup=False,
-        )
-        self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
-        self.tracing = self.run.screenshots_on
-        if self.tracing:
-            self.start_tracing()
-        self.session = self.run.make_session(self.context)
-        if self.tracing and hasattr(self.session, "untraced"):
-            self.session.untraced = self.untraced
-        self.fresh = True
-        return self.session
-
-    @contextlib.contextmanager
-    def untraced(self) -> Iterator[None]:
-        """Nothing of a login reaches a trace: the typed password, its POST, the pages' values.
-
-        Tracing stops for the login and starts afresh after it. Stopping a chunk is not enough:
-        Playwright keeps one network log per tracing, and the login POST would come back in the
-        next chunk's trace.zip.
-        """
-        context = self.context
-        assert context is not None  # a session exists only with its context
-        context.tracing.stop()
-        try:
-            yield
-        finally:
-            self.start_tracing()
-            context.tracing.start_chunk(title=self.item_reference)
-
-    def start_tracing(self) -> None:
-        assert self.context is not None
-        # DOM snapshots show the page at every action; the screencast (screenshots=True)
-        # cost ~2.5 s per item, kept or not (docs/benchmarks.md, "Throughput"), and a
-        # failure already gets its full-page screenshot.
-        self.context.tracing.start(screenshots=False, snapshots=True)
-
-    def close(self) -> None:
-        for step in (
-            lambda: self.session is not None and self.session.close(),
-            lambda: self.context is not None and self.context.close(),
-            lambda: self.browser is not None and self.browser.close(),
-        ):
-            try:
-                step()
-            except Exception as e:  # a dead browser cannot be closed politely
-                logger.debug("Fermeture du navigateur : {}", type(e).__name__)
-        self.browser = self.context = self.session = None
-        self.tracing = False
-
-    def stop(self) -> None:
-        """Close the browser and end this thread's Playwright."""
-        self.close()
-        if self.playwright is not None:
-            try:
-                self.playwright.stop()
-            except Exception as e:
-                logger.debug("Arrêt de Playwright : {}", type(e).__name__)
-            self.playwright = None
-
-
-class _Run:
+class _Run(Generic[SessionT]):
     """State shared by the workers of one run (under ``lock``)."""
 
     def __init__(
@@ -422,11 +72,9 @@ class _Run:
         on_event: Callable[[RunEvent], None] | None,
         stop: threading.Event,
         ask: Ask | None,
-        flow: Flow,
-        make_session: Callable[[BrowserContext], Any],
+        flow: Flow[SessionT],
+        make_session: SessionFactory[SessionT],
     ) -> None:
-        from bot.config import ScreenshotMode
-
         self.settings = settings
         self.queue = queue
         self.options = options
@@ -537,7 +185,12 @@ class _Run:
 
     def work(self, worker: str) -> None:
         """One worker's loop (its own thread): its own Playwright, browser and session."""
-        browser = _Browser(self)
+        browser = WorkerBrowser(
+            self.make_session,
+            headed=self.options.headed,
+            slow_mo_ms=self.options.slow_mo_ms,
+            traced=self.screenshots_on,
+        )
         try:
             while (item := self.take(worker)) is not None:
                 if self.should_stop():
@@ -560,7 +213,9 @@ class _Run:
         finally:
             browser.stop()
 
-    def process(self, item: WorkItem, browser: _Browser, session: Any, worker: str) -> None:
+    def process(
+        self, item: WorkItem, browser: WorkerBrowser[SessionT], session: SessionT, worker: str
+    ) -> None:
         settings, options = self.settings, self.options
         self.emit(RunEvent("item_started", worker, item.reference, item.attempt))
         logger.info(
@@ -627,6 +282,8 @@ class _Run:
             reason, code = "", None
         elif isinstance(error, BusinessException):
             category, reason, code = "business", error.message, error.code
+        elif isinstance(error, ConfigurationError):
+            category, reason, code = "configuration", error.message, error.code
         else:
             category = "system"
             reason = getattr(error, "message", f"Erreur inattendue : {type(error).__name__}")
@@ -659,7 +316,9 @@ class _Run:
                 self.consecutive_system = 0
             breaker = self.consecutive_system >= self.settings.circuit_breaker
             self.emit(RunEvent("item_finished", record.worker, record.reference, record=record))
-            if breaker:
+            if record.category == "configuration":
+                self.halt_with("configuration", cause=record.reason)
+            elif breaker:
                 self.halt_with("circuit_breaker", n=self.consecutive_system, cause=record.reason)
         if record.category != "ok" and self.options.pause_on_exception and self.ask is not None:
             self.emit(RunEvent("paused", record.worker, record.reference, record=record))
@@ -681,7 +340,7 @@ class _Run:
                 with self.lock:
                     self.excluded.add(record.reference)
 
-    def capture_failure(self, item: WorkItem, browser: _Browser) -> bool:
+    def capture_failure(self, item: WorkItem, browser: WorkerBrowser[SessionT]) -> bool:
         """Full-page screenshot and the item's trace, as private evidence. True if traced."""
         if not self.screenshots_on:
             return False
@@ -710,12 +369,17 @@ class _Run:
         return traced
 
 
-def _default_session_factory(settings: Settings) -> Callable[[BrowserContext], Any]:
+def target_session_factory(settings: Settings) -> SessionFactory[TargetSession]:
+    """Sessions on the configured target, its mapping read once for every worker."""
     from bot.pages.mapping import load_mapping
     from bot.pages.session import TargetSession
 
     mapping = load_mapping(settings.mapping)
-    return lambda context: TargetSession(context, settings, mapping=mapping)
+
+    def make(context: BrowserContext, untraced: Untraced) -> TargetSession:
+        return TargetSession(context, settings, mapping=mapping, untraced=untraced)
+
+    return make
 
 
 def run_batch(
@@ -726,8 +390,8 @@ def run_batch(
     on_event: Callable[[RunEvent], None] | None = None,
     stop: threading.Event | None = None,
     ask: Ask | None = None,
-    flow: Flow | None = None,
-    make_session: Callable[[BrowserContext], Any] | None = None,
+    flow: Flow[TargetSession] | None = None,
+    make_session: SessionFactory[TargetSession] | None = None,
 ) -> RunSummary:
     """Run one batch: every eligible item once (retries whose time has come included).
 
@@ -752,7 +416,7 @@ def run_batch(
         stop=stop or threading.Event(),
         ask=ask,
         flow=flow,
-        make_session=make_session or _default_session_factory(settings),
+        make_session=make_session or target_session_factory(settings),
     )
     started = datetime.now(UTC)
     recovered = recover_dead_workers(queue)
@@ -800,7 +464,7 @@ def run_batch(
     return summary
 
 
-def _guarded(run: _Run, worker: str) -> None:
+def _guarded(run: _Run[SessionT], worker: str) -> None:
     """A worker thread: an unexpected error stops the run instead of vanishing silently."""
     try:
         run.work(worker)

@@ -1,51 +1,14 @@
-"""Exceptions for a person: the review file out (XLSX + CSV), the reviewer's decisions back in.
-
-::
-
-    queue (needs_review, failed, invalid) ──export──► reviews/exceptions-<date>.xlsx / .csv
-                                                        │  the reviewer fills « Décision »
-    queue ◄──import (one transaction, reviewer:<name>)──┘  approve | retry | reject | fix
-
-The file holds health data: its folder is 0700, the files 0600, and nothing of its content goes to
-the logs (references and counts only). Cells are written as text, never as formulas, and a CSV
-cell that Excel could run (``= + - @``, tab, CR first) is prefixed with ``'``.
-
-An import is all or nothing: every row is checked first (known decision, unchanged reference,
-item not changed since the export, state that allows the decision, corrected data valid), and
-only a clean file is applied, in one queue transaction.
-"""
+"""The reviewer's decisions back in: every row checked, then all applied in one transaction, or none."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from enum import StrEnum
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-
-from bot._review_file import (
-    ALL_COLUMNS,
-    ASSESSED_ON,
-    DISCORDANT,
-    IDENTITY_COLUMNS,
-    PAYLOAD_COLUMNS,
-    REQUIRED_KEYS,
-    Decision,
-    ReviewFileError,
-    free_stem,
-    layout,
-    read_table,
-    uri,
-    write_csv,
-    write_private,
-    write_xlsx,
-)
-from bot.evidence import private_dir
-from bot.icope import alerts_for
 
 # Reused from ingest: cells are read with the export's own rules and synonyms.
 from bot.ingest import (
@@ -55,28 +18,26 @@ from bot.ingest import (
     _CellReader,
     _why,
     load_mapping,
-    normalize_header,
 )
 from bot.logs import logger
-from bot.models import DOMAINS, ItemState, SelfAssessment
+from bot.models import ItemState, SelfAssessment
+from bot.review.export import values_from_raw
+from bot.review.files import read_table
+from bot.review.layout import (
+    ALL_COLUMNS,
+    ASSESSED_ON,
+    IDENTITY_COLUMNS,
+    PAYLOAD_COLUMNS,
+    REQUIRED_KEYS,
+    REVIEW_STATES,
+    Decision,
+    ReviewFileError,
+)
 from bot.workqueue import STATE_LABELS, IllegalTransition, ItemView, WorkQueue
 
-__all__ = [
-    "REVIEW_STATES",
-    "Decision",
-    "ExportResult",
-    "ImportReport",
-    "Refusal",
-    "ReviewFileError",
-    "export_exceptions",
-    "import_decisions",
-]
+__all__ = ["ImportReport", "Refusal", "import_decisions"]
 
 S = ItemState
-
-#: The states a person has to look at, in the order the file lists them.
-REVIEW_STATES: tuple[ItemState, ...] = (S.NEEDS_REVIEW, S.FAILED, S.INVALID)
-
 
 _DECISION_SYNONYMS: dict[str, Decision] = {
     **{d.value: d for d in Decision},
@@ -104,154 +65,6 @@ _REASONS: dict[Decision, str] = {
     Decision.REJECT: "Rejeté par le relecteur",
     Decision.FIX: "Corrigé par le relecteur et remis en file",
 }
-
-# --- export ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    xlsx: Path
-    csv: Path
-    count: int  # items listed
-    by_state: dict[ItemState, int]
-
-
-def export_exceptions(
-    queue: WorkQueue,
-    out_dir: Path,
-    *,
-    with_identity: bool = True,
-    today: date | None = None,
-) -> ExportResult:
-    """Write every item a person must decide on to ``exceptions-<date>.xlsx`` and ``.csv``.
-
-    ``with_identity=False`` masks the usager (initials) and leaves out the identity columns; a
-    ``fix`` from such a file corrects the answers only.
-    """
-    order = {s: i for i, s in enumerate(REVIEW_STATES)}
-    views = sorted(
-        queue.items(REVIEW_STATES), key=lambda v: (order[v.state], v.created_at, v.reference)
-    )
-    columns = layout(with_identity)
-    rows = [_row(v, with_identity) for v in views]
-    private_dir(out_dir)
-    stem = free_stem(out_dir, f"exceptions-{(today or date.today()).isoformat()}")
-    xlsx, csv_path = out_dir / f"{stem}.xlsx", out_dir / f"{stem}.csv"
-    write_private(xlsx, lambda tmp: write_xlsx(tmp, columns, rows))
-    write_private(csv_path, lambda tmp: write_csv(tmp, columns, rows))
-    by_state = {s: sum(v.state == s for v in views) for s in REVIEW_STATES}
-    logger.info(
-        "Fichier des exceptions {} : {} élément(s) ({})",
-        stem,
-        len(views),
-        ", ".join(f"{s.value} {n}" for s, n in by_state.items()),
-    )
-    return ExportResult(xlsx=xlsx, csv=csv_path, count=len(views), by_state=by_state)
-
-
-def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
-    """One item as typed cell values keyed by column key (formatting happens per file type)."""
-    fix = _payload_values(v)
-    row: dict[str, Any] = {
-        "reference": v.reference,
-        "usager": _usager(fix, with_identity),
-        "assessed_on": fix.get("assessed_on"),
-        "state": STATE_LABELS[v.state],
-        "reason": v.reason,
-        "details": v.details,
-        "evidence": v.evidence[0] if v.evidence else None,
-        "evidence_more": "\n".join(uri(p) for p in v.evidence[1:]),
-        "decision": None,
-        "comment": None,
-        "origin": f"{Path(v.source).name}, ligne {v.row}" if v.source else None,
-        "updated_at": v.updated_at.isoformat(timespec="microseconds"),
-    }
-    row.update({f"alerts.{d}": text for d, text in _alert_cells(v).items()})
-    row.update({k: val for k, val in fix.items() if k != "assessed_on"})
-    return row
-
-
-def _usager(fix: dict[str, Any], with_identity: bool) -> str:
-    name = str(fix.get("identity.birth_name") or "").strip()
-    names = str(fix.get("identity.first_names") or "").strip()
-    first = re.split(load_mapping().names_separator, names)[0] if names else ""
-    if not name and not first:
-        return "?"
-    if not with_identity:
-        return " ".join(f"{p[0].upper()}." for p in (name, first) if p)
-    born = fix.get("identity.birth_date")
-    sex = str(fix.get("identity.sex") or "")
-    word = {"F": "née", "M": "né"}.get(sex, "né(e)")
-    when = f", {word} le {born:%d/%m/%Y}" if isinstance(born, date) else ""
-    return f"{name.upper()} {first}{when}".strip()
-
-
-def _payload_values(v: ItemView) -> dict[str, Any]:
-    """The correctable values, pre-filled from the payload, else from the raw export row."""
-    if v.assessment is not None:
-        data = v.assessment.model_dump(mode="python")
-        values: dict[str, Any] = {"assessed_on": data["assessed_on"]}
-        for col in (*IDENTITY_COLUMNS, *PAYLOAD_COLUMNS):
-            value: Any = data
-            for part in col.key.split("."):
-                value = value[part]
-            values[col.key] = _plain(value)
-        return values
-    return _from_raw(v.raw)
-
-
-def _plain(value: Any) -> Any:
-    """Model value → what a reviewer reads: Oui/Non, names joined, enums as their text."""
-    if isinstance(value, bool):
-        return "Oui" if value else "Non"
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    if isinstance(value, StrEnum):
-        return value.value
-    return value
-
-
-def _from_raw(raw: dict[str, str] | None) -> dict[str, Any]:
-    """An invalid row's cells as exported, by field, found as ingest finds them (aliases too)."""
-    matchers = load_mapping().matchers()
-    values: dict[str, Any] = {}
-    for header, cell in (raw or {}).items():
-        key = matchers.get(normalize_header(header))
-        if key is not None and key not in values:
-            values[key] = cell
-    return values
-
-
-_ALERT_WORDS: dict[bool | None, str] = {True: "alerte", False: "pas d'alerte", None: "non lu"}
-
-
-def _alert_cells(v: ItemView) -> dict[str, str]:
-    """Per domain: "app : alerte / e-parcours : pas d'alerte / règle : alerte", marked when they differ."""
-    sources: dict[str, dict[str, bool] | None] = {"app": None, "target": None, "reference": None}
-    result = v.result or {}
-    for name in sources:
-        if isinstance(result.get(name), dict):
-            sources[name] = result[name]
-    a = v.assessment
-    if a is not None:
-        # The flow may have stopped before comparing: the app's alerts and the rules are known.
-        if sources["app"] is None:
-            sources["app"] = a.app_alerts.as_dict()
-        if sources["reference"] is None:
-            sources["reference"] = alerts_for(a.answers, age=a.age_on_assessment()).as_dict()
-    if all(s is None for s in sources.values()):
-        return {}
-    labels = {"app": "app", "target": "e-parcours", "reference": "règle"}
-    cells: dict[str, str] = {}
-    for d in DOMAINS:
-        seen = {n: (s or {}).get(d) for n, s in sources.items()}
-        parts = [f"{labels[n]} : {_ALERT_WORDS[x]}" for n, x in seen.items()]
-        known = {x for x in seen.values() if x is not None}
-        cells[d] = (DISCORDANT if len(known) > 1 else "") + " / ".join(parts)
-    return cells
-
-
-# --- import ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -478,7 +291,9 @@ def _fixed_assessment(
     data: dict[str, Any] = {
         "reference": view.reference,
         "source_id": (
-            view.assessment.source_id if view.assessment else _from_raw(view.raw).get("source_id")
+            view.assessment.source_id
+            if view.assessment
+            else values_from_raw(view.raw).get("source_id")
         ),
         "identity": {},
         "answers": {},

@@ -1,0 +1,58 @@
+"""The ``icope-bot`` command. Thin: every subcommand parses its options and delegates.
+
+Subcommands are grouped by the user who runs them, one module each: :mod:`bot.cli.assistant`,
+:mod:`bot.cli.reviewer`, :mod:`bot.cli.night` and :mod:`bot.cli.developer`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bot.cli import assistant, developer, night, reviewer
+from bot.config import Settings
+from bot.logs import configure_logging
+
+__all__ = ["main"]
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+EPILOG = """\
+Typical day:
+  icope-bot ingest export.xlsx        queue an ICOPE et Moi export (bad rows are quarantined)
+  icope-bot status                    what is waiting, done, to review
+  icope-bot run --headed              supervised batch run, browser visible
+  icope-bot review export             exceptions file for the reviewer
+  icope-bot review import FILE        apply the reviewer's decisions
+
+Settings come from ICOPE_BOT_* environment variables or a .env file (see README).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="icope-bot",
+        description="Re-enter ICOPE et Moi STEP 1 self-assessments into the e-parcours tool "
+        "and check that both tools raise the same alerts.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for audience in (assistant, reviewer, night):
+        audience.register(sub)
+    developer.register(sub, run_command=main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging("DEBUG" if args.verbose else settings.log_level, settings.logs_dir)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        print("Interrompu.", file=sys.stderr)
+        return 130

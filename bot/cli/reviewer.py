@@ -1,0 +1,82 @@
+"""The reviewer's commands: export the exceptions file, import the decisions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.cli.parsing import SubParsers
+from bot.config import Settings
+
+__all__ = ["register"]
+
+
+def register(sub: SubParsers) -> None:
+    """Add this audience's subcommands."""
+    _add_review(sub)
+
+
+def _add_review(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "review",
+        help="exceptions file for the reviewer, and the reviewer's decisions",
+        description="Export the items a person must decide on (to review, failed, invalid) to "
+        "an XLSX and a CSV file; import the reviewer's decisions (approve, retry, reject, fix).",
+    )
+    actions = p.add_subparsers(dest="review_action", metavar="ACTION", required=True)
+    e = actions.add_parser("export", help="write reviews/exceptions-<date>.xlsx and .csv")
+    who = e.add_mutually_exclusive_group()
+    who.add_argument(
+        "--with-identity",
+        dest="with_identity",
+        action="store_true",
+        default=True,
+        help="usager's full identity in the file, correctable by 'fix' (default)",
+    )
+    who.add_argument(
+        "--masked",
+        dest="with_identity",
+        action="store_false",
+        help="usager as initials, no identity columns ('fix' then corrects answers only)",
+    )
+    e.add_argument("--out", type=Path, help="folder for the files (default: reviews_dir)")
+    e.set_defaults(handler=_run_review_export)
+    i = actions.add_parser("import", help="apply the decisions of a filled-in exceptions file")
+    i.add_argument("file", type=Path, help="the filled-in .xlsx or .csv file")
+    i.add_argument("--reviewer", required=True, help="your name, recorded in each item's history")
+    i.set_defaults(handler=_run_review_import)
+
+
+def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.review import export_exceptions
+    from bot.workqueue import STATE_LABELS, open_queue
+
+    with open_queue(settings.queue_path) as queue:
+        result = export_exceptions(
+            queue, args.out or settings.reviews_dir, with_identity=args.with_identity
+        )
+    states = ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in result.by_state.items())
+    print(f"{result.count} élément(s) à examiner ({states}).")
+    print(f"  {result.xlsx}\n  {result.csv}")
+    print(
+        "Remplissez la colonne « Décision » puis : icope-bot review import FICHIER --reviewer NOM"
+    )
+    return 0
+
+
+def _run_review_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.review import ReviewFileError, import_decisions
+    from bot.workqueue import open_queue
+
+    if not args.file.is_file():
+        print(f"Fichier introuvable : {args.file}", file=sys.stderr)
+        return 1
+    with open_queue(settings.queue_path) as queue:
+        try:
+            report = import_decisions(queue, args.file, reviewer=args.reviewer)
+        except ReviewFileError as e:
+            print(e.message, file=sys.stderr)
+            return 1
+    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1

@@ -1,0 +1,210 @@
+"""Everything the terminal shows: progress bars, tables, prompts, symbols — one place.
+
+The commands (:mod:`bot.cli`) call these; the runner, the ingestion and the scheduler print
+nothing themselves. On a terminal, rich draws a live bar; when the output is a file or a pipe
+(cron, tests) each event is one plain line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.logs import mask
+from bot.runner.summary import EXIT_LABELS, duration_text
+from bot.workqueue import STATE_LABELS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
+    from bot.runner import ItemRecord, PauseChoice, PauseRequest, RunEvent, RunSummary
+
+__all__ = ["RunProgress", "ask_in_terminal", "print_run_summary"]
+
+
+_SHORT = {
+    "done": "terminés",
+    "needs_review": "à vérifier",
+    "retry_wait": "à réessayer",
+    "failed": "en échec",
+    "pending": "rendus",
+}
+_MARK = {"ok": "✓", "business": "?", "system": "✗", "configuration": "⛔"}
+
+
+class RunProgress:
+    """The runner's ``on_event``: a live bar on a terminal, one line per event elsewhere."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = console
+        self.live = console.is_terminal
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TextColumn("{task.fields[rate]} /min"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not self.live,
+        )
+        self.task = self.progress.add_task("Saisie", total=None, counts="", rate="0")
+        self.finished = 0
+        self.counts: dict[str, int] = {}
+        self.started = datetime.now()
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def log_above_the_bar(self, level: str, logs_dir: Path | None) -> None:
+        """On a terminal, print log lines above the live bar rather than through it."""
+        if not self.live:
+            return
+        from bot.logs import configure_logging, logger
+
+        configure_logging(level, logs_dir, console=False)
+        logger.add(
+            lambda line: self.say(mask(str(line)).rstrip("\n")),
+            level=level,
+            format="{time:HH:mm:ss} {level:<7} {message}",
+            colorize=False,
+        )
+
+    def say(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    def stop_requested(self) -> None:
+        """First Ctrl-C: tell the assistant what happens now."""
+        self.say(
+            "Arrêt demandé : fin de l'élément en cours… (Ctrl-C encore pour arrêter tout de suite)"
+        )
+
+    def __call__(self, event: RunEvent) -> None:
+        if event.kind == "run_started":
+            self.progress.update(self.task, total=event.total or None)
+            if not self.live:
+                self.say(f"Lot démarré : {event.total} élément(s) à traiter")
+        elif event.kind == "item_started" and not self.live:
+            self.say(f"→ {event.reference} : début (tentative {event.attempt})")
+        elif event.kind == "item_finished" and event.record is not None:
+            self._finished(event.record)
+        elif event.kind == "stopping":
+            self.say(event.message)
+
+    def _finished(self, record: ItemRecord) -> None:
+        self.finished += 1
+        key = record.outcome.value
+        self.counts[key] = self.counts.get(key, 0) + 1
+        minutes = (datetime.now() - self.started).total_seconds() / 60
+        rate = f"{self.finished / minutes:.1f}" if minutes > 0 else "0"
+        counts = " · ".join(f"{n} {_SHORT.get(k, k)}" for k, n in self.counts.items())
+        total = self.progress.tasks[0].total
+        if total is not None and self.finished > total:
+            total = self.finished  # retries within the run add work
+        self.progress.update(
+            self.task, completed=self.finished, total=total, counts=counts, rate=rate
+        )
+        if not self.live or record.category != "ok":  # exceptions show on a terminal too
+            label = STATE_LABELS[record.outcome]
+            why = f" — {mask(record.reason)}" if record.reason else ""
+            self.say(
+                f"{_MARK[record.category]} {record.reference} : {label} "
+                f"({duration_text(record.seconds)}){why} [{self.finished}/{total or '?'}]"
+            )
+
+
+def ask_in_terminal(
+    progress: RunProgress, read: Callable[[str], str] = input
+) -> Callable[[PauseRequest], PauseChoice]:
+    """The pause prompt of a supervised run: the browser stays on the failing screen meanwhile."""
+    from bot.runner import PauseChoice
+
+    answers = {
+        "c": PauseChoice.CONTINUE,
+        "continuer": PauseChoice.CONTINUE,
+        "p": PauseChoice.SKIP,
+        "passer": PauseChoice.SKIP,
+        "a": PauseChoice.ABORT,
+        "arreter": PauseChoice.ABORT,
+        "arrêter": PauseChoice.ABORT,
+    }
+
+    def ask(request: PauseRequest) -> PauseChoice:
+        progress.progress.stop()
+        try:
+            progress.say(
+                f"\nPause sur {request.reference} ({STATE_LABELS[request.outcome]}) : "
+                f"{mask(request.reason)}"
+            )
+            progress.say("Le navigateur reste sur l'écran en cause.")
+            while True:
+                answer = read("continuer / passer / arrêter ? [c/p/a] ").strip().lower()
+                if answer in answers:
+                    return answers[answer]
+                progress.say("Répondre c (continuer), p (passer) ou a (arrêter).")
+        except EOFError:
+            return PauseChoice.ABORT  # no one at the terminal any more: stop safely
+        finally:
+            progress.progress.start()
+
+    return ask
+
+
+def print_run_summary(console: Console, summary: RunSummary, report: Path | None) -> None:
+    """The end-of-run table: counts per outcome, durations, why it stopped, the report file."""
+    from rich.table import Table
+
+    from bot.models import ItemState
+
+    if not summary.items and summary.stopped_reason is None:
+        console.print("Aucun élément à traiter : rien n'attend le robot dans la file.")
+    title = "Passage du robot" + (" (essai à blanc)" if summary.dry_run else "")
+    table = Table(title=title)
+    table.add_column("État après le passage")
+    table.add_column("Éléments", justify="right")
+    for state, n in sorted(summary.counts.items()):
+        table.add_row(STATE_LABELS[ItemState(state)], str(n))
+    table.add_section()
+    table.add_row("Total", str(len(summary.final)), style="bold")
+    console.print(table)
+    console.print(
+        f"Durée {duration_text(summary.duration_seconds)} · par élément : médiane "
+        f"{duration_text(summary.median_seconds)}, 95 % en moins de {duration_text(summary.p95_seconds)}",
+        highlight=False,
+    )
+    if summary.message:
+        console.print(summary.message, markup=False, highlight=False)
+    if summary.queue_counts:
+        console.print(
+            "Toute la file : "
+            + ", ".join(
+                f"{n} {STATE_LABELS[ItemState(state)]}" for state, n in summary.queue_counts.items()
+            ),
+            highlight=False,
+        )
+    if summary.unknown_references:
+        console.print(
+            "Références inconnues : " + ", ".join(summary.unknown_references), markup=False
+        )
+    console.print(
+        f"Résultat : {EXIT_LABELS[summary.exit_code]} (code {summary.exit_code})", highlight=False
+    )
+    if report is not None:
+        console.print(f"Rapport : {report}", markup=False, highlight=False)

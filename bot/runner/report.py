@@ -1,0 +1,223 @@
+"""What a run shows the assistant: live progress, the summary table, and the HTML run report.
+
+The run report is one self-contained HTML file per run, ``reports/run-<timestamp>.html``.
+
+Counts per outcome, durations, and each exception with its reason and thumbnails of its
+screenshots, embedded as base64 data URIs so the file can be mailed or archived alone. Items
+appear by queue reference only, never by name; reasons go through the log's PII mask as a
+safety net. The folder is 0700 and the file 0600 (the screenshots show health data).
+
+What the terminal shows during and after a run lives in :mod:`bot.console`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jinja2 import Environment, select_autoescape
+
+from bot.evidence import private_dir
+from bot.logs import mask
+from bot.workqueue import STATE_LABELS
+
+if TYPE_CHECKING:
+    from bot.runner.summary import ItemRecord, RunSummary
+
+from bot.runner.summary import CATEGORY_LABELS, EXIT_LABELS, STOP_LABELS, duration_text
+
+__all__ = [
+    "render_run_report",
+    "write_run_report",
+]
+
+#: Screenshots larger than this are linked by path instead of embedded (keeps the file mailable).
+MAX_EMBEDDED_BYTES = 3_000_000
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+_TEMPLATE = """<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<title>Passage du robot ICOPE — {{ started }}</title>
+<style>
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #1b1b1b; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: .5em 0; }
+th, td { border: 1px solid #ccc; padding: .3em .7em; text-align: left; vertical-align: top; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.exit0 { color: #17622f; } .exit1 { color: #8a5300; } .exit2 { color: #a4161a; }
+.message { padding: .6em 1em; border-left: 4px solid #a4161a; background: #fbeaea; }
+.exception { border: 1px solid #ddd; padding: .6em 1em; margin: 1em 0; }
+.exception h3 { margin: 0 0 .3em; font-size: 1.05em; }
+.thumbs { display: flex; flex-wrap: wrap; gap: .6em; }
+.thumbs figure { margin: 0; }
+.thumbs img { max-width: 260px; max-height: 200px; border: 1px solid #bbb; }
+.thumbs figcaption, .path { font-size: .8em; color: #555; word-break: break-all; }
+</style>
+</head>
+<body>
+<h1>Passage du robot ICOPE — {{ started }}</h1>
+<p class="exit{{ exit_code }}"><strong>Résultat : {{ exit_label }}</strong>
+ (code de sortie {{ exit_code }}){% if dry_run %} — <strong>essai à blanc</strong> :
+ rien n'a été enregistré dans l'outil cible{% endif %}.</p>
+{% if message %}<p class="message">{{ message }}</p>{% endif %}
+
+<h2>En chiffres</h2>
+<table>
+<tr><th>Début</th><td>{{ started }}</td></tr>
+<tr><th>Fin</th><td>{{ finished }}</td></tr>
+<tr><th>Durée totale</th><td>{{ total }}</td></tr>
+<tr><th>Robots en parallèle</th><td>{{ workers }}</td></tr>
+<tr><th>Éléments traités</th><td>{{ handled }} ({{ attempts }} passage(s))</td></tr>
+<tr><th>Durée par élément</th><td>médiane {{ median }}, 95 % en moins de {{ p95 }}</td></tr>
+<tr><th>Cadence</th><td>{{ per_minute }} élément(s) par minute</td></tr>
+<tr><th>Fin du passage</th><td>{{ stop_label }}</td></tr>
+{% if recovered %}<tr><th>Repris d'un robot arrêté</th><td>{{ recovered|join(", ") }}</td></tr>{% endif %}
+{% if unknown %}<tr><th>Références inconnues</th><td>{{ unknown|join(", ") }}</td></tr>{% endif %}
+</table>
+
+<table>
+<tr><th>État après le passage</th><th>Éléments</th></tr>
+{% for label, n in counts %}<tr><td>{{ label }}</td><td class="n">{{ n }}</td></tr>
+{% else %}<tr><td colspan="2">Aucun élément à traiter.</td></tr>{% endfor %}
+</table>
+
+<table>
+<tr><th>Toute la file après le passage</th><th>Éléments</th></tr>
+{% for label, n in queue_counts %}<tr><td>{{ label }}</td><td class="n">{{ n }}</td></tr>
+{% endfor %}</table>
+
+<h2>Exceptions ({{ exceptions|length }})</h2>
+{% for e in exceptions %}
+<section class="exception" id="{{ e.reference }}-{{ e.attempt }}">
+<h3>{{ e.reference }} — {{ e.outcome }} ({{ e.category }})</h3>
+<p>{{ e.reason }}{% if e.code %} <code>{{ e.code }}</code>{% endif %}<br>
+<span class="path">tentative {{ e.attempt }}, {{ e.seconds }}, robot {{ e.worker }}</span></p>
+{% if e.images %}<div class="thumbs">
+{% for img in e.images %}<figure><img src="{{ img.uri }}" alt="capture {{ img.name }}">
+<figcaption>{{ img.name }}</figcaption></figure>
+{% endfor %}</div>{% endif %}
+{% for f in e.files %}<div class="path">{{ f }}</div>{% endfor %}
+</section>
+{% else %}<p>Aucune exception.</p>{% endfor %}
+
+<h2>Tous les éléments</h2>
+<table>
+<tr><th>Référence</th><th>Tentative</th><th>État</th><th>Durée</th></tr>
+{% for r in rows %}<tr><td>{{ r.reference }}</td><td class="n">{{ r.attempt }}</td>
+<td>{{ r.outcome }}</td><td class="n">{{ r.seconds }}</td></tr>
+{% endfor %}</table>
+<p class="path">Les traces (.zip) s'ouvrent avec : playwright show-trace CHEMIN</p>
+</body>
+</html>
+"""
+
+_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+_template = _env.from_string(_TEMPLATE)
+
+
+@dataclass(frozen=True)
+class _Image:
+    name: str
+    uri: str
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%d/%m/%Y %H:%M:%S")
+
+
+def _embedded(path: Path) -> _Image | None:
+    mime = _MIME.get(path.suffix.lower())
+    try:
+        if mime is None or path.stat().st_size > MAX_EMBEDDED_BYTES:
+            return None
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+    except OSError:
+        return None
+    return _Image(path.name, f"data:{mime};base64,{data}")
+
+
+def _exception(record: ItemRecord) -> dict[str, object]:
+    images: list[_Image] = []
+    files: list[str] = []
+    for p in map(Path, record.evidence):
+        image = _embedded(p)
+        if image is not None:
+            images.append(image)
+        else:
+            files.append(str(p))  # traces, big or missing screenshots: their path only
+    return {
+        "reference": record.reference,
+        "attempt": record.attempt,
+        "outcome": STATE_LABELS[record.outcome],
+        "category": CATEGORY_LABELS[record.category],
+        "reason": mask(record.reason),
+        "code": record.error_code,
+        "seconds": duration_text(record.seconds),
+        "worker": record.worker,
+        "images": images,
+        "files": files,
+    }
+
+
+def render_run_report(summary: RunSummary) -> str:
+    """The report as one HTML string (images embedded)."""
+    from bot.models import ItemState
+
+    counts = [(STATE_LABELS[ItemState(state)], n) for state, n in sorted(summary.counts.items())]
+    return _template.render(
+        started=_when(summary.started_at),
+        finished=_when(summary.finished_at),
+        total=duration_text(summary.duration_seconds),
+        workers=summary.workers,
+        handled=len(summary.final),
+        attempts=len(summary.items),
+        median=duration_text(summary.median_seconds),
+        p95=duration_text(summary.p95_seconds),
+        per_minute=f"{summary.per_minute:.1f}".replace(".", ","),
+        stop_label=STOP_LABELS.get(summary.stopped_reason, summary.stopped_reason),
+        message=mask(summary.message),
+        exit_code=summary.exit_code,
+        exit_label=EXIT_LABELS[summary.exit_code],
+        dry_run=summary.dry_run,
+        recovered=summary.recovered_leases,
+        unknown=summary.unknown_references,
+        counts=counts,
+        queue_counts=[
+            (STATE_LABELS[ItemState(state)], n) for state, n in summary.queue_counts.items()
+        ],
+        exceptions=[_exception(r) for r in summary.exceptions],
+        rows=[
+            {
+                "reference": r.reference,
+                "attempt": r.attempt,
+                "outcome": STATE_LABELS[r.outcome] + (" (essai à blanc)" if r.dry_run else ""),
+                "seconds": duration_text(r.seconds),
+            }
+            for r in summary.items
+        ],
+    )
+
+
+def write_run_report(summary: RunSummary, reports_dir: Path) -> Path:
+    """Write ``<reports_dir>/run-<yyyymmdd-hhmmss>.html`` (folder 0700, file 0600)."""
+    private_dir(reports_dir)
+    stamp = summary.started_at.astimezone().strftime("%Y%m%d-%H%M%S")
+    path = reports_dir / f"run-{stamp}.html"
+    n = 1
+    while path.exists():  # two runs started in the same second keep both reports
+        n += 1
+        path = reports_dir / f"run-{stamp}-{n}.html"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(render_run_report(summary))
+    return path
+
+
+# --- console --------------------------------------------------------------------------------

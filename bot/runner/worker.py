@@ -1,0 +1,113 @@
+"""One worker's browser: its Chromium, its context, its logged-in session, its traces."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Generic
+
+from bot.browser import launch_chromium
+from bot.logs import logger
+from bot.runner.protocols import SessionFactory, SessionT
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Playwright
+
+__all__ = ["WorkerBrowser"]
+
+
+class WorkerBrowser(Generic[SessionT]):
+    """One worker's Chromium, context and logged-in session; rebuilt if the browser dies."""
+
+    def __init__(
+        self,
+        make_session: SessionFactory[SessionT],
+        *,
+        headed: bool = False,
+        slow_mo_ms: int = 0,
+        traced: bool = False,
+    ) -> None:
+        self.make_session = make_session
+        self.headed = headed
+        self.slow_mo_ms = slow_mo_ms
+        self.traced = traced  # trace each item (DOM snapshots), kept as evidence on failure
+        self.playwright: Playwright | None = None
+        self.browser: Browser | None = None
+        self.context: BrowserContext | None = None
+        self.session: SessionT | None = None
+        self.tracing = False
+        self.fresh = False  # a new session, not logged in yet
+        self.item_reference = ""  # the item being traced (titles the trace chunks)
+
+    def ready(self) -> SessionT:
+        """The session, starting Playwright and Chromium on first use (not for an empty queue)."""
+        alive = self.browser is not None and self.browser.is_connected()
+        if alive and self.session is not None and not self.session.page.is_closed():
+            return self.session
+        self.close()
+        if self.playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            self.playwright = sync_playwright().start()
+        self.close()
+        # Ctrl-C belongs to the runner: the browser must outlive the first one.
+        self.browser = launch_chromium(
+            self.playwright, headed=self.headed, slow_mo_ms=self.slow_mo_ms, own_signals=True
+        )
+        self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+        self.tracing = self.traced
+        if self.tracing:
+            self.start_tracing()
+        session = self.make_session(
+            self.context, self.untraced if self.tracing else contextlib.nullcontext
+        )
+        self.session = session
+        self.fresh = True
+        return session
+
+    @contextlib.contextmanager
+    def untraced(self) -> Iterator[None]:
+        """Nothing of a login reaches a trace: the typed password, its POST, the pages' values.
+
+        Tracing stops for the login and starts afresh after it. Stopping a chunk is not enough:
+        Playwright keeps one network log per tracing, and the login POST would come back in the
+        next chunk's trace.zip.
+        """
+        context = self.context
+        assert context is not None  # a session exists only with its context
+        context.tracing.stop()
+        try:
+            yield
+        finally:
+            self.start_tracing()
+            context.tracing.start_chunk(title=self.item_reference)
+
+    def start_tracing(self) -> None:
+        assert self.context is not None
+        # DOM snapshots show the page at every action; the screencast (screenshots=True)
+        # cost ~2.5 s per item, kept or not (docs/benchmarks.md, "Throughput"), and a
+        # failure already gets its full-page screenshot.
+        self.context.tracing.start(screenshots=False, snapshots=True)
+
+    def close(self) -> None:
+        for step in (
+            lambda: self.session is not None and self.session.close(),
+            lambda: self.context is not None and self.context.close(),
+            lambda: self.browser is not None and self.browser.close(),
+        ):
+            try:
+                step()
+            except Exception as e:  # a dead browser cannot be closed politely
+                logger.debug("Fermeture du navigateur : {}", type(e).__name__)
+        self.browser = self.context = self.session = None
+        self.tracing = False
+
+    def stop(self) -> None:
+        """Close the browser and end this thread's Playwright."""
+        self.close()
+        if self.playwright is not None:
+            try:
+                self.playwright.stop()
+            except Exception as e:
+                logger.debug("Arrêt de Playwright : {}", type(e).__name__)
+            self.playwright = None
