@@ -13,13 +13,15 @@ French e-parcours tools:
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import datetime as dt
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from bot.errors import SystemException
 from bot.models import DOMAINS, HearingTest, Identity, Sex
@@ -28,10 +30,20 @@ from bot.otp import OtpEmailRules
 __all__ = ["STEP1_YES_NO", "Formats", "TargetInfo", "TargetMapping", "load_mapping"]
 
 
-def _keys(*required: str) -> AfterValidator:
-    """A group (dict of texts) that must hold these keys; other keys are allowed."""
+_Group = TypeVar("_Group", bound=Mapping[str, object])
 
-    def check(group: dict[str, Any]) -> dict[str, Any]:
+#: A group of texts: key (used by the page objects) → text on the screen.
+Texts: TypeAlias = dict[str, str]
+
+
+def keys(*required: str) -> AfterValidator:
+    """Annotation metadata: the group must hold these keys; other keys are allowed.
+
+    Used as ``Annotated[Texts, keys("a", "b")]``: the type checker sees the group's type and
+    pydantic runs the check, with one French message for every group of the file.
+    """
+
+    def check(group: _Group) -> _Group:
         missing = [k for k in required if k not in group]
         if missing:
             raise ValueError(f"clé(s) manquante(s) : {', '.join(missing)}")
@@ -40,12 +52,20 @@ def _keys(*required: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def Texts(*required: str) -> Any:
-    return Annotated[dict[str, str], _keys(*required)]
+# Option groups hold texts and sub-groups (value → text). Keys are optional for the TypedDict
+# so that a missing one is reported by ``keys()`` like in every other group; extra keys are kept
+# (check-target lists them).
+@with_config(ConfigDict(extra="allow"))
+class UsagerOptions(TypedDict, total=False):
+    sex: dict[str, str]
 
 
-def Options(*required: str) -> Any:
-    return Annotated[dict[str, Any], _keys(*required)]
+@with_config(ConfigDict(extra="allow"))
+class Step1Options(TypedDict, total=False):
+    yes: str
+    no: str
+    mode: dict[str, str]
+    hearing_test: dict[str, str]
 
 
 class _Section(BaseModel):
@@ -54,23 +74,23 @@ class _Section(BaseModel):
 
 class CommonTexts(_Section):
     navigation: str
-    links: Texts("home", "usagers")
-    buttons: Texts() = {}
-    texts: Texts("session_expired")
+    links: Annotated[Texts, keys("home", "usagers")]
+    buttons: Texts = {}
+    texts: Annotated[Texts, keys("session_expired")]
 
 
 class LoginTexts(_Section):
     heading: str
-    labels: Texts("username", "password")
-    buttons: Texts("submit")
-    texts: Texts("bad_credentials", "locked")
+    labels: Annotated[Texts, keys("username", "password")]
+    buttons: Annotated[Texts, keys("submit")]
+    texts: Annotated[Texts, keys("bad_credentials", "locked")]
 
 
 class OtpTexts(_Section):
     heading: str
-    labels: Texts("code")
-    buttons: Texts("submit")
-    texts: Texts("wrong_code", "expired", "too_many")
+    labels: Annotated[Texts, keys("code")]
+    buttons: Annotated[Texts, keys("submit")]
+    texts: Annotated[Texts, keys("wrong_code", "expired", "too_many")]
 
 
 class HeadingOnly(_Section):
@@ -79,11 +99,13 @@ class HeadingOnly(_Section):
 
 class SearchTexts(_Section):
     heading: str
-    labels: Texts("birth_name", "first_name", "birth_date", "ins")
-    buttons: Texts("search")
-    links: Texts("create", "open", "next_page")
-    texts: Texts("no_result")
-    columns: Texts("birth_name", "first_names", "birth_date", "sex", "birth_insee", "ins")
+    labels: Annotated[Texts, keys("birth_name", "first_name", "birth_date", "ins")]
+    buttons: Annotated[Texts, keys("search")]
+    links: Annotated[Texts, keys("create", "open", "next_page")]
+    texts: Annotated[Texts, keys("no_result")]
+    columns: Annotated[
+        Texts, keys("birth_name", "first_names", "birth_date", "sex", "birth_insee", "ins")
+    ]
 
 
 # The usager form has a label for every identity trait the bot may type.
@@ -92,32 +114,32 @@ _IDENTITY_LABELS = tuple(Identity.model_fields)
 
 class UsagerFormTexts(_Section):
     heading: str
-    labels: Texts(*_IDENTITY_LABELS)
-    checkboxes: Texts("consent")
-    options: Options("sex")
-    buttons: Texts("submit")
+    labels: Annotated[Texts, keys(*_IDENTITY_LABELS)]
+    checkboxes: Annotated[Texts, keys("consent")]
+    options: Annotated[UsagerOptions, keys("sex")]
+    buttons: Annotated[Texts, keys("submit")]
 
     def sex_option(self, sex: Sex) -> str:
-        return str(self.options["sex"][sex.value])
+        return self.options["sex"][sex.value]
 
 
 class DuplicateTexts(_Section):
     heading: str
-    buttons: Texts("cancel")
-    links: Texts() = {}
+    buttons: Annotated[Texts, keys("cancel")]
+    links: Texts = {}
 
 
 class DossierTexts(_Section):
     heading: str
-    tabs: Texts("evaluations")
-    links: Texts("new_evaluation", "consult")
-    columns: Texts("date", "type", "mode")
-    texts: Texts("type_step1")
+    tabs: Annotated[Texts, keys("evaluations")]
+    links: Annotated[Texts, keys("new_evaluation", "consult")]
+    columns: Annotated[Texts, keys("date", "type", "mode")]
+    texts: Annotated[Texts, keys("type_step1")]
 
 
 class ChooserTexts(_Section):
     heading: str
-    links: Texts("step1")
+    links: Annotated[Texts, keys("step1")]
 
 
 _STEP1_LABELS = (
@@ -151,26 +173,26 @@ STEP1_YES_NO = (
 
 class Step1Texts(_Section):
     heading: str
-    sections: Texts(*DOMAINS)
-    labels: Texts(*_STEP1_LABELS)
-    radiogroups: Texts(*STEP1_YES_NO)
-    options: Options("yes", "no", "mode", "hearing_test")
-    buttons: Texts("save")
-    texts: Texts() = {}
+    sections: Annotated[Texts, keys(*DOMAINS)]
+    labels: Annotated[Texts, keys(*_STEP1_LABELS)]
+    radiogroups: Annotated[Texts, keys(*STEP1_YES_NO)]
+    options: Annotated[Step1Options, keys("yes", "no", "mode", "hearing_test")]
+    buttons: Annotated[Texts, keys("save")]
+    texts: Texts = {}
 
     @property
     def yes(self) -> str:
-        return str(self.options["yes"])
+        return self.options["yes"]
 
     @property
     def no(self) -> str:
-        return str(self.options["no"])
+        return self.options["no"]
 
     def mode_option(self, mode: str) -> str:
-        return str(self.options["mode"][mode])
+        return self.options["mode"][mode]
 
     def hearing_option(self, kind: HearingTest) -> str:
-        return str(self.options["hearing_test"][kind.value])
+        return self.options["hearing_test"][kind.value]
 
     def label_of(self, field: str) -> str:
         """The form's text for a field (label or radiogroup name), for messages."""
@@ -180,27 +202,29 @@ class Step1Texts(_Section):
 class AlertsTexts(_Section):
     region: str
     loading: str = ""
-    domains: Texts(*DOMAINS)
-    status: Texts("alert", "no_alert")
+    domains: Annotated[Texts, keys(*DOMAINS)]
+    status: Annotated[Texts, keys("alert", "no_alert")]
     step2: str = ""
 
 
 class EvaluationTexts(_Section):
     heading: str
-    terms: Texts("assessed_on", "mode", "effecteur", *STEP1_YES_NO, *_STEP1_LABELS[3:])
-    values: Texts("yes", "no", "not_done")
-    texts: Texts() = {}
+    terms: Annotated[
+        Texts, keys("assessed_on", "mode", "effecteur", *STEP1_YES_NO, *_STEP1_LABELS[3:])
+    ]
+    values: Annotated[Texts, keys("yes", "no", "not_done")]
+    texts: Texts = {}
     alerts: AlertsTexts
 
 
 class ExportsTexts(_Section):
     heading: str
-    links: Texts() = {}
+    links: Texts = {}
 
 
 class InfoModalTexts(_Section):
     dialog: str
-    buttons: Texts("close")
+    buttons: Annotated[Texts, keys("close")]
 
 
 class ErrorTexts(_Section):
@@ -223,12 +247,12 @@ class Formats(_Section):
     date: str = "%d/%m/%Y"
     decimal_separator: str = ","
 
-    def format_date(self, value: date) -> str:
+    def format_date(self, value: dt.date) -> str:
         return value.strftime(self.date)
 
-    def parse_date(self, text: str) -> date | None:
+    def parse_date(self, text: str) -> dt.date | None:
         try:
-            return datetime.strptime(text.strip(), self.date).date()
+            return dt.datetime.strptime(text.strip(), self.date).date()
         except ValueError:
             return None
 
