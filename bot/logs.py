@@ -78,9 +78,10 @@ def _mask_record(record: Record) -> bool:
         exc_type, exc, _tb = record["exception"]
         if exc is not None:
             # Keep the exception type and traceback, mask what its message says.
-            masked = type(exc).__new__(type(exc))
+            fresh = type(exc).__new__(type(exc))
+            masked: BaseException | None = fresh
             try:
-                masked.args = (mask(str(exc)),)
+                fresh.args = (mask(str(exc)),)
             except Exception:  # an exotic exception type: drop its message
                 masked = exc_type("<message masqué>") if exc_type else None
             record["exception"] = record["exception"]._replace(value=masked)

@@ -24,13 +24,12 @@ import imaplib
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from email.utils import getaddresses
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 import pyotp
 import yaml
@@ -334,7 +333,7 @@ class _Mailbox:
             _check(*conn.expunge())
 
 
-def _check(typ: str, data: list[object]) -> None:
+def _check(typ: str, data: Sequence[object]) -> None:
     if typ != "OK":
         raise imaplib.IMAP4.error(f"réponse IMAP {typ}")
 
@@ -411,7 +410,7 @@ def _internaldate(attributes: bytes) -> datetime | None:
 
 def _readable_text(raw: bytes) -> str:
     """Subject and text of a mail (HTML parts reduced to their text), for the code pattern."""
-    msg = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
     texts = [str(msg.get("Subject", ""))]
     for part in msg.walk():
         if part.get_content_maintype() != "text" or part.is_attachment():
@@ -419,7 +418,9 @@ def _readable_text(raw: bytes) -> str:
         try:
             content = part.get_content()
         except (LookupError, ValueError):  # unknown charset: read what can be read
-            content = part.get_payload(decode=True).decode("utf-8", "replace")
+            # A text part is never multipart: its decoded payload is bytes.
+            payload = part.get_payload(decode=True)
+            content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         texts.append(_html_text(content) if part.get_content_subtype() == "html" else content)
     return "\n".join(texts)
 

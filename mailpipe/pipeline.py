@@ -7,6 +7,7 @@ not know are refused at ``RCPT TO``, as a real mail server would.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from email.message import EmailMessage
@@ -142,9 +143,10 @@ class _SmtpController(Controller):
     """aiosmtpd's threaded controller, on the free port the OS picked (``port=0``)."""
 
     def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
+        if self.port == 0 and isinstance(self.server, asyncio.Server):
             self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+        # aiosmtpd ships py.typed but leaves this method unannotated.
+        super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
 class _Delivery:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DOMAINS", "Account", "Faults", "Professional", "SandboxConfig", "Thresholds"]
+__all__ = ["DOMAINS", "Account", "Faults", "OtpMode", "Professional", "SandboxConfig", "Thresholds"]
 
 #: The six ICOPE domain codes, in the order of the STEP 1 form (standard variant).
 DOMAINS: tuple[str, ...] = (
@@ -27,6 +27,9 @@ DOMAINS: tuple[str, ...] = (
 )
 
 VERSION = "4.2.1"
+
+#: The second login factor: none, an authenticator app's code, or a code sent by e-mail.
+OtpMode = Literal["none", "totp", "email"]
 
 
 class Account(BaseModel):
@@ -130,7 +133,7 @@ class SandboxConfig(BaseSettings):
     db_path: Path = Field(default_factory=_default_db_path)  # one SQLite file per run
     accounts: list[Account] = Field(default_factory=_default_accounts)
     professionals: list[Professional] = Field(default_factory=_default_professionals)
-    otp_mode: Literal["none", "totp", "email"] = "email"
+    otp_mode: OtpMode = "email"
     otp_validity_minutes: int = Field(10, ge=1)
     otp_max_attempts: int = Field(3, ge=1)
     smtp_host: str = "127.0.0.1"

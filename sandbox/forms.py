@@ -151,7 +151,7 @@ class Step1Header:
 
 
 def _yes_no(form: Mapping[str, Any], name: str, errors: dict[str, str]) -> bool:
-    value = form.get(name)
+    value: object = form.get(name)
     if value not in ("oui", "non"):
         errors[name] = _ANSWER
         return False

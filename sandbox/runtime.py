@@ -89,7 +89,8 @@ class Runtime:
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    found: Runtime = request.app.state.runtime  # Starlette's app.state is untyped
+    return found
 
 
 def _decimal_fr(value: float | int | None) -> str:

@@ -41,6 +41,7 @@ class RunningSandbox:
     config: SandboxConfig
     app: FastAPI
 
+    # Any: the JSON of a test endpoint; each helper below annotates the shape it returns.
     def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(  # noqa: S310 - always our own http://127.0.0.1 URL
@@ -54,11 +55,13 @@ class RunningSandbox:
 
     def reset(self) -> dict[str, Any]:
         """Empty the data, restore the configured faults, unlock accounts, reset the clock."""
-        return self._call("POST", "/__test__/reset", {})
+        knobs: dict[str, Any] = self._call("POST", "/__test__/reset", {})
+        return knobs
 
     def set_faults(self, **changes: Any) -> dict[str, Any]:
         """Change fault knobs, e.g. ``set_faults(error_rate=1.0)``; returns all knobs."""
-        return self._call("POST", "/__test__/faults", changes)
+        knobs: dict[str, Any] = self._call("POST", "/__test__/faults", changes)
+        return knobs
 
     def advance_clock(self, seconds: float) -> None:
         """Move the sandbox's clock forward (session idle time, code validity, lock-out)."""
@@ -66,12 +69,16 @@ class RunningSandbox:
 
     def counts(self) -> dict[str, int]:
         """``{usagers, step1, duplicate_usagers, duplicate_step1}``."""
-        return self._call("GET", "/__test__/counts")
+        counts: dict[str, int] = self._call("GET", "/__test__/counts")
+        return counts
 
     def step1s(self, **filters: Any) -> list[dict[str, Any]]:
         """Saved STEP 1s; filters ``usager_id``, ``date`` (aaaa-mm-jj), ``mode``."""
         query = urllib.parse.urlencode({k: v for k, v in filters.items() if v is not None})
-        return self._call("GET", "/__test__/step1" + (f"?{query}" if query else ""))
+        saved: list[dict[str, Any]] = self._call(
+            "GET", "/__test__/step1" + (f"?{query}" if query else "")
+        )
+        return saved
 
     def add_usager(self, **identity: Any) -> int:
         """Create a usager directly (form field names); returns its id."""

@@ -16,12 +16,18 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
 from bot.config import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    # Imported when the demo runs only: a production install has no sandbox extra.
+    from bot.otp import ImapCodeSource
+    from mailpipe import MailPipeline
 
 __all__ = ["DEMO_DIR", "run_demo"]
 
@@ -41,7 +47,9 @@ def _fresh(workdir: Path) -> Path:
     return workdir
 
 
-def _environment(workdir: Path, base_url: str, bot_password: str, mail: object) -> dict[str, str]:
+def _environment(
+    workdir: Path, base_url: str, bot_password: str, mail: MailPipeline
+) -> dict[str, str]:
     """The ICOPE_BOT_* settings of the demo: every data folder inside ``workdir``."""
     return {
         "ICOPE_BOT_BASE_URL": base_url,
@@ -49,9 +57,9 @@ def _environment(workdir: Path, base_url: str, bot_password: str, mail: object) 
         "ICOPE_BOT_PASSWORD": bot_password,
         "ICOPE_BOT_OTP_SOURCE": "imap",
         "ICOPE_BOT_IMAP_HOST": "127.0.0.1",
-        "ICOPE_BOT_IMAP_PORT": str(mail.imap_port),  # type: ignore[attr-defined]
+        "ICOPE_BOT_IMAP_PORT": str(mail.imap_port),
         "ICOPE_BOT_IMAP_USER": "bot",
-        "ICOPE_BOT_IMAP_PASSWORD": mail.users["bot"],  # type: ignore[attr-defined]
+        "ICOPE_BOT_IMAP_PASSWORD": mail.users["bot"],
         "ICOPE_BOT_OTP_ADDRESS": BOT_EMAIL,
         "ICOPE_BOT_QUEUE_PATH": str(workdir / "queue" / "queue.db"),
         "ICOPE_BOT_INBOX_DIR": str(workdir / "queue" / "inbox"),
@@ -67,7 +75,7 @@ def _environment(workdir: Path, base_url: str, bot_password: str, mail: object) 
     }
 
 
-def _show_login_codes(mail: object, out: Console) -> object:
+def _show_login_codes(mail: MailPipeline, out: Console) -> ImapCodeSource:
     """Print the one-time codes e-mailed to the demo account, so a person can log in by hand."""
     from datetime import UTC, datetime
 
@@ -76,9 +84,9 @@ def _show_login_codes(mail: object, out: Console) -> object:
 
     source = ImapCodeSource(
         host="127.0.0.1",
-        port=mail.imap_port,  # type: ignore[attr-defined]
+        port=mail.imap_port,
         user="demo",
-        password=SecretStr(mail.users["demo"]),  # type: ignore[attr-defined]
+        password=SecretStr(mail.users["demo"]),
         address=DEMO_EMAIL,
         timeout=24 * 3600,
     )

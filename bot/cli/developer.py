@@ -6,9 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from bot.cli.parsing import SubParsers
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from sandbox.config import OtpMode
 
 __all__ = ["register"]
 
@@ -38,16 +42,23 @@ def _add_sandbox(sub: SubParsers) -> None:
     p.set_defaults(handler=_run_sandbox)
 
 
+class _SandboxOptions(TypedDict, total=False):
+    """The sandbox settings given on the command line; the others come from SANDBOX_* or defaults."""
+
+    db_path: Path
+    otp_mode: OtpMode
+
+
 def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from sandbox.config import SandboxConfig
     from sandbox.server import serve
 
-    overrides: dict[str, object] = {}
+    given = _SandboxOptions()
     if args.db:
-        overrides["db_path"] = args.db
+        given["db_path"] = Path(args.db)
     if args.otp:
-        overrides["otp_mode"] = args.otp
-    serve(SandboxConfig(**overrides), port=args.port)
+        given["otp_mode"] = args.otp
+    serve(SandboxConfig(**given), port=args.port)
     return 0
 
 

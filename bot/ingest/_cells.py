@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -98,7 +99,9 @@ class _CellReader:
         s = text.strip()
         if not s:
             return SKIP, None
-        return getattr(self, f"_{kind}")(s)
+        # One method per kind, named after it (``_text``, ``_date``…).
+        parse: Callable[[str], tuple[Any, str | None]] = getattr(self, f"_{kind}")
+        return parse(s)
 
     def _text(self, s: str) -> tuple[Any, str | None]:
         return s, None

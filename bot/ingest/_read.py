@@ -132,7 +132,7 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
         r for i, r in enumerate(csv.reader(io.StringIO(sample), delimiter=sep)) if i == header_idx
     )
     detected = Detected("CSV", label, sep, header_row=header_idx + 1)
-    reader = pd.read_csv(
+    frames = pd.read_csv(
         path,
         sep=sep,
         encoding=codec,
@@ -153,7 +153,7 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
     def chunks() -> Iterator[tuple[int, list[list[str]]]]:
         row = header_idx + 2
         try:
-            for df in reader:
+            for df in frames:
                 yield row, [df[c].to_numpy(dtype=object).tolist() for c in df.columns]
                 row += len(df)
         except pd.errors.ParserError as e:
@@ -165,7 +165,7 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
                 ) from e
             raise FileRefused("le fichier CSV est mal formé (guillemets mal fermés ?)") from e
 
-    return _Source(detected, headers, chunks(), reader.close)
+    return _Source(detected, headers, chunks(), frames.close)
 
 
 def _cell_text(v: object) -> str:

@@ -150,7 +150,8 @@ class EvaluationPage(Screen):
 def _answers(typed: dict[str, Any]) -> Step1Answers:
     """A Step1Answers from the typed screen values; unvalidated when they are inconsistent (a
     difference the read-back comparison then reports field by field)."""
-    values = {name: typed.get(name) for name in Step1Answers.model_fields}
+    # Any: screen values of any type, unvalidated on purpose (see above).
+    values: dict[str, Any] = {name: typed.get(name) for name in Step1Answers.model_fields}
     if typed.get("chair_rise_done") is False:
         values["chair_rise_seconds"] = None
     try:

@@ -57,7 +57,8 @@ class TargetSession:
         #: None until the first login: then the source ``otp`` or the settings choose.
         self._otp = otp
         self._otp_chosen = otp is not None
-        #: Page object classes to use instead of the standard ones (tests sabotage one).
+        #: Page object classes to use instead of the standard ones (tests sabotage one); each
+        #: value subclasses its key.
         self.screen_types: dict[type[Screen], type[Screen]] = {}
         #: Wraps every login; a runner that traces pauses the trace with it (no password in it).
         self.untraced = untraced
@@ -91,7 +92,9 @@ class TargetSession:
     def screen(self, cls: type[S]) -> S:
         """The page object of a screen (not waited for)."""
         chosen = self.screen_types.get(cls, cls)
-        return chosen(self)  # type: ignore[return-value]
+        if not issubclass(chosen, cls):  # the dict cannot say so: each value replaces its key
+            raise TypeError(f"{chosen.__name__} must subclass {cls.__name__}")
+        return chosen(self)
 
     def expect(self, cls: type[S]) -> S:
         """The page object of the screen the browser is on, once it has loaded."""

@@ -32,7 +32,7 @@ class UsagerFormPage(Screen):
     def fill(self, identity: Identity, *, consent: bool) -> None:
         """Type the identity. No INS: only a qualified identity may carry it (RNIV), and a
         self-assessment is never checked against an identity document."""
-        values = {
+        given: dict[str, str | None] = {
             "birth_name": identity.birth_name,
             "first_names": " ".join(identity.first_names),
             "used_name": identity.used_name,
@@ -43,7 +43,7 @@ class UsagerFormPage(Screen):
             "phone": identity.phone,
             "email": identity.email,
         }
-        values = {k: v for k, v in values.items() if v is not None}
+        values = {k: v for k, v in given.items() if v is not None}
         for key in [*values, "sex"]:
             self.require("label", self.t.labels[key])
         self.require("checkbox", self.t.checkboxes["consent"])

@@ -127,15 +127,16 @@ def write_xlsx(path: Path, columns: Iterable[Column], rows: list[dict[str, Any]]
     ws.title = "Exceptions"
     fix_keys = {c.key for c in (*IDENTITY_COLUMNS, *PAYLOAD_COLUMNS)}
     for j, col in enumerate(cols, start=1):
-        cell = ws.cell(row=1, column=j, value=col.header)
+        head = ws.cell(row=1, column=j, value=col.header)
         group = "decision" if col.kind == "decision" else "fix" if col.key in fix_keys else "info"
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", start_color=_HEADER_FILLS[group])
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        head.font = Font(bold=True, color="FFFFFF")
+        head.fill = PatternFill("solid", start_color=_HEADER_FILLS[group])
+        head.alignment = Alignment(wrap_text=True, vertical="center")
         ws.column_dimensions[get_column_letter(j)].width = col.width
     for i, row in enumerate(rows, start=2):
         for j, col in enumerate(cols, start=1):
             cell = ws.cell(row=i, column=j)
+            assert isinstance(cell, Cell)  # not a MergedCell: this sheet merges no cell
             _set(cell, row.get(col.key), col)
             cell.alignment = _WRAP if col.kind == "wrap" else _TOP
             if col.key.startswith("alerts.") and str(cell.value or "").startswith(DISCORDANT):

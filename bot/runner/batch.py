@@ -225,7 +225,7 @@ class _Run(Generic[SessionT]):
             ", reprise" if item.recovered else "",
         )
         started = time.monotonic()
-        if browser.tracing:
+        if browser.tracing and browser.context is not None:
             browser.item_reference = item.reference
             browser.context.tracing.start_chunk(title=item.reference)
         captured: list[bool] = []
@@ -261,7 +261,7 @@ class _Run(Generic[SessionT]):
                 enter()
             error = item.error
             outcome = item.outcome or self.queue.get(item.reference).state
-        if browser.tracing and not captured:
+        if browser.tracing and browser.context is not None and not captured:
             try:
                 browser.context.tracing.stop_chunk()
             except Exception as e:
@@ -347,16 +347,17 @@ class _Run(Generic[SessionT]):
         folder = EvidenceFolder(self.settings.screenshots_dir, item.reference)
         traced = False
         try:
-            page = browser.session.page
-            if not page.is_closed():
+            # An item is processed only with a session (WorkerBrowser.ready()).
+            session = browser.session
+            if session is not None and not session.page.is_closed():
                 shot = folder.file(f"echec-{item.attempt}")
-                page.screenshot(path=shot, full_page=True)
+                session.page.screenshot(path=shot, full_page=True)
                 item.add_evidence(folder.seal(shot))
         except Exception as e:
             logger.warning(
                 "Élément {} : capture d'écran impossible ({})", item.reference, type(e).__name__
             )
-        if browser.tracing:
+        if browser.tracing and browser.context is not None:
             traced = True  # the chunk is over either way: never stop it twice
             try:
                 trace = folder.file(f"trace-{item.attempt}", ".zip")

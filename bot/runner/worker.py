@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Generic
+from typing import TYPE_CHECKING, Generic, Protocol
 
 from bot.browser import launch_chromium
 from bot.logs import logger
@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright
 
 __all__ = ["WorkerBrowser"]
+
+
+class _Closable(Protocol):
+    """The session, the context and the browser: closed in this order."""
+
+    def close(self) -> None: ...
 
 
 class WorkerBrowser(Generic[SessionT]):
@@ -90,13 +96,12 @@ class WorkerBrowser(Generic[SessionT]):
         self.context.tracing.start(screenshots=False, snapshots=True)
 
     def close(self) -> None:
-        for step in (
-            lambda: self.session is not None and self.session.close(),
-            lambda: self.context is not None and self.context.close(),
-            lambda: self.browser is not None and self.browser.close(),
-        ):
+        closables: tuple[_Closable | None, ...] = (self.session, self.context, self.browser)
+        for closable in closables:
+            if closable is None:
+                continue
             try:
-                step()
+                closable.close()
             except Exception as e:  # a dead browser cannot be closed politely
                 logger.debug("Fermeture du navigateur : {}", type(e).__name__)
         self.browser = self.context = self.session = None

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.icope import Rules, alerts_for, load_rules
 from bot.ingest import FIELD_KINDS, ExportMapping, load_mapping
-from bot.models import DOMAINS, Sex
+from bot.models import DOMAINS, Sex, Step1Answers
 from bot.sample._generator import (
     ERROR_KINDS,
     Generator,
@@ -39,6 +39,19 @@ class SampleExport:
 
     def write(self, path: Path | str, **options: Any) -> Path:
         return write_export(self, path, **options)
+
+
+class _Built(NamedTuple):
+    """One row of the export before it is sorted by date and written as text cells."""
+
+    person: Person
+    assessed_on: date
+    tag: str  # "base", "returning" or "homonym"
+    link: int | None  # the base row a special row relates to
+    answers: Step1Answers
+    alerts: dict[str, bool]
+    consent: bool
+    app_id: str | None
 
 
 def generate(
@@ -109,15 +122,18 @@ def generate(
             )
         plan.append((g.dress(twin), later, "homonym", j))
 
-    built = []
+    built: list[_Built] = []
     for p, on, tag, link in plan:
         answers = g.answers(g.alerted())
         alerts = alerts_for(answers, rules, age_on(p.birth_date, on)).as_dict()
         consent = rng.random() < 0.97
-        built.append([p, on, tag, link, answers, alerts, consent, g.app_id() if with_ids else None])
+        app_id = g.app_id() if with_ids else None
+        built.append(_Built(p, on, tag, link, answers, alerts, consent, app_id))
 
     # an export lists assessments by date; remember where each base row went
-    order = sorted(range(len(built)), key=lambda k: (built[k][1], built[k][7] or "", k))
+    order = sorted(
+        range(len(built)), key=lambda k: (built[k].assessed_on, built[k].app_id or "", k)
+    )
     position = {k: pos for pos, k in enumerate(order)}
     export_rows: list[dict[str, str]] = []
     out = SampleExport(headers=[], rows=[], keys={})

@@ -138,7 +138,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        return self.backoff_seconds * 2 ** max(attempt - 1, 0)
+        return self.backoff_seconds * 2.0 ** max(attempt - 1, 0)
 
 
 DEFAULT_POLICY = RetryPolicy()

@@ -625,7 +625,8 @@ class SQLiteQueue(WorkQueue):
         ]
 
     def counts(self) -> dict[ItemState, int]:
-        found = dict(self._read("SELECT state, COUNT(*) FROM items GROUP BY state"))
+        rows = self._read("SELECT state, COUNT(*) FROM items GROUP BY state")
+        found: dict[str, int] = {state: n for state, n in rows}
         return {s: found.get(s.value, 0) for s in ItemState}
 
     def oldest_waiting(self) -> ItemView | None:
