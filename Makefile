@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test check lint format chaos bench clean
+.PHONY: setup demo test check lint typecheck format chaos bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,sandbox]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -35,12 +35,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## typecheck: mypy --strict (pydantic plugin) on bot/, sandbox/ and mailpipe/ (pyproject.toml)
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## check: lint + tests (what to run before pushing)
-check: lint test
+## check: lint, types, then the tests (what to run before pushing)
+check: lint typecheck test
 
 ## chaos: the full kill/fault tests (200 items, 20+ kills); a reduced version runs in `make test`
 chaos: setup
