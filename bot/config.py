@@ -13,7 +13,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["PROJECT_ROOT", "OtpSource", "ScreenshotMode", "Settings"]
+from bot.errors import CredentialsError, OtpSetupError
+
+__all__ = ["PROJECT_ROOT", "OtpMode", "ScreenshotMode", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +26,7 @@ class ScreenshotMode(StrEnum):
     ONLY_ON_FAILURE = "only-on-failure"
 
 
-class OtpSource(StrEnum):
+class OtpMode(StrEnum):
     """Where the second login factor comes from."""
 
     NONE = "none"  # the target asks for no second factor
@@ -50,7 +52,7 @@ class Settings(BaseSettings):
     username: str = "bot"
     password: SecretStr | None = None  # from env or keyring, never from code
     keyring_service: str = "icope-bot"  # keyring entry (service, username) when password unset
-    otp_source: OtpSource = OtpSource.NONE
+    otp_source: OtpMode = OtpMode.NONE
     totp_secret: SecretStr | None = None
     effecteur: str = ""  # professional the re-entered STEP 1s are attributed to (to confirm)
 
@@ -95,3 +97,41 @@ class Settings(BaseSettings):
     schedule_stop_time: str = Field("06:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     schedule_report: str = "15 6 * * *"  # morning report + exceptions file
     schedule_timezone: str = "Europe/Paris"
+
+    # --- secrets: the setting, else the system keyring -----------------------------------------
+
+    def robot_password(self) -> SecretStr:
+        """The robot account's password: ICOPE_BOT_PASSWORD, else keyring (service, username)."""
+        stored = self.password or _keyring_secret(self.keyring_service, self.username)
+        if stored is None:
+            raise CredentialsError(
+                "Mot de passe du compte e-parcours du robot introuvable : définissez "
+                "ICOPE_BOT_PASSWORD ou enregistrez-le dans le trousseau (service "
+                f"« {self.keyring_service} », compte « {self.username} »)."
+            )
+        return stored
+
+    def imap_secret(self) -> SecretStr:
+        """The mailbox password: ICOPE_BOT_IMAP_PASSWORD, else keyring (service, imap:<user>)."""
+        stored = self.imap_password or _keyring_secret(
+            self.keyring_service, "imap:" + self.imap_user
+        )
+        if stored is None:
+            raise OtpSetupError(
+                "Mot de passe de la boîte aux lettres du robot introuvable : définissez "
+                "ICOPE_BOT_IMAP_PASSWORD ou enregistrez-le dans le trousseau (service "
+                f"« {self.keyring_service} », compte « imap:<adresse de la boîte> »)."
+            )
+        return stored
+
+
+def _keyring_secret(service: str, account: str) -> SecretStr | None:
+    """The system keyring's entry, or None when absent or the keyring cannot be read."""
+    import keyring  # imported late: it probes the desktop's keyring backends on import
+    from keyring.errors import KeyringError
+
+    try:
+        stored = keyring.get_password(service, account)
+    except KeyringError:
+        return None
+    return SecretStr(stored) if stored else None

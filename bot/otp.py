@@ -33,10 +33,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import pyotp
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import SecretStr, ValidationError
 
-from bot.errors import SystemException
+from bot.errors import MappingError, OtpSetupError, SystemException
 from bot.logs import logger
+from bot.pages.mapping import OtpEmailRules  # the mapping's section; re-exported here
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -63,40 +64,17 @@ class OtpSource(Protocol):
 # --- what a code e-mail looks like (mappings) ---------------------------------------------------
 
 
-class OtpEmailRules(BaseModel):
-    """How to recognise the target's code e-mail: the ``otp_email:`` section of the target mapping."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    subject_contains: str = ""  # case-insensitive; empty = any subject
-    sender_contains: str = ""  # case-insensitive, on the From header; empty = any sender
-    code_pattern: str = r"\b(\d{6})\b"  # first group (or whole match) is the code
-
-    @field_validator("code_pattern")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            compiled = re.compile(v)
-        except re.error as e:
-            raise ValueError(f"motif de code invalide : {e}") from e
-        if compiled.groups > 1:
-            raise ValueError("le motif de code doit avoir au plus un groupe (le code)")
-        return v
-
-    def find_code(self, text: str) -> str | None:
-        """The first code in ``text``, or None."""
-        found = re.search(self.code_pattern, text)
-        if found is None:
-            return None
-        return found.group(1) if found.re.groups else found.group(0)
-
-
 def load_otp_email_rules(mapping: Path) -> OtpEmailRules:
     """The ``otp_email:`` section of a mapping file; defaults when the file or section is absent."""
     if not mapping.exists():
         return OtpEmailRules()
-    data = yaml.safe_load(mapping.read_text(encoding="utf-8")) or {}
-    return OtpEmailRules.model_validate(data.get("otp_email") or {})
+    try:
+        data = yaml.safe_load(mapping.read_text(encoding="utf-8")) or {}
+        return OtpEmailRules.model_validate(data.get("otp_email") or {})
+    except (OSError, yaml.YAMLError, ValidationError) as e:
+        raise MappingError(
+            f"La section otp_email du fichier de correspondance {mapping.name} est invalide : {e}"
+        ) from e
 
 
 # --- imap ---------------------------------------------------------------------------------------
@@ -504,9 +482,8 @@ class TotpCodeSource:
             self._totp = pyotp.TOTP(secret.get_secret_value())
             self._totp.now()
         except (ValueError, TypeError) as e:  # binascii.Error is a ValueError
-            raise SystemException(
-                "Le secret TOTP configuré (ICOPE_BOT_TOTP_SECRET) n'est pas valide.",
-                code="otp_config",
+            raise OtpSetupError(
+                "Le secret TOTP configuré (ICOPE_BOT_TOTP_SECRET) n'est pas valide."
             ) from e
 
     def code_for(self, login_started: datetime) -> str:
@@ -520,31 +497,29 @@ def otp_source_from_settings(
     settings: Settings, *, ask: Callable[[str], str] = input
 ) -> OtpSource | None:
     """The code source the settings choose; None when the target asks for no code."""
-    from bot.config import OtpSource as Choice
+    from bot.config import OtpMode
 
-    choice = Choice(settings.otp_source)
-    if choice is Choice.NONE:
+    choice = OtpMode(settings.otp_source)
+    if choice is OtpMode.NONE:
         return None
     rules = load_otp_email_rules(settings.mapping)
-    if choice is Choice.PROMPT:
+    if choice is OtpMode.PROMPT:
         return PromptCodeSource(account=settings.username, rules=rules, ask=ask)
-    if choice is Choice.TOTP:
+    if choice is OtpMode.TOTP:
         if settings.totp_secret is None:
-            raise SystemException(
-                "otp_source=totp demande un secret : définissez ICOPE_BOT_TOTP_SECRET.",
-                code="otp_config",
+            raise OtpSetupError(
+                "otp_source=totp demande un secret : définissez ICOPE_BOT_TOTP_SECRET."
             )
         return TotpCodeSource(settings.totp_secret)
     if not settings.imap_user:
-        raise SystemException(
-            "otp_source=imap demande la boîte du robot : définissez ICOPE_BOT_IMAP_USER.",
-            code="otp_config",
+        raise OtpSetupError(
+            "otp_source=imap demande la boîte du robot : définissez ICOPE_BOT_IMAP_USER."
         )
     return ImapCodeSource(
         host=settings.imap_host,
         port=settings.imap_port,
         user=settings.imap_user,
-        password=_imap_password(settings),
+        password=settings.imap_secret(),
         tls=settings.imap_tls,
         address=settings.otp_address,
         folder=settings.imap_folder,
@@ -553,24 +528,3 @@ def otp_source_from_settings(
         timeout=settings.otp_timeout_seconds,
         clock_skew=timedelta(seconds=settings.otp_clock_skew_seconds),
     )
-
-
-def _imap_password(settings: Settings) -> SecretStr:
-    """ICOPE_BOT_IMAP_PASSWORD, else the keyring entry (keyring_service, ``imap:<user>``)."""
-    if settings.imap_password is not None:
-        return settings.imap_password
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        stored = keyring.get_password(settings.keyring_service, "imap:" + settings.imap_user)
-    except KeyringError:
-        stored = None
-    if not stored:
-        raise SystemException(
-            "Mot de passe de la boîte aux lettres du robot introuvable : définissez "
-            "ICOPE_BOT_IMAP_PASSWORD ou enregistrez-le dans le trousseau (service "
-            f"« {settings.keyring_service} », compte « imap:<adresse de la boîte> »).",
-            code="otp_config",
-        )
-    return SecretStr(stored)

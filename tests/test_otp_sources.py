@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import PROJECT_ROOT, Settings
-from bot.errors import SystemException
+from bot.errors import OtpSetupError, SystemException
 from bot.otp import (
     ImapCodeSource,
     OtpEmailRules,
@@ -97,7 +97,7 @@ def test_totp_code_is_the_one_the_target_expects() -> None:
 
 
 def test_invalid_totp_secret_is_refused_at_start() -> None:
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(OtpSetupError) as raised:
         TotpCodeSource(SecretStr("pas du base32 !"))
 
     assert raised.value.code == "otp_config"
@@ -172,7 +172,7 @@ def test_otp_address_overrides_the_mailbox_address() -> None:
 
 
 def test_imap_without_password_nor_keyring_entry_is_a_clear_configuration_error() -> None:
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(OtpSetupError) as raised:
         otp_source_from_settings(settings(otp_source="imap", imap_user="robot@cabinet.test"))
 
     assert raised.value.code == "otp_config"
@@ -180,12 +180,12 @@ def test_imap_without_password_nor_keyring_entry_is_a_clear_configuration_error(
 
 
 def test_imap_without_mailbox_user_is_a_clear_configuration_error() -> None:
-    with pytest.raises(SystemException, match="ICOPE_BOT_IMAP_USER"):
+    with pytest.raises(OtpSetupError, match="ICOPE_BOT_IMAP_USER"):
         otp_source_from_settings(settings(otp_source="imap"))
 
 
 def test_totp_without_secret_is_a_clear_configuration_error() -> None:
-    with pytest.raises(SystemException, match="ICOPE_BOT_TOTP_SECRET"):
+    with pytest.raises(OtpSetupError, match="ICOPE_BOT_TOTP_SECRET"):
         otp_source_from_settings(settings(otp_source="totp"))
 
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext
 from pydantic import SecretStr
 
-from bot.errors import SystemException
+from bot.errors import CredentialsError, OtpSetupError, SystemException
 from bot.otp import ImapCodeSource
 from bot.pages.search import SearchPage
 from bot.pages.session import TargetSession
@@ -59,7 +59,7 @@ def test_missing_password_says_where_to_put_it(
     )
     session = TargetSession(fresh_context, settings)
 
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(CredentialsError) as raised:
         session.ensure_logged_in()
 
     assert raised.value.code == "credentials_missing"
@@ -88,7 +88,7 @@ def test_code_asked_without_a_code_source_is_a_configuration_error(
     settings = make_flow_settings(email_otp_sandbox.base_url, tmp_path, otp_source="none")
     session = TargetSession(fresh_context, settings)
 
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(OtpSetupError) as raised:
         session.ensure_logged_in()
 
     assert raised.value.code == "otp_config"

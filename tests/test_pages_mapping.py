@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.errors import SystemException
+from bot.errors import MappingError
 from bot.pages.mapping import Formats, load_mapping
 from tests.fixtures.sandbox import MAPPINGS
 
@@ -45,7 +45,7 @@ def write(tmp_path: Path, change: dict[str, object]) -> Path:
 
 
 def test_a_missing_text_the_bot_needs_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(MappingError) as raised:
         load_mapping(write(tmp_path, {"step1.buttons.save": None}))
 
     assert raised.value.code == "mapping_invalid"
@@ -53,7 +53,7 @@ def test_a_missing_text_the_bot_needs_is_named(tmp_path: Path) -> None:
 
 
 def test_a_misspelt_screen_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(MappingError) as raised:
         load_mapping(write(tmp_path, {"dosier": {"heading": "Dossier"}}))
 
     assert "dosier" in raised.value.message
@@ -65,8 +65,8 @@ def test_extra_texts_inside_a_group_are_allowed(tmp_path: Path) -> None:
     assert mapping.dossier.texts["no_evaluation"] == "Aucune évaluation"
 
 
-def test_missing_file_is_a_system_exception(tmp_path: Path) -> None:
-    with pytest.raises(SystemException, match="introuvable"):
+def test_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="introuvable"):
         load_mapping(tmp_path / "absent.yaml")
 
 

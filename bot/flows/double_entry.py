@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.concordance import Concordance, FieldDifference, compare_alerts, compare_readback
 from bot.config import ScreenshotMode
-from bot.errors import BotError, BusinessException, SystemException
+from bot.errors import BotError, BusinessException, EffecteurUnknown, SystemException
 from bot.evidence import EvidenceFolder
 from bot.flows.identity import IdentityQuestion, find_or_create_usager
 from bot.icope import alerts_for, load_rules
@@ -286,10 +286,10 @@ class _DoubleEntry:
         matches = [c for c in choices if wanted.casefold() in c.casefold()]
         if len(matches) != 1:
             found = "aucun" if not matches else f"{len(matches)}"
-            raise SystemException(
+            # The same answer for every item: halt the run instead of failing item after item.
+            raise EffecteurUnknown(
                 f"L'effecteur configuré « {wanted} » (ICOPE_BOT_EFFECTEUR) correspond à {found} "
-                "des effecteurs proposés par l'e-parcours : précisez-le.",
-                code="effecteur_unknown",
+                "des effecteurs proposés par l'e-parcours : précisez-le."
             )
         self.effecteur = matches[0]
         return matches[0]

@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
-from bot.errors import BusinessException
+from bot.errors import BusinessException, IdentityQuestion
 from bot.logs import logger
 from bot.models import Identity, SelfAssessment, normalize_trait
 from bot.pages.dossier import DossierPage
@@ -33,6 +34,7 @@ __all__ = [
     "IdentityQuestion",
     "UsagerFound",
     "differing_traits",
+    "fields_to_type",
     "find_or_create_usager",
     "match_candidates",
     "name_prefix",
@@ -49,6 +51,26 @@ TRAIT_LABELS = {
     "birth_insee": "lieu de naissance (INSEE)",
     "ins": "matricule INS",
 }
+
+
+def fields_to_type(identity: Identity) -> dict[str, str | date]:
+    """The identity fields typed into a new usager's form (label key → value), absent ones left out.
+
+    Never the INS: only a qualified identity may carry it (RNIV), and a self-assessment is never
+    checked against an identity document. The sex is chosen apart (a list, not a text).
+    """
+    values: dict[str, str | date | None] = {
+        "birth_name": identity.birth_name,
+        "first_names": " ".join(identity.first_names),
+        "used_name": identity.used_name,
+        "used_first_name": identity.used_first_name,
+        "birth_date": identity.birth_date,
+        "birth_insee": identity.birth_insee,
+        "address": identity.address,
+        "phone": identity.phone,
+        "email": identity.email,
+    }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def name_prefix(name: str) -> str:
@@ -194,7 +216,7 @@ def find_or_create_usager(
         logger.info("{} : usager trouvé ({})", assessment.reference, _dossier(row))
         return UsagerFound(results.open(row), created=False)
     form = results.open_create_form()
-    form.fill(identity, consent=assessment.consent_sharing)
+    form.fill(fields_to_type(identity), sex=identity.sex, consent=assessment.consent_sharing)
     if dry_run:
         return UsagerFound(None, created=False, form=form)
     outcome = form.submit()
@@ -216,16 +238,6 @@ def find_or_create_usager(
         )
     logger.info("{} : usager créé ({})", assessment.reference, f"dossier {outcome.dossier_id}")
     return UsagerFound(outcome, created=True)
-
-
-class IdentityQuestion(BusinessException):
-    """An identity a person must settle; ``candidates`` are the dossier ids concerned."""
-
-    def __init__(
-        self, message: str, *, code: str, details: str, candidates: list[str | None]
-    ) -> None:
-        super().__init__(message, code=code, details=details)
-        self.candidates = candidates
 
 
 def _near_match_error(match: IdentityMatch, why: str) -> IdentityQuestion:

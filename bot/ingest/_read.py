@@ -16,13 +16,10 @@ from typing import Any
 
 import pandas as pd
 
+from bot.errors import FileRefused as FileRefused  # its old home: re-exported
 from bot.ingest._mapping import ExportMapping, normalize_header
 
 EXTENSIONS = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt")
-
-
-class FileRefused(Exception):
-    """The whole file cannot be ingested; the message says why, in French."""
 
 
 @dataclass

@@ -193,7 +193,7 @@ def ingest_file(
     try:
         src = _open(path, mapping, chunk_rows, xlsx_engine)
     except FileRefused as e:
-        summary.refused = f"Fichier « {path.name} » refusé : {e}."
+        summary.refused = f"Fichier « {path.name} » refusé : {e.message}."
     except FileNotFoundError:
         summary.refused = f"Fichier « {path.name} » introuvable."
     except (OSError, UnicodeError, csv.Error, pd.errors.ParserError) as e:
@@ -203,7 +203,7 @@ def ingest_file(
         try:
             _ingest_rows(src, queue, mapping, source, summary)
         except FileRefused as e:
-            summary.refused = f"Fichier « {path.name} » refusé : {e}."
+            summary.refused = f"Fichier « {path.name} » refusé : {e.message}."
             if summary.read:  # a malformed line far down: the rows before it were queued
                 summary.refused += (
                     f" Les {summary.read} lignes lues avant ont été traitées ; corrigez le fichier"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Locator
 
-from bot.errors import SystemException
+from bot.errors import OtpSetupError, SystemException
 from bot.pages.screen import Screen
 
 if TYPE_CHECKING:
@@ -38,19 +38,17 @@ class LoginPage(Screen):
     def log_in(self, username: str, password: str) -> None:
         """Log in on a target without second factor; returns on the first logged-in screen."""
         if self._submit(username, password):
-            raise SystemException(
+            raise OtpSetupError(
                 "L'e-parcours demande un code de connexion : choisissez une source de code "
-                "(ICOPE_BOT_OTP_SOURCE = imap, prompt ou totp).",
-                code="otp_config",
+                "(ICOPE_BOT_OTP_SOURCE = imap, prompt ou totp)."
             )
 
     def log_in_expecting_code(self, username: str, password: str) -> OtpPage:
         """Log in with password; the tool then asks for the one-time code."""
         if not self._submit(username, password):
-            raise SystemException(
+            raise OtpSetupError(
                 "L'e-parcours n'a pas demandé de code de connexion alors qu'une source de code "
-                "est configurée (ICOPE_BOT_OTP_SOURCE) : vérifiez la configuration.",
-                code="otp_config",
+                "est configurée (ICOPE_BOT_OTP_SOURCE) : vérifiez la configuration."
             )
         return self.session.expect(OtpPage)
 

@@ -14,20 +14,34 @@ French e-parcours tools:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, TypeAlias, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, with_config
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    with_config,
+)
 from typing_extensions import TypedDict
 
-from bot.errors import SystemException
+from bot.errors import MappingError
 from bot.models import DOMAINS, HearingTest, Identity, Sex
-from bot.otp import OtpEmailRules
 
-__all__ = ["STEP1_YES_NO", "Formats", "TargetInfo", "TargetMapping", "load_mapping"]
+__all__ = [
+    "STEP1_YES_NO",
+    "Formats",
+    "OtpEmailRules",
+    "TargetInfo",
+    "TargetMapping",
+    "load_mapping",
+]
 
 
 _Group = TypeVar("_Group", bound=Mapping[str, object])
@@ -266,6 +280,34 @@ class Formats(_Section):
             return None
 
 
+class OtpEmailRules(BaseModel):
+    """How to recognise the target's code e-mail: the ``otp_email:`` section of the target mapping."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject_contains: str = ""  # case-insensitive; empty = any subject
+    sender_contains: str = ""  # case-insensitive, on the From header; empty = any sender
+    code_pattern: str = r"\b(\d{6})\b"  # first group (or whole match) is the code
+
+    @field_validator("code_pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            compiled = re.compile(v)
+        except re.error as e:
+            raise ValueError(f"motif de code invalide : {e}") from e
+        if compiled.groups > 1:
+            raise ValueError("le motif de code doit avoir au plus un groupe (le code)")
+        return v
+
+    def find_code(self, text: str) -> str | None:
+        """The first code in ``text``, or None."""
+        found = re.search(self.code_pattern, text)
+        if found is None:
+            return None
+        return found.group(1) if found.re.groups else found.group(0)
+
+
 class TargetMapping(_Section):
     """Every text of the target's screens that icope-bot relies on."""
 
@@ -305,15 +347,12 @@ def _load(path: Path, mtime: float) -> TargetMapping:
 
 
 def load_mapping(path: Path) -> TargetMapping:
-    """Read and validate a target mapping; SystemException ``mapping_invalid`` when it is wrong."""
+    """Read and validate a target mapping; MappingError (``mapping_invalid``) when it is wrong."""
     try:
         return _load(path.resolve(), path.stat().st_mtime)
     except FileNotFoundError as e:
-        raise SystemException(
-            f"Fichier de correspondance de la cible introuvable : {path}", code="mapping_invalid"
-        ) from e
+        raise MappingError(f"Fichier de correspondance de la cible introuvable : {path}") from e
     except (yaml.YAMLError, ValidationError) as e:
-        raise SystemException(
-            f"Le fichier de correspondance de la cible {path.name} est invalide : {e}",
-            code="mapping_invalid",
+        raise MappingError(
+            f"Le fichier de correspondance de la cible {path.name} est invalide : {e}"
         ) from e

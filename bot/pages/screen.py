@@ -25,7 +25,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from bot.errors import SystemException
+from bot.errors import SessionExpired, SystemException
 from bot.pages.aria import AriaNode, parse_snapshot
 
 if TYPE_CHECKING:
@@ -33,12 +33,6 @@ if TYPE_CHECKING:
     from bot.pages.session import TargetSession
 
 __all__ = ["Screen", "SessionExpired", "TableRow", "id_from_url", "ui_changed"]
-
-
-class SessionExpired(SystemException):
-    """The tool sent the bot back to its login page (session expired or ended)."""
-
-    default_code = "session_lost"
 
 
 def ui_changed(screen: str, text: str, kind: str = "") -> SystemException:

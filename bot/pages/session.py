@@ -204,23 +204,7 @@ class TargetSession:
         return self._otp
 
     def _password(self) -> str:
-        if self.settings.password is not None:
-            return self.settings.password.get_secret_value()
-        import keyring
-        from keyring.errors import KeyringError
-
-        try:
-            stored = keyring.get_password(self.settings.keyring_service, self.settings.username)
-        except KeyringError:
-            stored = None
-        if not stored:
-            raise SystemException(
-                "Mot de passe du compte e-parcours du robot introuvable : définissez "
-                "ICOPE_BOT_PASSWORD ou enregistrez-le dans le trousseau (service "
-                f"« {self.settings.keyring_service} », compte « {self.settings.username} »).",
-                code="credentials_missing",
-            )
-        return stored
+        return self.settings.robot_password().get_secret_value()
 
     # --- what the screen shows -----------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING
 
-from bot.models import Identity
+from bot.models import Sex
 from bot.pages.screen import Screen, clean
 
 if TYPE_CHECKING:
@@ -29,21 +31,16 @@ class UsagerFormPage(Screen):
         self.submit_button = self.button(self.t.buttons["submit"])
         self.alerts = self.page.get_by_role("alert")
 
-    def fill(self, identity: Identity, *, consent: bool) -> None:
-        """Type the identity. No INS: only a qualified identity may carry it (RNIV), and a
-        self-assessment is never checked against an identity document."""
-        given: dict[str, str | None] = {
-            "birth_name": identity.birth_name,
-            "first_names": " ".join(identity.first_names),
-            "used_name": identity.used_name,
-            "used_first_name": identity.used_first_name,
-            "birth_date": self.texts.formats.format_date(identity.birth_date),
-            "birth_insee": identity.birth_insee,
-            "address": identity.address,
-            "phone": identity.phone,
-            "email": identity.email,
+    def fill(self, fields: Mapping[str, str | date], *, sex: Sex, consent: bool) -> None:
+        """Type the given fields (label key → value; dates in the target's format) and the sex.
+
+        Which identity fields to type is the flow's decision (:func:`bot.flows.identity.
+        fields_to_type`); the page types what it is given, nothing more.
+        """
+        formats = self.texts.formats
+        values = {
+            key: formats.format_date(v) if isinstance(v, date) else v for key, v in fields.items()
         }
-        values = {k: v for k, v in given.items() if v is not None}
         for key in [*values, "sex"]:
             self.require("label", self.t.labels[key])
         self.require("checkbox", self.t.checkboxes["consent"])
@@ -51,7 +48,7 @@ class UsagerFormPage(Screen):
             with self.acting(f"saisie de « {self.t.labels[key]} »"):
                 self.fields[key].first.fill(value)
         with self.acting(f"choix de « {self.t.labels['sex']} »"):
-            self.fields["sex"].first.select_option(label=self.t.sex_option(identity.sex))
+            self.fields["sex"].first.select_option(label=self.t.sex_option(sex))
         with self.acting("consentement"):
             self.consent.first.set_checked(consent)
         self.changed()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.errors import BusinessException
+from bot.errors import ReviewFileError as ReviewFileError  # its old home: re-exported
 from bot.ingest import normalize_header
 from bot.models import DOMAIN_LABELS, DOMAINS, ItemState
 
@@ -37,12 +37,6 @@ class Decision(StrEnum):
     RETRY = "retry"  # run it again → pending, attempts reset
     REJECT = "reject"  # drop it → rejected
     FIX = "fix"  # the corrected columns become the payload → pending
-
-
-class ReviewFileError(BusinessException):
-    """The decisions file as a whole cannot be read (format, missing columns)."""
-
-    default_code = "review_file"
 
 
 # --- the file's columns ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from filelock import FileLock, Timeout
 
-from bot.errors import BotError
+from bot.errors import AlreadyRunning
 from bot.evidence import private_dir
 from bot.logs import logger
 from bot.scheduler.night import (
@@ -85,12 +85,6 @@ REPORT_LOCK_WAIT_SECONDS = 900.0
 MISFIRE_GRACE_SECONDS = 3600
 
 Clock = Callable[[], datetime]
-
-
-class AlreadyRunning(BotError):
-    """Another scheduler step or ``--once`` run holds the lock."""
-
-    default_code = "already_running"
 
 
 # --- the lock ---------------------------------------------------------------------------------

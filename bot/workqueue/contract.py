@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import BotError
+from bot.errors import IllegalTransition
 from bot.models import ItemState, SelfAssessment
 
 if TYPE_CHECKING:
@@ -121,12 +121,6 @@ class EnqueueStatus(StrEnum):
     NEW = "new"  # inserted
     DUPLICATE = "duplicate"  # same reference, same content: nothing changed
     CONFLICT = "conflict"  # same reference, other content: item unchanged, conflict in history
-
-
-class IllegalTransition(BotError, ValueError):
-    """A transition not in :data:`TRANSITIONS`, or from a state the caller did not expect."""
-
-    default_code = "illegal_transition"
 
 
 @dataclass(frozen=True)
