@@ -234,6 +234,10 @@ CODES: dict[str, CodeHelp] = {
         "Les alertes de l'e-parcours, d'ICOPE et Moi et des règles de référence diffèrent.",
         "Vérifiez les domaines signalés ; « valider » si l'écart est compris et accepté.",
     ),
+    "invalid_row": CodeHelp(
+        "La ligne de l'export est invalide : elle n'a pas été mise en file.",
+        "Corrigez les valeurs signalées dans ce fichier (« corriger ») ou rejetez la ligne.",
+    ),
     "reference_conflict": CodeHelp(
         "Une référence déjà connue revient avec un contenu différent.",
         "Comparez les deux versions et choisissez celle à ressaisir.",

@@ -17,7 +17,7 @@ import pandas as pd
 from openpyxl import load_workbook
 
 from bot.concordance import compare_alerts
-from bot.errors import SystemException
+from bot.errors import CODES, SystemException
 from bot.icope import alerts_for
 from bot.models import SelfAssessment
 from bot.review import export_exceptions
@@ -143,7 +143,9 @@ def test_export_explains_the_reason_and_compares_alerts_domain_by_domain(
 
     review, failed = xlsx_rows(export_exceptions(work_queue, tmp_path, today=DAY).xlsx)
 
-    assert review["Motif"] == "Alertes discordantes : Mobilité"
+    assert review["Motif"] == (
+        "Alertes discordantes : Mobilité\nQue faire : " + CODES["alerts_discordant"].action
+    )
     assert review["Détails"].startswith(
         "Mobilité : alerte dans ICOPE et Moi, pas dans l'e-parcours"
     )
@@ -153,7 +155,9 @@ def test_export_explains_the_reason_and_compares_alerts_domain_by_domain(
     )
     assert review["Origine"] == "export-mars.xlsx, ligne 7"
     # Failed before reading the target back: the app and the rules are still compared.
-    assert failed["Motif"] == "Le site e-parcours ne répond pas (délai dépassé)"
+    assert failed["Motif"] == (
+        "Le site e-parcours ne répond pas (délai dépassé)\nQue faire : " + CODES["timeout"].action
+    )
     assert failed[MOBILITY] == "app : pas d'alerte / e-parcours : non lu / règle : pas d'alerte"
 
 
@@ -215,7 +219,9 @@ def test_an_invalid_row_is_prefilled_from_the_raw_export_row(
 
     (row,) = xlsx_rows(export_exceptions(work_queue, tmp_path, today=DAY).xlsx)
 
-    assert row["Motif"] == "« Date de naissance » : date impossible"
+    assert row["Motif"] == (
+        "« Date de naissance » : date impossible\nQue faire : " + CODES["invalid_row"].action
+    )
     assert row["Date de naissance"] == "31/02/1940"  # as exported, for the reviewer to correct
     assert row["Nom de naissance"] == "TESTICOPE"
     assert row["Sexe"] == "F"

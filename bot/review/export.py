@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot.errors import what_to_do
 from bot.evidence import private_dir
 from bot.icope import alerts_for
 
@@ -85,7 +86,7 @@ def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
         "usager": _usager(fix, with_identity),
         "assessed_on": fix.get("assessed_on"),
         "state": STATE_LABELS[v.state],
-        "reason": v.reason,
+        "reason": _reason(v),
         "details": v.details,
         "evidence": v.evidence[0] if v.evidence else None,
         "evidence_more": "\n".join(uri(p) for p in v.evidence[1:]),
@@ -97,6 +98,14 @@ def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
     row.update({f"alerts.{d}": text for d, text in _alert_cells(v).items()})
     row.update({k: val for k, val in fix.items() if k != "assessed_on"})
     return row
+
+
+def _reason(v: ItemView) -> str:
+    """The reason, then what to do about it (:data:`bot.errors.CODES`)."""
+    # A row quarantined at ingestion carries its reasons but no code: it is an invalid row.
+    code = v.error_code or ("invalid_row" if v.state is ItemState.INVALID else None)
+    action = what_to_do(code)
+    return f"{v.reason}\nQue faire : {action}" if action else v.reason
 
 
 def _usager(fix: dict[str, Any], with_identity: bool) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from jinja2 import Environment, select_autoescape
 
+from bot.errors import what_to_do
 from bot.evidence import private_dir
 from bot.logs import mask
 from bot.workqueue import STATE_LABELS
@@ -98,6 +99,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <section class="exception" id="{{ e.reference }}-{{ e.attempt }}">
 <h3>{{ e.reference }} — {{ e.outcome }} ({{ e.category }})</h3>
 <p>{{ e.reason }}{% if e.code %} <code>{{ e.code }}</code>{% endif %}<br>
+{% if e.action %}<strong>Que faire :</strong> {{ e.action }}<br>{% endif %}
 <span class="path">tentative {{ e.attempt }}, {{ e.seconds }}, robot {{ e.worker }}</span></p>
 {% if e.images %}<div class="thumbs">
 {% for img in e.images %}<figure><img src="{{ img.uri }}" alt="capture {{ img.name }}">
@@ -159,6 +161,7 @@ def _exception(record: ItemRecord) -> dict[str, object]:
         "category": CATEGORY_LABELS[record.category],
         "reason": mask(record.reason),
         "code": record.error_code,
+        "action": what_to_do(record.error_code),
         "seconds": duration_text(record.seconds),
         "worker": record.worker,
         "images": images,
