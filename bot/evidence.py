@@ -1,7 +1,18 @@
-"""Evidence files: screenshots and traces of one work item, private by construction.
+"""Evidence of one work item: what is captured, when, and where it is written.
 
-``screenshots/<date>/<reference>/`` with folders 0700 and files 0600. File names carry the queue
-reference and a step name, never a person's name.
+:class:`EvidencePolicy` is the one place that reads ``settings.screenshots``: the runner builds it
+and hands it to the flow, which only says "capture this step" (or "this failure"); the policy
+decides whether that capture happens, writes it privately and attaches it to the item.
+
+::
+
+    mode               steps (form, alerts)   failures (business, system)   trace (.zip)
+    on                 yes                    yes                           on system failure
+    only-on-failure    no                     yes                           on system failure
+    off                no                     no                            no
+
+Files go to ``screenshots/<date>/<reference>/`` with folders 0700 and files 0600. File names
+carry the queue reference and a step name, never a person's name.
 """
 
 from __future__ import annotations
@@ -9,10 +20,22 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["EvidenceFolder", "private_dir", "private_file"]
+from bot.config import ScreenshotMode
+from bot.logs import logger
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.workqueue import WorkItem
+
+__all__ = ["EvidenceFolder", "EvidencePolicy", "private_dir", "private_file"]
+
+#: Writes one piece of evidence into the path it is given (a screenshot, a trace).
+Capture = Callable[[Path], object]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -60,3 +83,56 @@ class EvidenceFolder:
     def seal(self, path: Path) -> Path:
         """Call after a tool wrote ``path``: makes sure it is private."""
         return private_file(path)
+
+
+class EvidencePolicy:
+    """Decides what evidence an item gets, when, and where it is written (see the module doc)."""
+
+    def __init__(self, mode: ScreenshotMode, root: Path) -> None:
+        self.mode = ScreenshotMode(mode)
+        self.root = root
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EvidencePolicy:
+        return cls(settings.screenshots, settings.screenshots_dir)
+
+    @property
+    def traces(self) -> bool:
+        """Whether each item is traced (the trace is kept on a system failure only)."""
+        return self.mode is not ScreenshotMode.OFF
+
+    def capture(
+        self,
+        item: WorkItem,
+        step: str,
+        write: Capture,
+        *,
+        failure: bool = False,
+        suffix: str = ".png",
+    ) -> Path | None:
+        """Capture ``step`` of ``item`` if the policy wants it: the private path, else None.
+
+        ``write`` writes the file into the path it is given. A step's capture fails like any
+        other screen action; a failure's capture never hides the failure itself: a problem is
+        logged (type only) and None returned.
+        """
+        wanted = self.mode is ScreenshotMode.ON or (failure and self.mode is not ScreenshotMode.OFF)
+        if not wanted:
+            return None
+        folder = EvidenceFolder(self.root, item.reference)
+        try:
+            path = folder.file(step, suffix)
+            write(path)
+        except Exception as e:
+            if not failure:
+                raise
+            logger.warning(
+                "Élément {} : preuve « {} » non enregistrée ({})",
+                item.reference,
+                step,
+                type(e).__name__,
+            )
+            return None
+        folder.seal(path)
+        item.add_evidence(path)
+        return path

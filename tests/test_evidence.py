@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from bot.evidence import EvidenceFolder
+from bot.config import PROJECT_ROOT, ScreenshotMode
+from bot.evidence import EvidenceFolder, EvidencePolicy
+from bot.models import SelfAssessment
+from bot.workqueue import WorkItem
+from tests.fixtures.queue import make_assessment
 
 
 def mode(p: Path) -> int:
@@ -38,3 +43,67 @@ def test_a_shared_sticky_folder_is_never_locked_down(tmp_path: Path) -> None:
     EvidenceFolder(shared, "ICM-1").file("x")
     assert mode(shared) == 0o1777
     assert mode(shared / date.today().isoformat()) == 0o700
+
+
+# --- the evidence policy: the one place that reads settings.screenshots --------------------------
+
+
+def _write(path: Path) -> None:
+    path.write_bytes(b"\x89PNG capture")
+
+
+def _broken(path: Path) -> None:
+    raise RuntimeError("page closed")
+
+
+@pytest.mark.parametrize(
+    ("screenshots", "step_kept", "failure_kept", "traced"),
+    [
+        (ScreenshotMode.ON, True, True, True),
+        (ScreenshotMode.ONLY_ON_FAILURE, False, True, True),
+        (ScreenshotMode.OFF, False, False, False),
+    ],
+)
+def test_the_policy_decides_which_captures_an_item_keeps(
+    leased: Callable[[SelfAssessment], WorkItem],
+    tmp_path: Path,
+    screenshots: ScreenshotMode,
+    step_kept: bool,
+    failure_kept: bool,
+    traced: bool,
+) -> None:
+    policy = EvidencePolicy(screenshots, tmp_path / "screenshots")
+    item = leased(make_assessment(reference="AE-EVID"))
+
+    step = policy.capture(item, "01-saisie-step1", _write)
+    failure = policy.capture(item, "99-a-verifier", _write, failure=True)
+
+    assert (step is not None) is step_kept
+    assert (failure is not None) is failure_kept
+    assert policy.traces is traced
+    kept = [p for p in (step, failure) if p is not None]
+    assert item.evidence == [str(p) for p in kept]  # attached to the item, in order
+    for p in kept:
+        assert p.parent.name == "AE-EVID"
+        assert mode(p) == 0o600
+        assert p.read_bytes() == b"\x89PNG capture"
+
+
+def test_a_failed_failure_capture_never_hides_the_failure_but_a_step_capture_does(
+    leased: Callable[[SelfAssessment], WorkItem], tmp_path: Path
+) -> None:
+    policy = EvidencePolicy(ScreenshotMode.ON, tmp_path)
+    item = leased(make_assessment(reference="AE-BROKEN"))
+
+    assert policy.capture(item, "99-a-verifier", _broken, failure=True) is None
+    with pytest.raises(RuntimeError):
+        policy.capture(item, "02-alertes", _broken)
+    assert item.evidence == []
+
+
+def test_flows_and_runner_never_read_the_screenshot_setting_themselves() -> None:
+    for module in ("bot/flows/double_entry.py", "bot/runner/batch.py", "bot/flows/identity.py"):
+        source = (PROJECT_ROOT / module).read_text(encoding="utf-8")
+        assert "ScreenshotMode" not in source, module
+        assert ".screenshots" not in source, module
+        assert "page.screenshot" not in source, module

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.concordance import Concordance, FieldDifference, compare_alerts, compare_readback
-from bot.config import ScreenshotMode
 from bot.errors import BotError, BusinessException, EffecteurUnknown, SystemException
-from bot.evidence import EvidenceFolder
+from bot.evidence import Capture, EvidencePolicy
 from bot.flows.identity import IdentityQuestion, find_or_create_usager
 from bot.icope import alerts_for, load_rules
 from bot.locks import LockTimeout, machine_lock
@@ -61,16 +60,24 @@ class EntryResult:
 
 
 def double_entry(
-    session: TargetSession, item: WorkItem, settings: Settings, *, dry_run: bool = False
+    session: TargetSession,
+    item: WorkItem,
+    settings: Settings,
+    *,
+    evidence: EvidencePolicy | None = None,
+    dry_run: bool = False,
 ) -> EntryResult:
     """Enter one self-assessment in the e-parcours and check it (see the module docstring).
 
     Raises BusinessException (identity_ambiguous, identity_near_match, consent_missing,
-    invalid_input, step1_refused, step1_duplicate, readback_mismatch, alerts_discordant) or
-    SystemException (timeout, server_error, session_lost, ui_changed, navigation, …).
+    invalid_input, step1_refused, step1_duplicate, readback_mismatch, alerts_discordant),
+    SystemException (timeout, server_error, session_lost, ui_changed, navigation, …) or
+    ConfigurationError (effecteur_unknown, …).
+    ``evidence`` (the runner's; by default from ``settings``) decides which screens are kept.
     ``dry_run`` goes as far as the filled form (or the filled usager form) and saves nothing.
     """
-    return _DoubleEntry(session, item, settings, dry_run=dry_run).run()
+    policy = evidence or EvidencePolicy.from_settings(settings)
+    return _DoubleEntry(session, item, settings, policy, dry_run=dry_run).run()
 
 
 def _display(value: Any, yes: str = "Oui", no: str = "Non") -> str:
@@ -105,6 +112,7 @@ class _DoubleEntry:
     session: TargetSession
     item: WorkItem
     settings: Settings
+    policy: EvidencePolicy
     dry_run: bool = False
     dossier_url: str | None = None
     dossier_id: str | None = None
@@ -121,7 +129,6 @@ class _DoubleEntry:
 
     def __post_init__(self) -> None:
         self.assessment = self.item.assessment
-        self.folder = EvidenceFolder(self.settings.screenshots_dir, self.item.reference)
         self.mapping = self.session.mapping
 
     # --- the run, with one transparent re-login --------------------------------------------------
@@ -150,7 +157,8 @@ class _DoubleEntry:
                 self.candidates = e.candidates
             self._record()
             if isinstance(e, BusinessException):
-                self._failure_screenshot()
+                # What the reviewer will look at; a system failure is captured by the runner.
+                self._capture("99-a-verifier", self.session.screenshot, failure=True)
             raise
 
     @contextlib.contextmanager
@@ -231,7 +239,7 @@ class _DoubleEntry:
         found = find_or_create_usager(self.session, self.assessment, dry_run=self.dry_run)
         if found.dossier is None:
             if found.form is not None:
-                self._screenshot(found.form, "01-creation-usager")
+                self._capture("01-creation-usager", found.form.screenshot)
             return None
         self.created_usager = self.created_usager or found.created
         self.dossier_url = found.dossier.url
@@ -248,7 +256,7 @@ class _DoubleEntry:
             effecteur=header["effecteur"],
         )
         self._verify_inputs(form, header | form_values(self.assessment.answers))
-        self._screenshot(form, "01-saisie-step1")
+        self._capture("01-saisie-step1", form.screenshot)
         if self.dry_run:
             logger.info(
                 "{} : essai à blanc, STEP 1 remplie mais non enregistrée", self.item.reference
@@ -315,8 +323,7 @@ class _DoubleEntry:
     def _check(self, evaluation: EvaluationPage) -> EntryResult:
         panel = evaluation.alerts_panel()
         target = panel.read()
-        if self.settings.screenshots is ScreenshotMode.ON:
-            self._keep(panel.screenshot(self.folder.file("02-alertes")))
+        self._capture("02-alertes", panel.screenshot)
         read_back = evaluation.read_back()
         a = self.assessment
         self.differences = compare_readback(a.answers, read_back.answers) + self._header_diff(
@@ -362,25 +369,11 @@ class _DoubleEntry:
 
     # --- evidence and result ---------------------------------------------------------------------
 
-    def _screenshot(self, screen: Any, step: str) -> None:
-        if self.settings.screenshots is ScreenshotMode.ON:
-            self._keep(screen.screenshot(self.folder.file(step)))
-
-    def _failure_screenshot(self) -> None:
-        if self.settings.screenshots is ScreenshotMode.OFF:
-            return
-        try:
-            path = self.folder.file("99-a-verifier")
-            self.session.page.screenshot(path=path, full_page=True)
-        except Exception:  # evidence is a bonus: never hide the business outcome
-            logger.warning("{} : capture d'écran impossible", self.item.reference)
-            return
-        self._keep(path)
-
-    def _keep(self, path: Path) -> None:
-        self.folder.seal(path)
-        self.evidence.append(path)
-        self.item.add_evidence(path)
+    def _capture(self, step: str, write: Capture, *, failure: bool = False) -> None:
+        """Ask the evidence policy to keep this screen; it decides whether and where."""
+        path = self.policy.capture(self.item, step, write, failure=failure)
+        if path is not None:
+            self.evidence.append(path)
 
     def _record(self) -> None:
         result: dict[str, Any] = {

@@ -15,6 +15,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from filelock import FileLock
@@ -274,6 +275,11 @@ class TargetSession:
             f"pendant : {what}.",
             code="timeout",
         )
+
+    def screenshot(self, path: Path) -> Path:
+        """The whole page as it is now, into ``path`` (failure evidence: nothing closed first)."""
+        self.page.screenshot(path=path, full_page=True)
+        return path
 
     def clear_info_modal(self) -> None:
         """Close the information message if it shows (before a screenshot)."""

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic
 
-from bot.config import ScreenshotMode
 from bot.errors import BusinessException, ConfigurationError
-from bot.evidence import EvidenceFolder
+from bot.evidence import EvidencePolicy
 from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
 from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
@@ -50,6 +49,8 @@ from bot.runner.worker import WorkerBrowser
 from bot.workqueue import RetryPolicy, WorkItem, WorkQueue
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from playwright.sync_api import BrowserContext
 
     from bot.config import Settings
@@ -84,7 +85,7 @@ class _Run(Generic[SessionT]):
         self.flow = flow
         self.make_session = make_session
         self.policy = RetryPolicy(settings.max_attempts, settings.backoff_seconds)
-        self.screenshots_on = settings.screenshots != ScreenshotMode.OFF
+        self.evidence = EvidencePolicy.from_settings(settings)
         self.lock = threading.RLock()
         self.halt = threading.Event()  # set by the run itself (breaker, stop time, abort)
         self.records: list[ItemRecord] = []
@@ -189,7 +190,7 @@ class _Run(Generic[SessionT]):
             self.make_session,
             headed=self.options.headed,
             slow_mo_ms=self.options.slow_mo_ms,
-            traced=self.screenshots_on,
+            traced=self.evidence.traces,
         )
         try:
             while (item := self.take(worker)) is not None:
@@ -236,7 +237,7 @@ class _Run(Generic[SessionT]):
                     # Log in once per browser; the flow logs in again if the tool ends it.
                     session.ensure_logged_in()
                     browser.fresh = False
-                self.flow(session, item, settings, dry_run=options.dry_run)
+                self.flow(session, item, settings, evidence=self.evidence, dry_run=options.dry_run)
             except Exception as e:
                 if not isinstance(e, BusinessException):
                     captured.append(self.capture_failure(item, browser))
@@ -341,33 +342,23 @@ class _Run(Generic[SessionT]):
                     self.excluded.add(record.reference)
 
     def capture_failure(self, item: WorkItem, browser: WorkerBrowser[SessionT]) -> bool:
-        """Full-page screenshot and the item's trace, as private evidence. True if traced."""
-        if not self.screenshots_on:
+        """Full-page screenshot and the item's trace, as the evidence policy wants. True if the
+        trace chunk was stopped here."""
+        session = browser.session
+        if session is not None and not session.page.is_closed():
+            self.evidence.capture(item, f"echec-{item.attempt}", session.screenshot, failure=True)
+        context = browser.context
+        if not browser.tracing or context is None:
             return False
-        folder = EvidenceFolder(self.settings.screenshots_dir, item.reference)
-        traced = False
-        try:
-            # An item is processed only with a session (WorkerBrowser.ready()).
-            session = browser.session
-            if session is not None and not session.page.is_closed():
-                shot = folder.file(f"echec-{item.attempt}")
-                session.page.screenshot(path=shot, full_page=True)
-                item.add_evidence(folder.seal(shot))
-        except Exception as e:
-            logger.warning(
-                "Élément {} : capture d'écran impossible ({})", item.reference, type(e).__name__
-            )
-        if browser.tracing and browser.context is not None:
-            traced = True  # the chunk is over either way: never stop it twice
-            try:
-                trace = folder.file(f"trace-{item.attempt}", ".zip")
-                browser.context.tracing.stop_chunk(path=trace)
-                item.add_evidence(folder.seal(trace))
-            except Exception as e:
-                logger.warning(
-                    "Élément {} : trace non enregistrée ({})", item.reference, type(e).__name__
-                )
-        return traced
+
+        def save_trace(path: Path) -> None:
+            context.tracing.stop_chunk(path=path)
+
+        # The chunk is over either way (written or not): it must never be stopped twice.
+        self.evidence.capture(
+            item, f"trace-{item.attempt}", save_trace, failure=True, suffix=".zip"
+        )
+        return True
 
 
 def target_session_factory(settings: Settings) -> SessionFactory[TargetSession]:

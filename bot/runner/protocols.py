@@ -12,9 +12,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from playwright.sync_api import BrowserContext, Page
 
     from bot.config import Settings
+    from bot.evidence import EvidencePolicy
     from bot.workqueue import WorkItem
 
 __all__ = ["Flow", "Session", "SessionFactory", "SessionT", "Untraced"]
@@ -30,6 +33,10 @@ class Session(Protocol):
     def page(self) -> Page: ...
 
     def ensure_logged_in(self) -> None: ...
+
+    def screenshot(self, path: Path) -> Path:
+        """The whole page as it is now, written to ``path`` (failure evidence)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -49,5 +56,11 @@ class Flow(Protocol[SessionT_contra]):
     """One business flow run on one leased item (e.g. :func:`bot.flows.double_entry.double_entry`)."""
 
     def __call__(
-        self, session: SessionT_contra, item: WorkItem, settings: Settings, *, dry_run: bool = ...
+        self,
+        session: SessionT_contra,
+        item: WorkItem,
+        settings: Settings,
+        *,
+        evidence: EvidencePolicy,
+        dry_run: bool = ...,
     ) -> object: ...
