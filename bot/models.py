@@ -27,7 +27,12 @@ from pydantic import (
 __all__ = [
     "DOMAINS",
     "DOMAIN_LABELS",
+    "HEARING_RESULT_FIELDS",
     "INS_OIDS",
+    "STEP1_CONDITIONAL",
+    "STEP1_DECIMALS",
+    "STEP1_INTEGERS",
+    "STEP1_YES_NO_ANSWERS",
     "Alerts",
     "HearingTest",
     "Identity",
@@ -116,6 +121,14 @@ class HearingTest(StrEnum):
     WHISPER = "chuchotement"  # whisper test at ~0.6 m: passed or not
     HEARWHO = "hearwho"  # digits-in-noise app score /100
     AUDIOMETRY = "audiometrie"  # screening audiometry, dB HL
+
+
+#: The answer field each hearing test fills; the other result fields stay empty.
+HEARING_RESULT_FIELDS: dict[HearingTest, str] = {
+    HearingTest.WHISPER: "hearing_whisper_passed",
+    HearingTest.HEARWHO: "hearing_score",
+    HearingTest.AUDIOMETRY: "hearing_audiometry_db",
+}
 
 
 class ItemState(StrEnum):
@@ -232,12 +245,8 @@ class Step1Answers(_Frozen):
 
     @model_validator(mode="after")
     def _hearing_result_matches_test(self) -> Self:
-        expected = {
-            HearingTest.WHISPER: "hearing_whisper_passed",
-            HearingTest.HEARWHO: "hearing_score",
-            HearingTest.AUDIOMETRY: "hearing_audiometry_db",
-        }.get(self.hearing_test)
-        for name in ("hearing_whisper_passed", "hearing_score", "hearing_audiometry_db"):
+        expected = HEARING_RESULT_FIELDS.get(self.hearing_test)
+        for name in HEARING_RESULT_FIELDS.values():
             value = getattr(self, name)
             if name == expected and value is None:
                 raise ValueError(f"test d'audition « {self.hearing_test} » sans résultat")
@@ -250,6 +259,23 @@ class Step1Answers(_Frozen):
     @property
     def chair_rise_completed(self) -> bool:
         return self.chair_rise_seconds is not None
+
+
+def _answers_typed(*types: object) -> tuple[str, ...]:
+    return tuple(n for n, f in Step1Answers.model_fields.items() if f.annotation in types)
+
+
+# The STEP 1 field groups, read off Step1Answers' own types (form order): ingestion, the form,
+# the read-back and the reviewer's file all use these instead of their own lists.
+#: Answers given as Oui/Non.
+STEP1_YES_NO_ANSWERS = _answers_typed(bool, bool | None)
+#: Answers that are whole numbers.
+STEP1_INTEGERS = _answers_typed(int, int | None)
+#: Answers that are decimal numbers (seconds, kilograms).
+STEP1_DECIMALS = _answers_typed(float, float | None)
+#: Answers that exist only for some other answer (the chair rise done, the hearing test chosen):
+#: a form shows them once their trigger is answered.
+STEP1_CONDITIONAL = ("chair_rise_seconds", *HEARING_RESULT_FIELDS.values())
 
 
 class Alerts(_Frozen):

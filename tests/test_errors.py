@@ -132,3 +132,16 @@ def test_an_unknown_effecteur_halts_the_run_at_once_and_gives_the_item_back(
     html = render_run_report(summary)
     assert "Que faire :" in html
     assert "Corrigez ICOPE_BOT_EFFECTEUR" in html
+
+
+def test_an_unreadable_export_mapping_is_a_configuration_error(tmp_path: Path) -> None:
+    from bot.errors import MappingError
+    from bot.ingest import load_mapping
+
+    broken = tmp_path / "icope_et_moi.yaml"
+    broken.write_text("columns: [pas, une, table", encoding="utf-8")
+
+    with pytest.raises(MappingError, match=r"icope_et_moi\.yaml est illisible ou invalide"):
+        load_mapping(broken)
+    with pytest.raises(MappingError):
+        load_mapping(tmp_path / "absent.yaml")

@@ -9,9 +9,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.models import DOMAINS, HearingTest, Identity, SelfAssessment, Sex, Step1Answers
+from bot.errors import MappingError
+from bot.models import (
+    DOMAINS,
+    STEP1_DECIMALS,
+    STEP1_INTEGERS,
+    HearingTest,
+    Identity,
+    SelfAssessment,
+    Sex,
+    Step1Answers,
+)
 
 MAPPING_FILE = Path(__file__).resolve().parents[2] / "mappings" / "icope_et_moi.yaml"
 
@@ -42,12 +52,10 @@ FIELD_KINDS: dict[str, Kind] = {
         for name, f in Step1Answers.model_fields.items()
         if f.annotation in (bool, bool | None)
     },
-    "answers.words_recalled": "int",
-    "answers.chair_rise_seconds": "seconds",
-    "answers.weight_loss_kg": "decimal",
+    **{f"answers.{name}": "int" for name in STEP1_INTEGERS},
+    **{f"answers.{name}": "decimal" for name in STEP1_DECIMALS},
+    "answers.chair_rise_seconds": "seconds",  # a decimal that may also read "non réalisé"
     "answers.hearing_test": "hearing",
-    "answers.hearing_score": "int",
-    "answers.hearing_audiometry_db": "int",
     **{f"app_alerts.{d}": "bool" for d in DOMAINS},
     "app_alerts": "domains",
 }
@@ -196,5 +204,11 @@ class ExportMapping(BaseModel):
 
 @cache
 def load_mapping(path: Path = MAPPING_FILE) -> ExportMapping:
-    """Read and validate the export mapping (once per process and path)."""
-    return ExportMapping.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    """Read and validate the export mapping (once per process and path); MappingError if wrong."""
+    try:
+        return ExportMapping.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as e:
+        raise MappingError(
+            f"Le fichier de correspondance de l'export {Path(path).name} est illisible ou "
+            f"invalide : {e}"
+        ) from e

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 from playwright.sync_api import Locator
 from pydantic import ValidationError
 
-from bot.models import DOMAINS, Alerts, HearingTest, Step1Answers
+from bot.models import (
+    DOMAINS,
+    STEP1_CONDITIONAL,
+    STEP1_DECIMALS,
+    STEP1_INTEGERS,
+    Alerts,
+    HearingTest,
+    Step1Answers,
+)
 from bot.pages.mapping import STEP1_YES_NO
 from bot.pages.screen import Screen, id_from_url, ui_changed
 
@@ -20,16 +28,6 @@ if TYPE_CHECKING:
     from bot.pages.session import TargetSession
 
 __all__ = ["AlertsPanel", "EvaluationPage", "Step1ReadBack"]
-
-_INTS = ("words_recalled", "hearing_score", "hearing_audiometry_db")
-_DECIMALS = ("chair_rise_seconds", "weight_loss_kg")
-#: Shown only for some answers: a tool may leave them out instead of writing "not done".
-_CONDITIONAL = (
-    "chair_rise_seconds",
-    "hearing_whisper_passed",
-    "hearing_score",
-    "hearing_audiometry_db",
-)
 
 
 @dataclass
@@ -114,7 +112,7 @@ class EvaluationPage(Screen):
         for name, term in self.t.terms.items():
             if term in shown_by_term:
                 shown[name] = shown_by_term[term]
-            elif name in _CONDITIONAL:
+            elif name in STEP1_CONDITIONAL:  # a tool may leave them out instead of "not done"
                 shown[name] = not_done
             else:
                 raise ui_changed(self.heading_text, term, "la rubrique")
@@ -136,9 +134,9 @@ class EvaluationPage(Screen):
             return None
         if name in STEP1_YES_NO:
             return {v["yes"]: True, v["no"]: False}.get(text, text)
-        if name in _INTS:
+        if name in STEP1_INTEGERS:
             return int(text) if re.fullmatch(r"-?\d+", text) else text
-        if name in _DECIMALS:
+        if name in STEP1_DECIMALS:
             parsed = self.texts.formats.parse_decimal(text)
             return text if parsed is None else parsed
         if name == "hearing_test":

@@ -32,7 +32,7 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from bot.errors import MappingError
-from bot.models import DOMAINS, HearingTest, Identity, Sex
+from bot.models import DOMAINS, STEP1_YES_NO_ANSWERS, HearingTest, Identity, Sex, Step1Answers
 
 __all__ = [
     "STEP1_YES_NO",
@@ -156,33 +156,16 @@ class ChooserTexts(_Section):
     links: Annotated[Texts, keys("step1")]
 
 
+#: The form's labelled inputs: its header, then every answer that is not Oui/Non.
 _STEP1_LABELS = (
     "assessed_on",
     "mode",
     "effecteur",
-    "words_recalled",
-    "chair_rise_seconds",
-    "weight_loss_kg",
-    "hearing_test",
-    "hearing_score",
-    "hearing_audiometry_db",
+    *(n for n in Step1Answers.model_fields if n not in STEP1_YES_NO_ANSWERS),
 )
-#: The STEP 1 questions answered Oui/Non (radio groups on the form, Oui/Non when read back).
-STEP1_YES_NO = (
-    "memory_complaint",
-    "orientation_year_ok",
-    "orientation_month_ok",
-    "orientation_weekday_ok",
-    "orientation_day_ok",
-    "orientation_place_ok",
-    "chair_rise_done",
-    "appetite_loss",
-    "vision_problem",
-    "hearing_whisper_passed",
-    "hearing_problem_reported",
-    "mood_down",
-    "mood_little_interest",
-)
+#: The STEP 1 questions answered Oui/Non (radio groups on the form, Oui/Non when read back),
+#: with the form's own "chair rise done?" that reveals the duration.
+STEP1_YES_NO = (*STEP1_YES_NO_ANSWERS, "chair_rise_done")
 
 
 class Step1Texts(_Section):

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Locator
 
-from bot.models import HearingTest, Step1Answers
+from bot.models import (
+    HEARING_RESULT_FIELDS,
+    STEP1_CONDITIONAL,
+    STEP1_DECIMALS,
+    STEP1_INTEGERS,
+    HearingTest,
+    Step1Answers,
+)
 from bot.pages.aria import AriaNode
 from bot.pages.screen import Screen, clean, ui_changed
 
@@ -20,12 +27,8 @@ __all__ = ["HEADER_FIELDS", "Step1FormPage", "form_values"]
 
 #: Fields of the form's header (not answers).
 HEADER_FIELDS = ("assessed_on", "mode", "effecteur")
-_INTS = ("words_recalled", "hearing_score", "hearing_audiometry_db")
-_DECIMALS = ("chair_rise_seconds", "weight_loss_kg")
 #: Shown once their trigger is answered (chair_rise_done = yes, the hearing test chosen).
-CONDITIONAL = frozenset(
-    {"chair_rise_seconds", "hearing_whisper_passed", "hearing_score", "hearing_audiometry_db"}
-)
+CONDITIONAL = frozenset(STEP1_CONDITIONAL)
 
 
 def form_values(answers: Step1Answers) -> dict[str, Any]:
@@ -52,11 +55,7 @@ def form_values(answers: Step1Answers) -> dict[str, Any]:
         "vision_problem": answers.vision_problem,
         "hearing_test": answers.hearing_test,
     }
-    result_field = {
-        HearingTest.WHISPER: "hearing_whisper_passed",
-        HearingTest.HEARWHO: "hearing_score",
-        HearingTest.AUDIOMETRY: "hearing_audiometry_db",
-    }.get(answers.hearing_test)
+    result_field = HEARING_RESULT_FIELDS.get(answers.hearing_test)
     if result_field is not None:
         values[result_field] = getattr(answers, result_field)
     values |= {
@@ -121,7 +120,7 @@ class Step1FormPage(Screen):
                 self.controls[name].first.select_option(label=self.t.hearing_option(value))
             elif name == "effecteur":
                 self.controls[name].first.select_option(label=value)
-            elif name in _DECIMALS:
+            elif name in STEP1_DECIMALS:
                 self.controls[name].first.fill(self.formats.format_decimal(value))
             else:
                 self.controls[name].first.fill(str(value))
@@ -174,10 +173,10 @@ class Step1FormPage(Screen):
         raw = control.value or ""
         if name == "assessed_on":
             return self.formats.parse_date(raw) or raw
-        if name in _DECIMALS:
+        if name in STEP1_DECIMALS:
             parsed = self.formats.parse_decimal(raw)
             return raw if parsed is None else parsed
-        if name in _INTS:
+        if name in STEP1_INTEGERS:
             return int(raw) if re.fullmatch(r"-?\d+", raw.strip()) else raw
         return raw
 

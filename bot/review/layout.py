@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.errors import ReviewFileError as ReviewFileError  # its old home: re-exported
-from bot.ingest import normalize_header
-from bot.models import DOMAIN_LABELS, DOMAINS, ItemState
+from bot.ingest import load_mapping, normalize_header
+from bot.models import DOMAIN_LABELS, DOMAINS, Identity, ItemState, Step1Answers
 
 S = ItemState
 
@@ -53,8 +53,16 @@ class Column:
     kind: str = "text"
 
 
+def _from_export(key: str, width: float = 14, kind: str = "text") -> Column:
+    """A correctable column headed as in the export (mappings/icope_et_moi.yaml), so a reviewer
+    recognises the app's columns and a corrected file reads back like an export."""
+    return Column(key, _EXPORT.columns[key].header, width, kind)
+
+
+_EXPORT = load_mapping()
+
 # Shown with the information and also read back for ``fix``.
-ASSESSED_ON = Column("assessed_on", "Date d'évaluation", 13, "date")
+ASSESSED_ON = _from_export("assessed_on", 13, "date")
 INFO_COLUMNS: tuple[Column, ...] = (
     Column("reference", "Référence", 22),
     Column("usager", "Usager", 30),
@@ -74,42 +82,30 @@ INFO_COLUMNS: tuple[Column, ...] = (
     Column("updated_at", "Dernière modification (ne pas modifier)", 34),
 )
 
-# The correctable payload, for ``fix``. Headers are the export format's own
-# (mappings/icope_et_moi.yaml), so a reviewer recognises the app's columns.
-IDENTITY_COLUMNS: tuple[Column, ...] = (
-    Column("identity.birth_name", "Nom de naissance", 20),
-    Column("identity.first_names", "Prénoms de naissance", 22),
-    Column("identity.used_name", "Nom utilisé", 18),
-    Column("identity.used_first_name", "Prénom utilisé", 16),
-    Column("identity.birth_date", "Date de naissance", 13, "date"),
-    Column("identity.sex", "Sexe", 8),
-    Column("identity.birth_insee", "Code INSEE lieu de naissance", 14, "code"),
-    Column("identity.ins", "INS", 18, "code"),
-    Column("identity.phone", "Téléphone", 15, "code"),
-    Column("identity.email", "E-mail", 24),
-    Column("identity.address", "Adresse", 30),
+# How the identity columns look (width, kind); their keys, order and headers come from the model
+# and the export mapping. Codes stay text so that leading zeros survive Excel.
+_IDENTITY_LOOK: dict[str, tuple[float, str]] = {
+    "birth_name": (20, "text"),
+    "first_names": (22, "text"),
+    "used_name": (18, "text"),
+    "used_first_name": (16, "text"),
+    "birth_date": (13, "date"),
+    "sex": (8, "text"),
+    "birth_insee": (14, "code"),
+    "ins": (18, "code"),
+    "phone": (15, "code"),
+    "email": (24, "text"),
+    "address": (30, "text"),
+}
+# The correctable payload, for ``fix``, in the model's order.
+IDENTITY_COLUMNS: tuple[Column, ...] = tuple(
+    _from_export(f"identity.{name}", *_IDENTITY_LOOK.get(name, (18, "text")))
+    for name in Identity.model_fields
 )
 PAYLOAD_COLUMNS: tuple[Column, ...] = (
-    Column("consent_sharing", "Consentement au partage", 14),
-    *(Column(f"app_alerts.{d}", f"Alerte {DOMAIN_LABELS[d].lower()}", 12) for d in DOMAINS),
-    Column("answers.memory_complaint", "Plainte mémoire aggravée (6 mois)", 14),
-    Column("answers.orientation_year_ok", "Orientation : année correcte", 14),
-    Column("answers.orientation_month_ok", "Orientation : mois correct", 14),
-    Column("answers.orientation_weekday_ok", "Orientation : jour de la semaine correct", 14),
-    Column("answers.orientation_day_ok", "Orientation : date du jour correcte", 14),
-    Column("answers.orientation_place_ok", "Orientation : lieu correct", 14),
-    Column("answers.words_recalled", "Mots rappelés (sur 3)", 12),
-    Column("answers.chair_rise_seconds", "Lever de chaise (secondes)", 14),
-    Column("answers.weight_loss_kg", "Perte de poids 3 mois (kg)", 14),
-    Column("answers.appetite_loss", "Perte d'appétit", 12),
-    Column("answers.vision_problem", "Problème de vision", 12),
-    Column("answers.hearing_test", "Test d'audition", 16),
-    Column("answers.hearing_whisper_passed", "Chuchotement réussi", 14),
-    Column("answers.hearing_score", "Score hearWHO (sur 100)", 14),
-    Column("answers.hearing_audiometry_db", "Audiométrie (dB)", 12),
-    Column("answers.hearing_problem_reported", "Problème d'audition déclaré", 14),
-    Column("answers.mood_down", "Triste ou déprimé (2 semaines)", 14),
-    Column("answers.mood_little_interest", "Peu d'intérêt ou de plaisir (2 semaines)", 14),
+    _from_export("consent_sharing"),
+    *(_from_export(f"app_alerts.{d}", 12) for d in DOMAINS),
+    *(_from_export(f"answers.{name}") for name in Step1Answers.model_fields),
 )
 
 
