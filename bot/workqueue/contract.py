@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bot.errors import IllegalTransition
 from bot.models import ItemState, SelfAssessment
@@ -54,6 +54,7 @@ __all__ = [
     "IllegalTransition",
     "ItemView",
     "RetryPolicy",
+    "TransitionChanges",
     "WorkQueue",
     "parse_age",
     "utcnow",
@@ -121,6 +122,25 @@ class EnqueueStatus(StrEnum):
     NEW = "new"  # inserted
     DUPLICATE = "duplicate"  # same reference, same content: nothing changed
     CONFLICT = "conflict"  # same reference, other content: item unchanged, conflict in history
+
+
+class TransitionChanges(TypedDict, total=False):
+    """What a transition may change besides the state: the one list of its keywords.
+
+    Absent keys mean: no reason or details (""), no ``expect_from`` check, the payload, result and
+    not-before left as they are, no evidence added, attempts kept, no lease owner checked.
+    """
+
+    reason: str
+    details: str
+    expect_from: Iterable[ItemState] | None
+    assessment: SelfAssessment | None
+    error_code: str | None
+    evidence: Sequence[str]
+    result: dict[str, Any] | None
+    not_before: datetime | None
+    reset_attempts: bool
+    owner: str | None
 
 
 @dataclass(frozen=True)
@@ -243,23 +263,9 @@ class WorkQueue(ABC):
 
     @abstractmethod
     def transition(
-        self,
-        reference: str,
-        to: ItemState,
-        *,
-        actor: str,
-        reason: str = "",
-        details: str = "",
-        expect_from: Iterable[ItemState] | None = None,
-        assessment: SelfAssessment | None = None,
-        error_code: str | None = None,
-        evidence: Sequence[str] = (),
-        result: dict[str, Any] | None = None,
-        not_before: datetime | None = None,
-        reset_attempts: bool = False,
-        owner: str | None = None,
+        self, reference: str, to: ItemState, *, actor: str, **changes: Unpack[TransitionChanges]
     ) -> None:
-        """Move one item to ``to`` in one transaction, with a history row.
+        """Move one item to ``to`` in one transaction, with a history row (see TransitionChanges).
 
         Raises IllegalTransition when the move is not in :data:`TRANSITIONS`, when the current
         state is not in ``expect_from``, or when ``owner`` is given and the item is in progress

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from bot.errors import BusinessException, ConfigurationError, SystemException
 from bot.logs import logger, register_pii
 from bot.models import ItemState, SelfAssessment
-from bot.workqueue.contract import IllegalTransition, RetryPolicy
+from bot.workqueue.contract import IllegalTransition, RetryPolicy, TransitionChanges
 
 if TYPE_CHECKING:
     from bot.workqueue.contract import WorkQueue
@@ -105,21 +105,19 @@ class WorkItem:
                 not_before=self.queue.now() + wait,
             )
 
-    def _release(self, to: ItemState, **kwargs: Any) -> None:
+    def _release(self, to: ItemState, **changes: Unpack[TransitionChanges]) -> None:
         if self.released:
             raise IllegalTransition(
                 f"l'élément {self.reference} a déjà été libéré ({self.outcome})"
             )
-        self.queue.transition(
-            self.reference,
-            to,
-            actor=self.actor,
-            expect_from=[S.IN_PROGRESS],
-            owner=self.worker,
-            evidence=list(self.evidence),
-            result=self.result or None,
-            **kwargs,
-        )
+        # Only the holder of the lease releases; what it found travels with the release.
+        held: TransitionChanges = {
+            "expect_from": [S.IN_PROGRESS],
+            "owner": self.worker,
+            "evidence": list(self.evidence),
+            "result": self.result or None,
+        }
+        self.queue.transition(self.reference, to, actor=self.actor, **(held | changes))
         self.outcome = to
 
     def __enter__(self) -> WorkItem:

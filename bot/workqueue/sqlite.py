@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from bot.evidence import private_dir
 from bot.logs import logger, mask
@@ -36,6 +36,7 @@ from bot.workqueue.contract import (
     IllegalTransition,
     ItemView,
     RetryPolicy,
+    TransitionChanges,
     WorkQueue,
     utcnow,
 )
@@ -380,20 +381,16 @@ class SQLiteQueue(WorkQueue):
         to: ItemState,
         *,
         actor: str,
-        reason: str = "",
-        details: str = "",
-        expect_from: Iterable[ItemState] | None = None,
-        assessment: SelfAssessment | None = None,
-        error_code: str | None = None,
-        evidence: Sequence[str] = (),
-        result: dict[str, Any] | None = None,
-        not_before: datetime | None = None,
-        reset_attempts: bool = False,
-        owner: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         attempts_delta: int | None = None,
+        **changes: Unpack[TransitionChanges],
     ) -> None:
         """Check and write one transition; the caller holds the write transaction."""
+        reason, details = changes.get("reason", ""), changes.get("details", "")
+        expect_from, owner = changes.get("expect_from"), changes.get("owner")
+        assessment, error_code = changes.get("assessment"), changes.get("error_code")
+        result, not_before = changes.get("result"), changes.get("not_before")
+        evidence = changes.get("evidence", ())
         ref, current = r["reference"], ItemState(r["state"])
         to = ItemState(to)
         if expect_from is not None and current not in {ItemState(s) for s in expect_from}:
@@ -423,7 +420,7 @@ class SQLiteQueue(WorkQueue):
         now = self.now()
         if attempts_delta is None:
             attempts_delta = 1 if to == S.IN_PROGRESS else 0
-        attempts = 0 if reset_attempts else max(r["attempts"] + attempts_delta, 0)
+        attempts = 0 if changes.get("reset_attempts") else max(r["attempts"] + attempts_delta, 0)
         if to == S.IN_PROGRESS:
             lease_owner: str | None = owner or actor
             lease_expires: str | None = _ts(now + timedelta(seconds=lease_seconds))
@@ -465,10 +462,12 @@ class SQLiteQueue(WorkQueue):
             evidence=fresh,
         )
 
-    def transition(self, reference: str, to: ItemState, **changes: Any) -> None:
+    def transition(
+        self, reference: str, to: ItemState, *, actor: str, **changes: Unpack[TransitionChanges]
+    ) -> None:
         """See :meth:`WorkQueue.transition`: same keywords, one transaction."""
         with self._write():
-            self._apply(self._row(reference), to, **changes)
+            self._apply(self._row(reference), to, actor=actor, **changes)
 
     def release_unstarted(self, item: WorkItem, actor: str) -> None:
         with self._write():
