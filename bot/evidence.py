@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,14 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.workqueue import WorkItem
 
-__all__ = ["EvidenceFolder", "EvidencePolicy", "private_dir", "private_file"]
+__all__ = [
+    "EvidenceFolder",
+    "EvidencePolicy",
+    "free_stem",
+    "private_dir",
+    "private_file",
+    "write_private",
+]
 
 #: Writes one piece of evidence into the path it is given (a screenshot, a trace).
 Capture = Callable[[Path], object]
@@ -53,10 +61,43 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def private_file(path: Path) -> Path:
-    """Restrict an existing file to its owner (the browser writes evidence with the umask)."""
-    path.chmod(0o600)
+def private_file(path: Path, *, create: bool = False, empty: bool = False) -> Path:
+    """Restrict a file to its owner; ``create`` it first (0600 from its first instant, before
+    another program such as SQLite or the browser opens it), ``empty`` it if it exists."""
+    if create:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if empty else 0)
+        os.close(os.open(path, flags, 0o600))
+    path.chmod(0o600)  # an existing file may have been created looser (umask, another tool)
     return path
+
+
+def write_private(path: Path, content: str | Callable[[Path], object]) -> Path:
+    """Write ``path`` (text, or a writer given a path) through a 0600 temporary file in the same
+    folder, then rename: never readable by others, never seen half-written."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if isinstance(content, str):
+            tmp.write_text(content, encoding="utf-8")
+        else:
+            content(tmp)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def free_stem(folder: Path, stem: str, suffixes: Iterable[str], *, first: int = 2) -> str:
+    """``stem``, else ``stem-<first>``, ``stem-<first + 1>``…: the first with no file of any of
+    ``suffixes`` in ``folder``. Never overwrite a report, a file a reviewer may be filling, or an
+    archived export."""
+    suffixes = tuple(suffixes)
+    candidate, n = stem, first
+    while any((folder / f"{candidate}{s}").exists() for s in suffixes):
+        candidate, n = f"{stem}-{n}", n + 1
+    return candidate
 
 
 class EvidenceFolder:
@@ -74,11 +115,7 @@ class EvidenceFolder:
         private_dir(self.root)
         private_dir(self.path.parent)
         private_dir(self.path)
-        target = self.path / f"{_SAFE.sub('_', step)}{suffix}"
-        # Pre-create the file 0600 so that even the instant before chmod it is never world-readable.
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.close(fd)
-        return target
+        return private_file(self.path / f"{_SAFE.sub('_', step)}{suffix}", create=True, empty=True)
 
     def seal(self, path: Path) -> Path:
         """Call after a tool wrote ``path``: makes sure it is private."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
+from bot.evidence import free_stem
 from bot.ingest._mapping import load_mapping
 from bot.ingest._read import EXTENSIONS
 from bot.ingest._rows import Summary, ingest_file
@@ -58,12 +59,8 @@ def _record(archive: Path, entry: dict[str, Any]) -> None:
 
 def _archive(path: Path, archive: Path, stamp: str, tag: str = "") -> Path:
     """Move a file into the archive under a dated name; never overwrite, never delete."""
-    base = f"{stamp}{tag}_{path.name}"
-    dest = archive / base
-    n = 1
-    while dest.exists():
-        dest = archive / f"{Path(base).stem}-{n}{path.suffix}"
-        n += 1
+    base = Path(f"{stamp}{tag}_{path.name}")
+    dest = archive / f"{free_stem(archive, base.stem, (path.suffix,), first=1)}{path.suffix}"
     shutil.move(str(path), dest)
     dest.chmod(0o600)
     return dest

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import what_to_do
-from bot.evidence import private_dir
+from bot.evidence import free_stem, private_dir, write_private
 from bot.icope import alerts_for
 
 # Reused from ingest: cells are read with the export's own rules and synonyms.
@@ -20,7 +20,7 @@ from bot.ingest import (
 )
 from bot.logs import logger
 from bot.models import DOMAINS, ItemState
-from bot.review.files import free_stem, uri, write_csv, write_private, write_xlsx
+from bot.review.files import uri, write_csv, write_xlsx
 from bot.review.layout import (
     DISCORDANT,
     IDENTITY_COLUMNS,
@@ -64,7 +64,9 @@ def export_exceptions(
     columns = layout(with_identity)
     rows = [_row(v, with_identity) for v in views]
     private_dir(out_dir)
-    stem = free_stem(out_dir, f"exceptions-{(today or date.today()).isoformat()}")
+    stem = free_stem(
+        out_dir, f"exceptions-{(today or date.today()).isoformat()}", (".xlsx", ".csv")
+    )
     xlsx, csv_path = out_dir / f"{stem}.xlsx", out_dir / f"{stem}.csv"
     write_private(xlsx, lambda tmp: write_xlsx(tmp, columns, rows))
     write_private(csv_path, lambda tmp: write_csv(tmp, columns, rows))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,32 +27,10 @@ from bot.review.layout import (
     ReviewFileError,
 )
 
-__all__ = ["free_stem", "read_table", "uri", "write_csv", "write_private", "write_xlsx"]
+__all__ = ["read_table", "uri", "write_csv", "write_xlsx"]
 
 # Cells Excel (and LibreOffice) would run as a formula, or that hide one after a control char.
 _DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def free_stem(folder: Path, stem: str) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``… : never overwrite a file a reviewer may be filling."""
-    candidate, n = stem, 1
-    while (folder / f"{candidate}.xlsx").exists() or (folder / f"{candidate}.csv").exists():
-        n += 1
-        candidate = f"{stem}-{n}"
-    return candidate
-
-
-def write_private(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a 0600 temporary file in the same folder, then rename: never readable by others."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def uri(path: str) -> str:

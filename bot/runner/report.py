@@ -13,7 +13,6 @@ What the terminal shows during and after a run lives in :mod:`bot.console`.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment, select_autoescape
 
 from bot.errors import what_to_do
-from bot.evidence import private_dir
+from bot.evidence import free_stem, private_dir, write_private
 from bot.logs import mask
 from bot.workqueue import STATE_LABELS
 
@@ -212,15 +211,9 @@ def write_run_report(summary: RunSummary, reports_dir: Path) -> Path:
     """Write ``<reports_dir>/run-<yyyymmdd-hhmmss>.html`` (folder 0700, file 0600)."""
     private_dir(reports_dir)
     stamp = summary.started_at.astimezone().strftime("%Y%m%d-%H%M%S")
-    path = reports_dir / f"run-{stamp}.html"
-    n = 1
-    while path.exists():  # two runs started in the same second keep both reports
-        n += 1
-        path = reports_dir / f"run-{stamp}-{n}.html"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(render_run_report(summary))
-    return path
+    # Two runs started in the same second keep both reports.
+    stem = free_stem(reports_dir, f"run-{stamp}", (".html",))
+    return write_private(reports_dir / f"{stem}.html", render_run_report(summary))
 
 
 # --- console --------------------------------------------------------------------------------

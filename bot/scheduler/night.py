@@ -9,9 +9,6 @@ a name; files 0600 in 0700 folders.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from bot.evidence import write_private
 from bot.logs import logger
 from bot.models import ItemState
 from bot.workqueue import STATE_LABELS
@@ -38,7 +36,6 @@ __all__ = [
     "TargetCheck",
     "night_path",
     "open_night",
-    "write_private_text",
 ]
 
 S = ItemState
@@ -119,7 +116,7 @@ class Night(BaseModel):
             return None
 
     def save(self, path: Path) -> None:
-        write_private_text(path, self.model_dump_json(indent=2))
+        write_private(path, self.model_dump_json(indent=2))
 
 
 def night_path(settings: Settings) -> Path:
@@ -262,15 +259,3 @@ def _listed(items: list[ItemLine]) -> list[str]:
     if len(items) > TEXT_LIST_LIMIT:
         out.append(f"  … et {len(items) - TEXT_LIST_LIMIT} autre(s) (voir le fichier .json)")
     return out
-
-
-def write_private_text(path: Path, text: str) -> None:
-    """Write through a 0600 temporary file in the same folder, then rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import BotError
-from bot.evidence import private_dir
+from bot.evidence import free_stem, private_dir, write_private
 from bot.logs import logger, mask
 from bot.models import ItemState
 from bot.scheduler.night import (
@@ -27,7 +27,6 @@ from bot.scheduler.night import (
     ReviewExport,
     RunLine,
     TargetCheck,
-    write_private_text,
 )
 from bot.workqueue import WorkQueue
 
@@ -206,13 +205,10 @@ def report_step(
         notes=notes,
     )
     folder = private_dir(Path(settings.reports_dir))
-    stem, n = f"morning-{today.isoformat()}", 1
-    while (folder / f"{stem}.txt").exists() or (folder / f"{stem}.json").exists():
-        n += 1
-        stem = f"morning-{today.isoformat()}-{n}"
+    stem = free_stem(folder, f"morning-{today.isoformat()}", (".txt", ".json"))
     text_path = folder / f"{stem}.txt"
-    write_private_text(folder / f"{stem}.json", report.model_dump_json(indent=2))
-    write_private_text(text_path, report.text())
+    write_private(folder / f"{stem}.json", report.model_dump_json(indent=2))
+    write_private(text_path, report.text())
     logger.info(
         "Rapport du matin {} : {} à examiner, {} échec(s) technique(s), file {}",
         text_path.name,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Unpack
 
-from bot.evidence import private_dir
+from bot.evidence import private_dir, private_file
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue.contract import (
@@ -118,13 +117,6 @@ def _raw_hash(raw: dict[str, str]) -> str:
     return hashlib.sha256(_json(raw).encode()).hexdigest()
 
 
-def _private_file(path: Path) -> None:
-    """Create ``path`` 0600 before anyone else (SQLite) opens it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    path.chmod(0o600)
-
-
 class SQLiteQueue(WorkQueue):
     """The :class:`~bot.workqueue.WorkQueue` on one SQLite file."""
 
@@ -134,7 +126,7 @@ class SQLiteQueue(WorkQueue):
         self._lock = threading.RLock()
         self._depth = 0
         private_dir(path.parent)
-        _private_file(path)
+        private_file(path, create=True)  # 0600 before SQLite opens it
         self._conn = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
