@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from bot.config import ScreenshotMode, Settings
-from bot.errors import BusinessException, SystemException
+from bot.errors import BusinessException, EffecteurUnknown, SystemException
 from bot.flows.double_entry import double_entry
 from bot.models import ItemState, SelfAssessment
 from bot.pages.session import TargetSession
@@ -237,7 +237,8 @@ def test_unknown_effecteur_stops_before_anything_is_saved(
 ) -> None:
     settings = flow_settings.model_copy(update={"effecteur": "Dr Personne"})
 
-    with pytest.raises(SystemException) as raised:
+    # A configuration error: the runner halts the run instead of retrying item after item.
+    with pytest.raises(EffecteurUnknown) as raised:
         double_entry(target_session, leased(make_assessment(reference="AE-EFF2")), settings)
 
     assert raised.value.code == "effecteur_unknown"

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from bot.errors import SystemException
 from bot.logs import logger
-from bot.otp import ImapCodeSource, OtpEmailRules
+from bot.otp import ImapCodeSource, OtpEmailRules, _mailbox_name
 from mailpipe import MailPipeline
 from tests.fixtures.mail import BotMailbox, new_bot_mailbox
 
@@ -93,15 +93,27 @@ def test_used_code_mail_is_marked_seen_and_never_returned_twice(bot_mailbox: Bot
         source.code_for(login_started)
 
 
-def test_used_code_mail_can_be_moved_to_a_folder(bot_mailbox: BotMailbox) -> None:
-    if bot_mailbox.pipeline.imap_server == "pymap":
-        pytest.skip("pymap 0.36 sometimes copies a just-delivered mail without its content")
+def test_used_code_mail_can_be_moved_to_a_folder(bot_mailbox_on_each_server: BotMailbox) -> None:
+    mailbox = bot_mailbox_on_each_server
     login_started = now()
-    bot_mailbox.send_code("246810")
+    mailbox.send_code("246810")
 
-    assert bot_mailbox.source(move_to="Codes utilisés").code_for(login_started) == "246810"
-    assert bot_mailbox.messages() == []
-    assert bot_mailbox.messages("Codes utilisés") == [("Votre code de connexion e-parcours", True)]
+    assert mailbox.source(move_to="Codes utilisés").code_for(login_started) == "246810"
+    assert mailbox.messages() == []
+    conn = mailbox.imap()
+    try:
+        typ, data = conn.select(_mailbox_name("Codes utilisés"), readonly=True)
+    finally:
+        conn.logout()
+    assert (typ, data) == ("OK", [b"1"])  # the mail left the inbox for the folder, not lost
+    if mailbox.pipeline.imap_server == "pymap":
+        # Seen on every run here: pymap's COPY writes the copy with an empty body
+        # (RFC822.SIZE 1), so its subject and recipient cannot be read back.
+        pytest.xfail(
+            "pymap 0.36 copie le message déplacé sans son contenu : le contenu du dossier "
+            "n'est vérifié que sur Dovecot"
+        )
+    assert mailbox.messages("Codes utilisés") == [("Votre code de connexion e-parcours", True)]
 
 
 def test_mail_with_another_subject_is_ignored(bot_mailbox: BotMailbox) -> None:

@@ -7,7 +7,9 @@ queues and sandbox databases the tests left behind (sample exports, fixtures, ch
 The logs read are every ``*.jsonl`` / ``*.log`` file (rotated ``.gz`` included) under the suite
 data folder (``suite_data``: the bot's own logs, ``icope-bot`` subprocesses, the in-process log
 kept by tests/fixtures/chaos.py) and under pytest's temporary folder (runs with their own
-``logs_dir``). Run alone, it has nothing to read and is skipped.
+``logs_dir``). Run alone, it has nothing to read and FAILS: a scan that read nothing proves
+nothing, and a mis-pointed data folder must not go green. Run it after the suite (``make test``,
+or ``ICOPE_BOT_TEST_DATA=<the suite's folder> pytest tests/test_zz_pii_scan.py``).
 """
 
 from __future__ import annotations
@@ -171,7 +173,12 @@ def test_no_personal_data_in_any_log_file_of_the_suite(roots: list[Path]) -> Non
     personal = _collect(roots)
     logs = _files(roots, ("*.jsonl", "*.log", "*.jsonl.*.gz", "*.jsonl.gz", "*.log.gz"))
     if not personal.names or not logs:
-        pytest.skip("rien à lire : ce test lit ce que toute la suite a écrit (lancer `make test`)")
+        pytest.fail(
+            f"rien à lire sous {', '.join(map(str, roots)) or '(aucun dossier)'} : "
+            f"{len(logs)} journal(aux), {len(personal.names)} nom(s). Ce test lit ce que toute la "
+            "suite a écrit (lancer `make test`) : un dossier de données mal indiqué ne doit pas "
+            "passer pour propre."
+        )
     hits: list[str] = []
     patterns = personal.patterns()
     for path in logs:
@@ -214,7 +221,8 @@ def test_evidence_queue_log_and_report_files_are_private(roots: list[Path]) -> N
         if _mode(p) & 0o077:
             wrong.append(f"{p} : {_mode(p):o} (données de santé lisibles par d'autres)")
     if not checked:
-        pytest.skip(
-            "rien à vérifier : ce test lit ce que toute la suite a écrit (lancer `make test`)"
+        pytest.fail(
+            f"rien à vérifier sous {', '.join(map(str, roots)) or '(aucun dossier)'} : ce test "
+            "lit ce que toute la suite a écrit (lancer `make test`)."
         )
     assert wrong == [], "\n".join(wrong[:50])
