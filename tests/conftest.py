@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.browser import launch_options
+from bot.config import Settings
 
 pytest_plugins = [
     "tests.fixtures.sandbox",
@@ -44,6 +45,12 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("ICOPE_BOT_QUEUE_PATH", str(SUITE_DATA / "queue" / "queue.db"))
     for variable, sub in _DATA_DIRS.items():
         os.environ.setdefault(variable, str(SUITE_DATA / sub))
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_env_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's ``.env`` (real credentials, another target) never steers a test's Settings."""
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
 
 
 @pytest.fixture(scope="session")
