@@ -22,8 +22,8 @@ from bot.runner import RunEvent, RunOptions, run_batch
 from bot.sample import SampleExport, generate
 from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
+from tests.fixtures.review import fill_xlsx
 from tests.fixtures.runner import run_settings
-from tests.test_review_export import fill_xlsx
 
 S = ItemState
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.concordance import compare_alerts, compare_readback
 from bot.icope import Rules, alerts_for
-from tests.test_icope_rules import answers
+from tests.fixtures.queue import make_answers as answers
 
 RULES = Rules()
 

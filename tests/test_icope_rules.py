@@ -11,27 +11,11 @@ from hypothesis import strategies as st
 from bot import icope
 from bot.icope import Rules, alerts_for, explain
 from bot.models import DOMAINS, HearingTest, Step1Answers
+from tests.fixtures.queue import make_answers
 
 RULES = Rules()
 
-NEGATIVE: dict[str, Any] = {
-    "orientation_year_ok": True,
-    "orientation_month_ok": True,
-    "orientation_weekday_ok": True,
-    "orientation_day_ok": True,
-    "orientation_place_ok": True,
-    "words_recalled": 3,
-    "chair_rise_seconds": 10.0,
-    "weight_loss_kg": 0.0,
-    "appetite_loss": False,
-    "vision_problem": False,
-    "mood_down": False,
-    "mood_little_interest": False,
-}
-
-
-def answers(**overrides: Any) -> Step1Answers:
-    return Step1Answers(**{**NEGATIVE, **overrides})
+answers = make_answers  # a STEP 1 with no alert, the changes of the case applied
 
 
 def test_all_negative_answers_give_no_alert() -> None:

@@ -17,6 +17,7 @@ from bot.models import (
     is_valid_ins,
     normalize_trait,
 )
+from tests.fixtures.answers import step1_answers
 
 
 def with_key(first13: str) -> str:
@@ -99,18 +100,7 @@ def test_strict_traits_compare_as_the_rniv_says() -> None:
     assert normalize_trait("d'Hérouville-Œillet") == "D HEROUVILLE OEILLET"
 
 
-BASE_ANSWERS: dict[str, Any] = {
-    "orientation_year_ok": True,
-    "orientation_month_ok": True,
-    "orientation_weekday_ok": True,
-    "orientation_day_ok": True,
-    "orientation_place_ok": True,
-    "words_recalled": 3,
-    "appetite_loss": False,
-    "vision_problem": False,
-    "mood_down": False,
-    "mood_little_interest": False,
-}
+BASE_ANSWERS: dict[str, Any] = step1_answers(chair_rise_seconds=None)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +113,7 @@ BASE_ANSWERS: dict[str, Any] = {
 )
 def test_hearing_result_must_match_the_test_kind(hearing: dict[str, Any]) -> None:
     with pytest.raises(ValidationError, match="audition"):
-        Step1Answers(**BASE_ANSWERS, **hearing)
+        Step1Answers(**(BASE_ANSWERS | hearing))
 
 
 @pytest.mark.parametrize(

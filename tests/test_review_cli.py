@@ -12,7 +12,7 @@ from bot.logs import logger
 from bot.models import ItemState
 from bot.workqueue import open_queue
 from tests.fixtures.queue import make_assessment
-from tests.test_review_export import fill_xlsx, to_failed, to_review
+from tests.fixtures.review import fill_xlsx, to_failed, to_review
 
 S = ItemState
 

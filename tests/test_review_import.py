@@ -11,7 +11,7 @@ from bot.models import ItemState, SelfAssessment
 from bot.review import ImportReport, ReviewFileError, export_exceptions, import_decisions
 from bot.workqueue import WorkQueue
 from tests.fixtures.queue import FakeClock, make_assessment
-from tests.test_review_export import (
+from tests.fixtures.review import (
     DAY,
     HOSTILE_RAW,
     fill_csv,

@@ -21,7 +21,7 @@ from bot.scheduler import EXIT_LOCKED, EXIT_TARGET_CHANGED, build_scheduler
 from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
 from tests.fixtures.runner import run_env, run_settings
-from tests.test_scheduler_service import HOLD_LOCK
+from tests.fixtures.scheduler import HOLD_LOCK
 
 S = ItemState
 

@@ -29,6 +29,7 @@ from bot.scheduler import (
     scheduler_lock,
 )
 from bot.workqueue import open_queue
+from tests.fixtures.scheduler import HOLD_LOCK
 
 PARIS = ZoneInfo("Europe/Paris")
 S = ItemState
@@ -201,16 +202,6 @@ def test_jobs_do_nothing_once_the_scheduler_is_stopping(tmp_path: Path) -> None:
 
     assert inbox_file.exists()
     assert not settings.reports_dir.exists()
-
-
-HOLD_LOCK = """\
-import sys
-from pathlib import Path
-from bot.scheduler import scheduler_lock
-with scheduler_lock(Path(sys.argv[1])):
-    print("verrou pris", flush=True)
-    sys.stdin.read()
-"""
 
 
 def test_ingest_job_does_nothing_while_another_process_holds_the_lock(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from bot.review import export_exceptions
 from bot.workqueue import open_queue
 from sandbox.config import Account
 from sandbox.server import serve_in_thread
-from tests.chaos.bot_process import BotProcess
+from tests.fixtures.bot_process import BotProcess
 from tests.fixtures.runner import enqueue_batch, run_env
 from tests.fixtures.sandbox import sandbox_test_config
 

@@ -25,9 +25,9 @@ from bot.models import Identity, ItemState, normalize_trait
 from bot.runner import RunOptions, run_batch
 from bot.workqueue import ItemView, open_queue
 from sandbox.server import RunningSandbox
-from tests.chaos.sample_batch import export_in_queue
 from tests.fixtures.chaos import ChaosScale, Figures
 from tests.fixtures.runner import run_settings
+from tests.fixtures.sample_batch import export_in_queue
 
 S = ItemState
 
