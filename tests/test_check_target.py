@@ -15,7 +15,8 @@ from bot.config import Settings
 from bot.pages.conformance import PROBE, check_target
 from sandbox.server import RunningSandbox
 from tests.fixtures.flows import make_flow_settings
-from tests.fixtures.sandbox import BOT_PASSWORD, MAPPINGS
+from tests.fixtures.sandbox import MAPPINGS
+from tests.fixtures.settings import settings_env
 
 pytestmark = pytest.mark.browser
 
@@ -103,13 +104,9 @@ def test_cli_names_the_texts_the_v2_screens_no_longer_show(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     sandbox.set_faults(ui_variant="v2")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ICOPE_BOT_")} | {
-        "ICOPE_BOT_BASE_URL": sandbox.base_url,
-        "ICOPE_BOT_PASSWORD": BOT_PASSWORD,
-        "ICOPE_BOT_MAPPING": str(sandbox_mapping(tmp_path)),
-        "ICOPE_BOT_LOGS_DIR": str(tmp_path / "logs"),
-        "ICOPE_BOT_TIMEOUT_MS": "5000",
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICOPE_BOT_")} | settings_env(
+        tmp_path, target=sandbox, mapping=sandbox_mapping(tmp_path), logs_dir=tmp_path / "logs"
+    )
 
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", "check-target", "--json"],

@@ -15,6 +15,7 @@ from bot.ingest import LEDGER_NAME, ingest_file, ingest_inbox
 from bot.models import ItemState
 from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue
+from tests.fixtures.settings import make_settings
 
 AS_OF = date(2025, 6, 30)
 
@@ -111,12 +112,7 @@ def test_without_app_ids_the_reference_is_a_stable_hash_across_formats(
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        queue_path=tmp_path / "queue" / "queue.db",
-        inbox_dir=tmp_path / "inbox",
-        archive_dir=tmp_path / "archive",
-        logs_dir=tmp_path / "logs",
-    )
+    return make_settings(tmp_path, inbox_dir=tmp_path / "inbox", archive_dir=tmp_path / "archive")
 
 
 def test_inbox_files_are_ingested_then_archived_under_a_dated_name(

@@ -22,6 +22,7 @@ from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
 from tests.fixtures.runner import run_env, run_settings
 from tests.fixtures.scheduler import HOLD_LOCK
+from tests.fixtures.settings import settings_env
 
 S = ItemState
 
@@ -29,16 +30,8 @@ S = ItemState
 @pytest.fixture
 def cli_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every file of the CLI under ``tmp_path`` (ICOPE_BOT_* variables); log sinks closed after."""
-    for key, sub in {
-        "QUEUE_PATH": "queue/queue.db",
-        "INBOX_DIR": "queue/inbox",
-        "ARCHIVE_DIR": "queue/archive",
-        "REPORTS_DIR": "reports",
-        "REVIEWS_DIR": "reviews",
-        "LOGS_DIR": "logs",
-        "SCREENSHOTS_DIR": "screenshots",
-    }.items():
-        monkeypatch.setenv(f"ICOPE_BOT_{key}", str(tmp_path / sub))
+    for name, value in settings_env(tmp_path, logs_dir=tmp_path / "logs").items():
+        monkeypatch.setenv(name, value)
     yield tmp_path
     logger.remove()  # main() configured logging sinks into tmp_path: close them
 

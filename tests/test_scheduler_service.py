@@ -30,6 +30,7 @@ from bot.scheduler import (
 )
 from bot.workqueue import open_queue
 from tests.fixtures.scheduler import HOLD_LOCK
+from tests.fixtures.settings import make_settings
 
 PARIS = ZoneInfo("Europe/Paris")
 S = ItemState
@@ -37,16 +38,7 @@ S = ItemState
 
 def offline_settings(data: Path, **changes: Any) -> Settings:
     """Settings whose files all live under ``data``; no target needed."""
-    values: dict[str, Any] = {
-        "queue_path": data / "queue" / "queue.db",
-        "inbox_dir": data / "queue" / "inbox",
-        "archive_dir": data / "queue" / "archive",
-        "reports_dir": data / "reports",
-        "reviews_dir": data / "reviews",
-        "logs_dir": data / "logs",
-        "screenshots_dir": data / "screenshots",
-    }
-    return Settings(**(values | changes))
+    return make_settings(data, **({"logs_dir": data / "logs"} | changes))
 
 
 @pytest.mark.parametrize(
