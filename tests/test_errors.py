@@ -145,3 +145,24 @@ def test_an_unreadable_export_mapping_is_a_configuration_error(tmp_path: Path) -
         load_mapping(broken)
     with pytest.raises(MappingError):
         load_mapping(tmp_path / "absent.yaml")
+
+
+def test_a_missing_target_mapping_stops_the_run_command_with_what_to_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+    from bot.logs import logger
+
+    monkeypatch.setenv("ICOPE_BOT_MAPPING", str(tmp_path / "absent.yaml"))
+    monkeypatch.setenv("ICOPE_BOT_QUEUE_PATH", str(tmp_path / "queue" / "queue.db"))
+    monkeypatch.setenv("ICOPE_BOT_LOGS_DIR", str(tmp_path / "logs"))
+    try:
+        code = main(["run"])
+    finally:
+        logger.remove()  # main() configured logging sinks into tmp_path
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Réglage à corriger : Fichier de correspondance de la cible introuvable" in err
+    assert f"Que faire : {CODES['mapping_invalid'].action}" in err
+    assert "Traceback" not in err

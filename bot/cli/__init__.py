@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 from bot.cli import assistant, developer, night, reviewer
 from bot.config import Settings
+from bot.errors import ConfigurationError, what_to_do
 from bot.logs import configure_logging
 
 __all__ = ["main"]
@@ -53,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, settings)
+    except ConfigurationError as e:
+        # Raised before any item was taken (a mapping, the OTP set-up): say what to fix, no trace.
+        print(f"Réglage à corriger : {e.message}", file=sys.stderr)
+        if action := what_to_do(e.code):
+            print(f"Que faire : {action}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("Interrompu.", file=sys.stderr)
         return 130
