@@ -52,6 +52,13 @@ PROBE = Identity(
     sex=Sex.I,
     birth_insee="99100",
 )
+#: What the tour types into the usager form for it: its traits (a throw-away usager, no INS).
+_PROBE_FIELDS: dict[str, str | date] = {
+    "birth_name": PROBE.birth_name,
+    "first_names": " ".join(PROBE.first_names),
+    "birth_date": PROBE.birth_date,
+    "birth_insee": "99100",
+}
 #: Its STEP 1: alerts and no alerts, "yes", "no" and "not done" all on screen.
 PROBE_ANSWERS = Step1Answers(
     orientation_year_ok=True,
@@ -346,13 +353,13 @@ class _Tour:
         s = self.session
         if not self._probe_rows(s.open_search()):
             form = s.open_search().open_create_form()
-            form.fill(PROBE, consent=True)
+            form.fill(_PROBE_FIELDS, sex=PROBE.sex, consent=True)
             created = form.submit()
             if isinstance(created, DossierPage):
                 self.created_probe = True
                 self.see_text("dossier", "texts", "created", created.state())
         form = s.open_search().open_create_form()
-        form.fill(PROBE, consent=True)
+        form.fill(_PROBE_FIELDS, sex=PROBE.sex, consent=True)
         warning = form.submit()
         if isinstance(warning, DuplicateWarningPage):
             self.check("duplicate", warning)
