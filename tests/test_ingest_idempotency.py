@@ -15,7 +15,10 @@ from bot.ingest import LEDGER_NAME, ingest_file, ingest_inbox
 from bot.models import ItemState
 from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue
+from tests.fixtures.queue import BOTH_BACKENDS
 from tests.fixtures.settings import make_settings
+
+pytestmark = BOTH_BACKENDS
 
 AS_OF = date(2025, 6, 30)
 

@@ -10,7 +10,7 @@ import pytest
 from bot.models import ItemState, SelfAssessment
 from bot.review import ImportReport, ReviewFileError, export_exceptions, import_decisions
 from bot.workqueue import WorkQueue
-from tests.fixtures.queue import FakeClock, make_assessment
+from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, make_assessment
 from tests.fixtures.review import (
     DAY,
     HOSTILE_RAW,
@@ -21,6 +21,8 @@ from tests.fixtures.review import (
     to_review,
     xlsx_rows,
 )
+
+pytestmark = BOTH_BACKENDS
 
 S = ItemState
 

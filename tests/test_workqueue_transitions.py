@@ -18,7 +18,9 @@ from bot.workqueue import (
     WorkQueue,
     open_queue,
 )
-from tests.fixtures.queue import FakeClock, make_assessment
+from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, make_assessment
+
+pytestmark = BOTH_BACKENDS
 
 S = ItemState
 LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in sorted(targets)]

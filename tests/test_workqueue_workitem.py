@@ -12,7 +12,9 @@ from bot.errors import BusinessException, SystemException
 from bot.logs import logger, mask
 from bot.models import ItemState
 from bot.workqueue import IllegalTransition, RetryPolicy, WorkQueue
-from tests.fixtures.queue import FakeClock, make_assessment
+from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, make_assessment
+
+pytestmark = BOTH_BACKENDS
 
 S = ItemState
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60)

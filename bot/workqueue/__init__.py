@@ -3,9 +3,11 @@
 - :mod:`bot.workqueue.contract`: :class:`WorkQueue` (the interface every backend implements), the
   transition table, :class:`ItemView`, :class:`HistoryEntry`, :class:`RetryPolicy`;
 - :mod:`bot.workqueue.item`: :class:`WorkItem`, a leased item used as a context manager;
-- :mod:`bot.workqueue.sqlite`: the embedded SQLite backend (one machine).
+- :mod:`bot.workqueue.sqlite`: the embedded SQLite backend (one machine, the default);
+- :mod:`bot.workqueue.postgres`: the PostgreSQL backend (several machines on one queue).
 
-:func:`open_queue` picks the backend; callers only see the contract.
+:func:`open_queue` picks the backend from its target (a file path, or a ``postgresql://`` URL:
+``ICOPE_BOT_QUEUE_URL``); callers only see the contract.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bot.workqueue.contract import (
     TRANSITIONS,
     WAITING_STATES,
     Clock,
+    Enqueued,
     EnqueueStatus,
     HistoryEntry,
     IllegalTransition,
@@ -39,12 +42,14 @@ __all__ = [
     "WAITING_STATES",
     "Clock",
     "EnqueueStatus",
+    "Enqueued",
     "HistoryEntry",
     "IllegalTransition",
     "ItemView",
     "RetryPolicy",
     "WorkItem",
     "WorkQueue",
+    "is_queue_url",
     "open_queue",
     "parse_age",
     "status_summary",
@@ -52,11 +57,24 @@ __all__ = [
 ]
 
 
-def open_queue(path: Path | str, *, clock: Clock = utcnow) -> WorkQueue:
-    """Open (creating it 0600, its folder 0700) the SQLite queue at ``path``."""
+def is_queue_url(target: Path | str) -> bool:
+    """True when ``target`` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def open_queue(target: Path | str, *, clock: Clock = utcnow) -> WorkQueue:
+    """Open the queue at ``target``: a ``postgresql://`` URL, or a SQLite file path.
+
+    A SQLite file is created 0600 in a 0700 folder; a PostgreSQL database gets its tables created
+    or migrated on first use. psycopg is only imported for a URL.
+    """
+    if is_queue_url(target):
+        from bot.workqueue.postgres import PostgresQueue
+
+        return PostgresQueue(str(target), clock=clock)
     from bot.workqueue.sqlite import SQLiteQueue
 
-    return SQLiteQueue(Path(path), clock=clock)
+    return SQLiteQueue(Path(target), clock=clock)
 
 
 def status_summary(queue: WorkQueue) -> dict[str, Any]:

@@ -14,15 +14,17 @@ Every transition is one transaction that updates the item and appends a row to i
 of *finished* items — ``done``, ``approved``, ``rejected``, the terminal states — and keeps the
 history rows and the counts. History reasons pass through the log PII mask before they are stored.
 
-The interface (:class:`WorkQueue`) hides the storage. :func:`open_queue` returns the SQLite
-backend (``bot/workqueue/sqlite.py``): one file, WAL, ``BEGIN IMMEDIATE`` for each write, several
-worker *processes* on one machine. A PostgreSQL backend would implement the same methods with the
-same tables: ``lease`` becomes one transaction running ``SELECT … WHERE state = 'pending' OR …
-ORDER BY created_at, id LIMIT n FOR UPDATE SKIP LOCKED`` followed by the ``UPDATE`` and the
-history ``INSERT`` (workers on several hosts skip each other's rows instead of queueing on one
-file lock); ``transition`` does ``SELECT … FOR UPDATE`` on the item row; ``transaction()`` maps to
-one database transaction; times come from the injected clock as ``timestamptz``. Callers do not
-change: they only see :class:`WorkQueue`, :class:`WorkItem` and :class:`ItemView`.
+The interface (:class:`WorkQueue`) hides the storage. :func:`open_queue` picks the backend:
+SQLite (``bot/workqueue/sqlite.py``: one file, WAL, ``BEGIN IMMEDIATE`` for each write, several
+worker *processes* on one machine) or PostgreSQL (``bot/workqueue/postgres.py``: ``lease`` is one
+transaction running ``SELECT … LIMIT n FOR UPDATE SKIP LOCKED`` then the ``UPDATE`` and the history
+``INSERT``, so workers on several machines skip each other's rows instead of queueing on one
+lock). Both keep the same tables; times come from the injected clock. Callers do not change: they
+only see :class:`WorkQueue`, :class:`WorkItem` and :class:`ItemView`.
+
+Besides the items, the queue provides what several workers must agree on: :meth:`WorkQueue.lock`
+(one login per bot account, one item of a person at a time: file locks on one machine, advisory
+locks of the database when machines share it) and :meth:`WorkQueue.renew` (the lease heartbeat).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bot.errors import IllegalTransition
+from bot.locks import QueueLock, machine_lock
 from bot.models import ItemState, SelfAssessment
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ __all__ = [
     "WAITING_STATES",
     "Clock",
     "EnqueueStatus",
+    "Enqueued",
     "HistoryEntry",
     "IllegalTransition",
     "ItemView",
@@ -122,6 +126,15 @@ class EnqueueStatus(StrEnum):
     NEW = "new"  # inserted
     DUPLICATE = "duplicate"  # same reference, same content: nothing changed
     CONFLICT = "conflict"  # same reference, other content: item unchanged, conflict in history
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """One valid export row for :meth:`WorkQueue.enqueue_many`."""
+
+    assessment: SelfAssessment = field(repr=False)
+    row: int | None = None
+    raw: dict[str, str] | None = field(default=None, repr=False)
 
 
 class TransitionChanges(TypedDict, total=False):
@@ -218,6 +231,21 @@ class WorkQueue(ABC):
     ) -> EnqueueStatus:
         """Insert a validated self-assessment as ``pending``; never overwrite an existing one."""
 
+    def enqueue_many(
+        self, entries: Sequence[Enqueued], *, source: str, actor: str = "ingest"
+    ) -> list[EnqueueStatus]:
+        """:meth:`enqueue` for a chunk of rows, in one transaction; one status per entry.
+
+        Same result as calling :meth:`enqueue` for each entry in order (a reference repeated in
+        the chunk is a duplicate or a conflict of its first occurrence). Backends override it to
+        write a chunk in a few statements instead of one round trip per row.
+        """
+        with self.transaction():
+            return [
+                self.enqueue(e.assessment, source=source, row=e.row, raw=e.raw, actor=actor)
+                for e in entries
+            ]
+
     @abstractmethod
     def quarantine(
         self,
@@ -307,6 +335,24 @@ class WorkQueue(ABC):
         instead of waiting for the lease to run out. A history row (event ``expire``) says why.
         Returns the references whose lease was ended.
         """
+
+    @abstractmethod
+    def renew(self, reference: str, worker: str, *, lease_seconds: float) -> datetime | None:
+        """Heartbeat: extend ``worker``'s lease on an in-progress item to ``now + lease_seconds``.
+
+        Returns the new expiry, or None when the item is no longer ``worker``'s (released, or
+        its lease ran out and another worker took it). Writes no history row: a renewal is not
+        a transition, and a long item would otherwise fill its history with them.
+        """
+
+    def lock(self, kind: str, *key: str, timeout: float) -> QueueLock:
+        """A lock every worker sharing this queue respects (``kind`` and ``key`` name it).
+
+        The default is a file lock: it holds for the processes of one machine, which is every
+        worker of a file-based queue. A queue shared by several machines overrides it.
+        ``acquire`` raises :data:`bot.locks.LockTimeout` after ``timeout`` seconds.
+        """
+        return machine_lock(kind, *key, timeout=timeout)
 
     @abstractmethod
     def purge(self, older_than: timedelta, *, actor: str = "purge") -> int:

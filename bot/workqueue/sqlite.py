@@ -23,16 +23,22 @@ from typing import Any, Unpack
 from bot.evidence import private_dir, private_file
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
+from bot.workqueue._rules import (
+    GIVE_UP_REASON,
+    check_transition,
+    conflict_reason,
+    enqueue_reason,
+    lease_reason,
+    quarantine_texts,
+)
 from bot.workqueue.contract import (
     DEFAULT_POLICY,
     FINISHED_STATES,
-    STATE_LABELS,
-    TRANSITIONS,
     WAITING_STATES,
     Clock,
+    Enqueued,
     EnqueueStatus,
     HistoryEntry,
-    IllegalTransition,
     ItemView,
     RetryPolicy,
     TransitionChanges,
@@ -271,7 +277,6 @@ class SQLiteQueue(WorkQueue):
             if found is not None:
                 if found["content_hash"] == content_hash:
                     return EnqueueStatus.DUPLICATE
-                where = f"{source}" + (f", ligne {row}" if row is not None else "")
                 self._history_row(
                     found["id"],
                     at=now,
@@ -279,8 +284,7 @@ class SQLiteQueue(WorkQueue):
                     event="conflict",
                     from_state=ItemState(found["state"]),
                     to_state=ItemState(found["state"]),
-                    reason="Conflit : cette référence a été importée à nouveau avec un contenu "
-                    f"différent ({where}) ; l'élément existant n'a pas été modifié.",
+                    reason=conflict_reason(source, row),
                     error_code="reference_conflict",
                 )
                 return EnqueueStatus.CONFLICT
@@ -333,9 +337,83 @@ class SQLiteQueue(WorkQueue):
             row=row,
             reason="",
             details="",
-            history_reason=f"Importé ({source}" + (f", ligne {row})" if row is not None else ")"),
+            history_reason=enqueue_reason(source, row),
             actor=actor,
         )
+
+    def enqueue_many(
+        self, entries: Sequence[Enqueued], *, source: str, actor: str = "ingest"
+    ) -> list[EnqueueStatus]:
+        """One ``executemany`` for the chunk's new items and one for their history rows."""
+        statuses: list[EnqueueStatus] = []
+        with self._write() as db:
+            refs = [e.assessment.reference for e in entries]
+            known: dict[str, str] = {
+                r["reference"]: r["content_hash"]
+                for r in db.execute(
+                    "SELECT reference, content_hash FROM items"
+                    " WHERE reference IN (SELECT value FROM json_each(?))",
+                    (_json(refs),),
+                )
+            }
+            now = _ts(self.now())
+            new: list[tuple[Any, ...]] = []
+            events: list[tuple[str, str, str, str | None]] = []  # ref, event, reason, code
+            conflicts: list[tuple[str, str, str, str | None]] = []
+            for e in entries:
+                a = e.assessment
+                digest = a.content_hash()
+                if a.reference in known:
+                    if known[a.reference] == digest:
+                        statuses.append(EnqueueStatus.DUPLICATE)
+                    else:
+                        statuses.append(EnqueueStatus.CONFLICT)
+                        conflicts.append(
+                            (
+                                a.reference,
+                                "conflict",
+                                conflict_reason(source, e.row),
+                                "reference_conflict",
+                            )
+                        )
+                    continue
+                known[a.reference] = digest
+                statuses.append(EnqueueStatus.NEW)
+                raw = None if e.raw is None else _json(e.raw)
+                payload = a.model_dump_json()
+                new.append((a.reference, S.PENDING, digest, payload, raw, source, e.row, now))
+                events.append((a.reference, "enqueue", enqueue_reason(source, e.row), None))
+            db.executemany(
+                "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
+                " source, row, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?8)",
+                new,
+            )
+            touched = {ref for ref, *_ in events + conflicts}
+            rows = db.execute(
+                "SELECT id, reference, state FROM items"
+                " WHERE reference IN (SELECT value FROM json_each(?))",
+                (_json(sorted(touched)),),
+            ).fetchall()
+            by_ref = {r["reference"]: (r["id"], r["state"]) for r in rows}
+            # Enqueue rows first: a conflict within the chunk comes after its item's creation.
+            db.executemany(
+                "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason,"
+                " error_code, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]')",
+                [
+                    (
+                        by_ref[ref][0],
+                        now,
+                        actor,
+                        event,
+                        None if event == "enqueue" else by_ref[ref][1],
+                        by_ref[ref][1],
+                        mask(reason),
+                        code,
+                    )
+                    for ref, event, reason, code in events + conflicts
+                ],
+            )
+        return statuses
 
     def quarantine(
         self,
@@ -347,8 +425,7 @@ class SQLiteQueue(WorkQueue):
         raw: dict[str, str],
         actor: str = "ingest",
     ) -> EnqueueStatus:
-        first = reasons[0] if reasons else "ligne invalide"
-        more = f" (et {len(reasons) - 1} autre(s) problème(s))" if len(reasons) > 1 else ""
+        reason, details, history_reason = quarantine_texts(reasons, source, row)
         return self._insert(
             reference=reference,
             state=S.INVALID,
@@ -357,11 +434,9 @@ class SQLiteQueue(WorkQueue):
             raw=raw,
             source=source,
             row=row,
-            reason=first + more,
-            details="\n".join(reasons),
-            # Validation messages may quote the rejected value: the history only counts them.
-            history_reason=f"Mis en quarantaine : {len(reasons)} problème(s) ({source}"
-            + (f", ligne {row})" if row is not None else ")"),
+            reason=reason,
+            details=details,
+            history_reason=history_reason,
             actor=actor,
         )
 
@@ -385,30 +460,18 @@ class SQLiteQueue(WorkQueue):
         evidence = changes.get("evidence", ())
         ref, current = r["reference"], ItemState(r["state"])
         to = ItemState(to)
-        if expect_from is not None and current not in {ItemState(s) for s in expect_from}:
-            raise IllegalTransition(
-                f"l'élément {ref} est « {STATE_LABELS[current]} » : "
-                f"passage à « {STATE_LABELS[to]} » refusé"
-            )
-        if to not in TRANSITIONS[current]:
-            raise IllegalTransition(
-                f"passage de « {STATE_LABELS[current]} » à « {STATE_LABELS[to]} » "
-                f"interdit (élément {ref})"
-            )
-        holds_lease = current != S.IN_PROGRESS or to == S.IN_PROGRESS or r["lease_owner"] == owner
-        if owner is not None and not holds_lease:
-            raise IllegalTransition(
-                f"l'élément {ref} n'est plus réservé par {owner} (bail expiré et repris)"
-            )
-        if assessment is not None and assessment.reference != ref:
-            raise ValueError(f"l'auto-évaluation {assessment.reference} ne correspond pas à {ref}")
         payload = r["assessment_json"] if assessment is None else assessment.model_dump_json()
         content_hash = r["content_hash"] if assessment is None else assessment.content_hash()
-        if to in {S.PENDING, S.IN_PROGRESS, S.RETRY_WAIT} and payload is None:
-            raise IllegalTransition(
-                f"l'élément {ref} n'a pas d'auto-évaluation valide : "
-                f"passage à « {STATE_LABELS[to]} » impossible"
-            )
+        check_transition(
+            ref,
+            current,
+            to,
+            expect_from=expect_from,
+            owner=owner,
+            lease_owner=r["lease_owner"],
+            assessment=assessment,
+            has_payload=payload is not None,
+        )
         now = self.now()
         if attempts_delta is None:
             attempts_delta = 1 if to == S.IN_PROGRESS else 0
@@ -509,27 +572,17 @@ class SQLiteQueue(WorkQueue):
                             r,
                             S.FAILED,
                             actor=actor,
-                            reason="Traitement interrompu à chaque tentative : vérifier "
-                            "dans l'outil cible ce qui a été saisi",
+                            reason=GIVE_UP_REASON,
                             details=f"Abandon après {r['attempts']} tentative(s) interrompue(s).",
                             error_code="lease_expired",
                         )
                         logger.warning("Élément {} abandonné : baux expirés", r["reference"])
                         continue
-                    if recovered:
-                        reason = (
-                            f"Repris après expiration du bail de {r['lease_owner']} : "
-                            "vérifier l'état dans l'outil cible"
-                        )
-                    elif r["attempts"]:
-                        reason = f"Nouvel essai (tentative {r['attempts'] + 1})"
-                    else:
-                        reason = "Pris en charge"
                     self._apply(
                         r,
                         S.IN_PROGRESS,
                         actor=actor,
-                        reason=reason,
+                        reason=lease_reason(ItemState(r["state"]), r["attempts"], r["lease_owner"]),
                         owner=worker,
                         lease_seconds=lease_seconds,
                     )
@@ -554,6 +607,16 @@ class SQLiteQueue(WorkQueue):
                 ", reprise" if item.recovered else "",
             )
         return leased
+
+    def renew(self, reference: str, worker: str, *, lease_seconds: float) -> datetime | None:
+        with self._write() as db:
+            until = self.now() + timedelta(seconds=lease_seconds)
+            cur = db.execute(
+                "UPDATE items SET lease_expires = ? WHERE reference = ?"
+                " AND state = 'in_progress' AND lease_owner = ?",
+                (_ts(until), reference, worker),
+            )
+        return until if cur.rowcount else None
 
     def expire_leases(self, owners: Iterable[str], *, actor: str, reason: str) -> list[str]:
         wanted = _json(sorted(set(owners)))
