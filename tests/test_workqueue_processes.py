@@ -1,4 +1,5 @@
-"""Several worker processes on one queue file: no item twice, a killed worker's items recovered."""
+"""Several worker processes on one queue (a SQLite file, a PostgreSQL database): no item twice,
+a killed worker's items recovered."""
 
 from __future__ import annotations
 
@@ -17,14 +18,18 @@ import pytest
 
 from bot.models import ItemState
 from bot.workqueue import open_queue, utcnow
-from tests.fixtures.queue import make_assessment
+from tests.fixtures.queue import BOTH_BACKENDS, QueueTarget, make_assessment
+
+pytestmark = BOTH_BACKENDS
 
 PROCS = 4
 ITEMS_PER_PROC = 200
 CTX = mp.get_context("spawn")  # a fresh interpreter per worker, as separate runs would be
 
 
-def _lease_until_empty(path: str, worker: str, start: Barrier, out: Queue[list[str]]) -> None:
+def _lease_until_empty(
+    path: QueueTarget, worker: str, start: Barrier, out: Queue[list[str]]
+) -> None:
     """Child: lease small batches as fast as possible, release each item done."""
     seen: list[str] = []
     with open_queue(path) as q:
@@ -36,14 +41,14 @@ def _lease_until_empty(path: str, worker: str, start: Barrier, out: Queue[list[s
     out.put(seen)
 
 
-def _lease_and_hang(path: str, out: Queue[list[str]], never: Event) -> None:
+def _lease_and_hang(path: QueueTarget, out: Queue[list[str]], never: Event) -> None:
     """Child: take three items, report them, then wait to be killed."""
     q = open_queue(path)
     out.put([i.reference for i in q.lease("doomed", 3, lease_seconds=600)])
     never.wait()
 
 
-def _fill(path: Path, n: int) -> list[str]:
+def _fill(path: QueueTarget, n: int) -> list[str]:
     refs = [f"AE-{i:04d}" for i in range(n)]
     with open_queue(path) as q, q.transaction():
         for ref in refs:
@@ -52,11 +57,12 @@ def _fill(path: Path, n: int) -> list[str]:
 
 
 @pytest.mark.timeout(120)
-def test_concurrent_processes_never_lease_the_same_item(queue_path: Path) -> None:
+def test_concurrent_processes_never_lease_the_same_item(queue_target: QueueTarget) -> None:
+    queue_path = queue_target
     refs = _fill(queue_path, PROCS * ITEMS_PER_PROC)
     start, out = CTX.Barrier(PROCS), CTX.Queue()
     procs = [
-        CTX.Process(target=_lease_until_empty, args=(str(queue_path), f"w{i}", start, out))
+        CTX.Process(target=_lease_until_empty, args=(queue_path, f"w{i}", start, out))
         for i in range(PROCS)
     ]
     for p in procs:
@@ -75,10 +81,13 @@ def test_concurrent_processes_never_lease_the_same_item(queue_path: Path) -> Non
 
 
 @pytest.mark.timeout(60)
-def test_killed_worker_items_come_back_recovered_after_lease_expiry(queue_path: Path) -> None:
+def test_killed_worker_items_come_back_recovered_after_lease_expiry(
+    queue_target: QueueTarget,
+) -> None:
+    queue_path = queue_target
     _fill(queue_path, 5)
     out, never = CTX.Queue(), CTX.Event()
-    child = CTX.Process(target=_lease_and_hang, args=(str(queue_path), out, never))
+    child = CTX.Process(target=_lease_and_hang, args=(queue_path, out, never))
     child.start()
     held = out.get(timeout=30)
     assert child.pid is not None
@@ -90,8 +99,9 @@ def test_killed_worker_items_come_back_recovered_after_lease_expiry(queue_path: 
     with open_queue(queue_path, clock=lambda: utcnow() + timedelta(seconds=601)) as q:
         assert [v.reference for v in q.items([ItemState.IN_PROGRESS])] == held
         items = q.lease("rescuer", 10)
-    with closing(sqlite3.connect(queue_path)) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if isinstance(queue_path, Path):
+        with closing(sqlite3.connect(queue_path)) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
     recovered = {i.reference: (i.recovered, i.attempt) for i in items}
     assert len(recovered) == 5

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+from collections.abc import Callable
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from bot.errors import BusinessException, SystemException
 from bot.models import ItemState
 from bot.workqueue import TRANSITIONS, IllegalTransition, RetryPolicy, open_queue
-from tests.fixtures.queue import FakeClock, make_assessment
+from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, QueueTarget, make_assessment
 
 S = ItemState
 POLICY = RetryPolicy(max_attempts=2, backoff_seconds=60)
@@ -25,17 +29,15 @@ ENDINGS = ["ok", "business", "system", "bug"]
 class QueueMachine(RuleBasedStateMachine):
     """The model: each reference's state and how many history rows it should have."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: QueueTarget) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="icope-queue-"))
         self.clock = FakeClock()
-        self.q = open_queue(self.dir / "queue.db", clock=self.clock)
+        self.q = open_queue(target, clock=self.clock)
         self.state: dict[str, ItemState] = {}
         self.rows: dict[str, int] = {}
 
     def teardown(self) -> None:
         self.q.close()
-        shutil.rmtree(self.dir)
 
     def _new_ref(self) -> str:
         return f"R{len(self.state):03d}"
@@ -119,10 +121,17 @@ class QueueMachine(RuleBasedStateMachine):
                 assert newer.from_state == older.to_state
 
 
-QueueMachine.TestCase.settings = settings(
-    max_examples=40,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-test_queue_invariants_hold_for_any_sequence = QueueMachine.TestCase
+@BOTH_BACKENDS
+def test_queue_invariants_hold_for_any_sequence(
+    new_queue_target: Callable[[], QueueTarget],
+) -> None:
+    # One empty queue per example: a new file, or the backend's database emptied.
+    run_state_machine_as_test(
+        lambda: QueueMachine(new_queue_target()),
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        ),
+    )
