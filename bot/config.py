@@ -70,6 +70,10 @@ class Settings(BaseSettings):
 
     # --- data ------------------------------------------------------------------------------
     queue_path: Path = PROJECT_ROOT / "queue" / "queue.db"
+    # postgresql://user@host/db: one queue shared by several machines (docs/scaling.md);
+    # "" = the SQLite file queue_path (one machine)
+    queue_url: str = Field("", pattern=r"^(|postgres(ql)?://.+)$")
+    machine_name: str = ""  # this machine in worker names and reports; "" = its host name
     inbox_dir: Path = PROJECT_ROOT / "queue" / "inbox"
     archive_dir: Path = PROJECT_ROOT / "queue" / "archive"
     export_mapping: Path = PROJECT_ROOT / "mappings" / "icope_et_moi.yaml"
@@ -81,7 +85,10 @@ class Settings(BaseSettings):
 
     # --- run behaviour ----------------------------------------------------------------------
     timeout_ms: int = Field(15_000, ge=500)  # one UI action / navigation
+    # A dead worker's item is taken again at most lease_seconds after its last heartbeat; a
+    # live worker renews the lease of the item in hand every heartbeat_seconds.
     lease_seconds: float = Field(600.0, gt=0)
+    heartbeat_seconds: float = Field(60.0, gt=0)
     max_attempts: int = Field(3, ge=1)
     backoff_seconds: float = Field(60.0, ge=0)  # first retry delay, doubled each attempt
     circuit_breaker: int = Field(3, ge=1)  # consecutive system exceptions that stop a run
@@ -97,6 +104,11 @@ class Settings(BaseSettings):
     schedule_stop_time: str = Field("06:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     schedule_report: str = "15 6 * * *"  # morning report + exceptions file
     schedule_timezone: str = "Europe/Paris"
+
+    @property
+    def queue_target(self) -> Path | str:
+        """What :func:`bot.workqueue.open_queue` opens: ``queue_url`` if set, else ``queue_path``."""
+        return self.queue_url or self.queue_path
 
     # --- secrets: the setting, else the system keyring -----------------------------------------
 

@@ -49,7 +49,7 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if not args.files and not args.inbox:
         print("Indiquez un ou plusieurs fichiers, ou --inbox.", file=sys.stderr)
         return 2
-    with open_queue(settings.queue_path) as queue:
+    with open_queue(settings.queue_target) as queue:
         summaries = ingest_inbox(settings, queue) if args.inbox else []
         mapping = load_mapping(settings.export_mapping)
         summaries += [ingest_file(f, queue, mapping) for f in args.files]
@@ -93,7 +93,7 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     from bot.models import ItemState
     from bot.workqueue import STATE_LABELS, open_queue, status_summary
 
-    with open_queue(settings.queue_path) as queue:
+    with open_queue(settings.queue_target) as queue:
         summary = status_summary(queue)
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
@@ -287,7 +287,7 @@ def _run_run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     try:
         with (
-            open_queue(settings.queue_path) as queue,
+            open_queue(settings.queue_target) as queue,
             RunProgress(console) as progress,
             sigint_stops(stop, progress.stop_requested),
         ):

@@ -133,7 +133,7 @@ def _add_purge(sub: SubParsers) -> None:
 def _run_purge(args: argparse.Namespace, settings: Settings) -> int:
     from bot.workqueue import open_queue
 
-    with open_queue(settings.queue_path) as queue:
+    with open_queue(settings.queue_target) as queue:
         n = queue.purge(args.older_than, actor="purge")
     print(f"{n} élément(s) terminé(s) purgé(s) : données de santé effacées, historique conservé.")
     return 0

@@ -52,7 +52,7 @@ def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.review import export_exceptions
     from bot.workqueue import STATE_LABELS, open_queue
 
-    with open_queue(settings.queue_path) as queue:
+    with open_queue(settings.queue_target) as queue:
         result = export_exceptions(
             queue, args.out or settings.reviews_dir, with_identity=args.with_identity
         )
@@ -72,7 +72,7 @@ def _run_review_import(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         print(f"Fichier introuvable : {args.file}", file=sys.stderr)
         return 1
-    with open_queue(settings.queue_path) as queue:
+    with open_queue(settings.queue_target) as queue:
         try:
             report = import_decisions(queue, args.file, reviewer=args.reviewer)
         except ReviewFileError as e:

@@ -27,7 +27,7 @@ from bot.errors import BotError, BusinessException, EffecteurUnknown, SystemExce
 from bot.evidence import Capture, EvidencePolicy
 from bot.flows.identity import IdentityQuestion, find_or_create_usager
 from bot.icope import alerts_for, load_rules
-from bot.locks import LockTimeout, machine_lock
+from bot.locks import LockTimeout
 from bot.logs import logger
 from bot.models import HearingTest
 from bot.pages.dossier import DossierPage
@@ -164,7 +164,8 @@ class _DoubleEntry:
     @contextlib.contextmanager
     def _identity_lock(self) -> Iterator[None]:
         traits = [str(t) for t in self.assessment.identity.strict_traits()]
-        lock = machine_lock(
+        # Taken in the queue's backend: across machines when they share a PostgreSQL queue.
+        lock = self.item.queue.lock(
             "usager", self.settings.base_url, *traits, timeout=self.settings.lease_seconds / 2
         )
         try:

@@ -101,7 +101,7 @@ def ingest_inbox(
     if queue is None:
         from bot.workqueue import open_queue
 
-        queue = open_queue(settings.queue_path)
+        queue = open_queue(settings.queue_target)
     summaries = []
     try:
         with FileLock(str(archive / ".ingest.lock")):

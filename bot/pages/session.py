@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from filelock import FileLock
 from playwright.sync_api import BrowserContext, Locator
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import SystemException
-from bot.locks import LockTimeout, machine_lock
+from bot.locks import FILE_LOCKS, LockProvider, LockTimeout, QueueLock
 from bot.logs import logger
 from bot.pages.mapping import TargetMapping, load_mapping
 from bot.pages.screen import Screen, SessionExpired, clean
@@ -51,9 +50,13 @@ class TargetSession:
         mapping: TargetMapping | None = None,
         otp: OtpSource | None = None,
         untraced: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+        locks: LockProvider = FILE_LOCKS,
     ) -> None:
         self.context = context
         self.settings = settings
+        #: Where "one login per account at a time" is held: the run passes its queue, so the
+        #: lock spans every machine sharing a PostgreSQL queue; file locks otherwise.
+        self.locks = locks
         self.mapping = mapping or load_mapping(settings.mapping)
         #: None until the first login: then the source ``otp`` or the settings choose.
         self._otp = otp
@@ -190,9 +193,9 @@ class TargetSession:
         self.last_login_used_code = otp is not None
         logger.info("Connecté à l'e-parcours (connexion n° {})", self.logins)
 
-    def _login_lock(self) -> FileLock:
+    def _login_lock(self) -> QueueLock:
         timeout = self.settings.otp_timeout_seconds + self.settings.timeout_ms / 1000 * 4
-        return machine_lock(
+        return self.locks.lock(
             "login", self.settings.base_url, self.settings.username, timeout=timeout
         )
 

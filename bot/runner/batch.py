@@ -2,7 +2,8 @@
 
 ::
 
-    run_batch ─► recover leases of dead workers of this host
+    run_batch ─► recover leases of dead workers of this machine
+              ─► lease heartbeat thread: renews the lease of every item in hand
               ─► N worker threads, each: Chromium + one context + one session (login once)
                    loop: stop asked? limit reached? ─► lease 1 ─► trace chunk ─► with item: flow
                          └─ system failure: full-page screenshot + trace.zip as evidence
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Generic
 
 from bot.errors import BusinessException, ConfigurationError
 from bot.evidence import EvidencePolicy
+from bot.locks import FILE_LOCKS, LockProvider
 from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
 from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
@@ -45,7 +47,7 @@ from bot.runner.summary import (
     RunSummary,
     StopReason,
 )
-from bot.runner.worker import WorkerBrowser
+from bot.runner.worker import LeaseHeartbeat, WorkerBrowser
 from bot.workqueue import RetryPolicy, WorkItem, WorkQueue
 
 if TYPE_CHECKING:
@@ -86,6 +88,9 @@ class _Run(Generic[SessionT]):
         self.make_session = make_session
         self.policy = RetryPolicy(settings.max_attempts, settings.backoff_seconds)
         self.evidence = EvidencePolicy.from_settings(settings)
+        self.heartbeat = LeaseHeartbeat(
+            queue, interval=settings.heartbeat_seconds, lease_seconds=settings.lease_seconds
+        )
         self.lock = threading.RLock()
         self.halt = threading.Event()  # set by the run itself (breaker, stop time, abort)
         self.records: list[ItemRecord] = []
@@ -203,14 +208,18 @@ class _Run(Generic[SessionT]):
                     item.assessment.identity.used_name,
                     *item.assessment.identity.first_names,
                 )
+                self.heartbeat.hold(item)
                 try:
-                    session = browser.ready()
-                except Exception as e:
-                    logger.opt(exception=True).error("Navigateur non démarré ({})", worker)
-                    self.queue.release_unstarted(item, item.actor)
-                    self.halt_with("browser", cause=type(e).__name__)
-                    break
-                self.process(item, browser, session, worker)
+                    try:
+                        session = browser.ready()
+                    except Exception as e:
+                        logger.opt(exception=True).error("Navigateur non démarré ({})", worker)
+                        self.queue.release_unstarted(item, item.actor)
+                        self.halt_with("browser", cause=type(e).__name__)
+                        break
+                    self.process(item, browser, session, worker)
+                finally:
+                    self.heartbeat.drop(item)
         finally:
             browser.stop()
 
@@ -361,15 +370,20 @@ class _Run(Generic[SessionT]):
         return True
 
 
-def target_session_factory(settings: Settings) -> SessionFactory[TargetSession]:
-    """Sessions on the configured target, its mapping read once for every worker."""
+def target_session_factory(
+    settings: Settings, locks: LockProvider = FILE_LOCKS
+) -> SessionFactory[TargetSession]:
+    """Sessions on the configured target, its mapping read once for every worker.
+
+    ``locks``: where the one-login-per-account lock lives (the run's queue).
+    """
     from bot.pages.mapping import load_mapping
     from bot.pages.session import TargetSession
 
     mapping = load_mapping(settings.mapping)
 
     def make(context: BrowserContext, untraced: Untraced) -> TargetSession:
-        return TargetSession(context, settings, mapping=mapping, untraced=untraced)
+        return TargetSession(context, settings, mapping=mapping, untraced=untraced, locks=locks)
 
     return make
 
@@ -408,10 +422,10 @@ def run_batch(
         stop=stop or threading.Event(),
         ask=ask,
         flow=flow,
-        make_session=make_session or target_session_factory(settings),
+        make_session=make_session or target_session_factory(settings, locks=queue),
     )
     started = datetime.now(UTC)
-    recovered = recover_dead_workers(queue)
+    recovered = recover_dead_workers(queue, machine=settings.machine_name)
     unknown: list[str] = []
     for ref in options.references or ():
         try:
@@ -424,16 +438,18 @@ def run_batch(
         "Lot démarré : {} robot(s){}", options.workers, ", essai à blanc" if options.dry_run else ""
     )
     run.emit(RunEvent("run_started", total=run.expected_total()))
-    names = [worker_name(n) for n in range(1, options.workers + 1)]
+    names = [worker_name(n, settings.machine_name) for n in range(1, options.workers + 1)]
     threads = [
         # Daemon: a second Ctrl-C leaves at once; the items' leases cover what was in progress.
         threading.Thread(target=_guarded, args=(run, name), name=f"robot-{i}", daemon=True)
         for i, name in enumerate(names, 1)
     ]
+    run.heartbeat.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    run.heartbeat.stop()
     summary = RunSummary(
         started_at=started,
         finished_at=datetime.now(UTC),

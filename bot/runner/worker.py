@@ -1,8 +1,9 @@
-"""One worker's browser: its Chromium, its context, its logged-in session, its traces."""
+"""One worker's browser (its Chromium, context, logged-in session, traces) and the lease heartbeat."""
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Generic, Protocol
 
@@ -13,7 +14,9 @@ from bot.runner.protocols import SessionFactory, SessionT
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright
 
-__all__ = ["WorkerBrowser"]
+    from bot.workqueue import WorkItem, WorkQueue
+
+__all__ = ["LeaseHeartbeat", "WorkerBrowser"]
 
 
 class _Closable(Protocol):
@@ -116,3 +119,65 @@ class WorkerBrowser(Generic[SessionT]):
             except Exception as e:
                 logger.debug("Arrêt de Playwright : {}", type(e).__name__)
             self.playwright = None
+
+
+class LeaseHeartbeat:
+    """Renews, every ``interval`` seconds, the lease of each item the run's workers hold.
+
+    A long item (a slow target, a wait for a one-time code) is then never taken by a worker of
+    another machine while its own worker lives; when the worker's machine dies the renewals stop
+    and the item comes back at most ``lease_seconds`` later. One thread per run.
+    """
+
+    def __init__(self, queue: WorkQueue, *, interval: float, lease_seconds: float) -> None:
+        self.queue = queue
+        self.interval = interval
+        self.lease_seconds = lease_seconds
+        self.renewals = 0
+        self._held: dict[str, WorkItem] = {}  # worker → item in hand
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bail-battement", daemon=True)
+
+    def hold(self, item: WorkItem) -> None:
+        with self._lock:
+            self._held[item.worker] = item
+
+    def drop(self, item: WorkItem) -> None:
+        with self._lock:
+            if self._held.get(item.worker) is item:
+                del self._held[item.worker]
+
+    def start(self) -> LeaseHeartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.interval + 30)
+
+    def beat(self) -> None:
+        """Renew every held lease once (the loop's body; tests call it directly)."""
+        with self._lock:
+            items = list(self._held.values())
+        for item in items:
+            try:
+                until = self.queue.renew(
+                    item.reference, item.worker, lease_seconds=self.lease_seconds
+                )
+            except Exception as e:  # the database away for a moment: try again next beat
+                logger.warning("Bail de {} non renouvelé ({})", item.reference, type(e).__name__)
+                continue
+            if until is not None:
+                item.lease_expires = until
+                self.renewals += 1
+            elif not item.released:
+                logger.warning(
+                    "Élément {} : bail perdu (expiré et repris par un autre robot)",
+                    item.reference,
+                )
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()

@@ -224,7 +224,7 @@ def run_once(
             stop_at = stop_at or next_stop_time(settings.schedule_stop_time, started, tz)
             night = Night(started_at=started)
             saved_at = night_path(settings)
-            with open_queue(settings.queue_path) as queue:
+            with open_queue(settings.queue_target) as queue:
                 ingest_step(settings, queue, night)
                 night.save(saved_at)
                 if not (stop and stop.is_set()) and check_step(settings, night):
@@ -263,7 +263,7 @@ class _Jobs:
         if self.stop.is_set() or not self._acquire():
             return
         try:
-            with open_queue(self.settings.queue_path) as queue:
+            with open_queue(self.settings.queue_target) as queue:
                 night = open_night(self.settings, self.now())
                 ingest_step(self.settings, queue, night)
                 night.save(self.night_path)
@@ -274,7 +274,7 @@ class _Jobs:
         if self.stop.is_set() or not self._acquire():
             return
         try:
-            with open_queue(self.settings.queue_path) as queue:
+            with open_queue(self.settings.queue_target) as queue:
                 night = open_night(self.settings, self.now())
                 if check_step(self.settings, night):
                     night.save(self.night_path)
@@ -296,7 +296,7 @@ class _Jobs:
             if night is not None and night.reported_at is not None:
                 night = None  # nothing happened since the last report
             notes = [] if locked else ["Une exécution était encore en cours à l'heure du rapport."]
-            with open_queue(self.settings.queue_path) as queue:
+            with open_queue(self.settings.queue_target) as queue:
                 report_step(self.settings, queue, night, now=self.now(), notes=notes)
             if night is not None:
                 night.save(self.night_path)
