@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 	@scripts/ensure-browser.sh $(BIN)
+	@scripts/ensure-postgres.sh
 
 ## demo: start the sandbox, generate a sample export, run the double entry end to end
 demo: setup
