@@ -152,6 +152,8 @@ class MorningReport(BaseModel):
     failures: list[ItemLine]  # failed, or waiting for a new technical attempt
     review_export: ReviewExport | None
     notes: list[str] = Field(default_factory=list)
+    #: Items each bot machine released in the last 24 h, whole queue: machine → {state: count}
+    machines: dict[str, dict[str, int]] = Field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -174,6 +176,13 @@ class MorningReport(BaseModel):
             lines.append("Aucun passage de nuit enregistré depuis le dernier rapport.")
         else:
             lines += _night_text(night, tz)
+        if self.machines:
+            lines += ["", "Par machine du robot (24 dernières heures, toute la file) :"]
+            lines += [
+                f"  {machine} : "
+                + ", ".join(f"{STATE_LABELS[ItemState(s)]} {n}" for s, n in sorted(states.items()))
+                for machine, states in self.machines.items()
+            ]
         lines += ["", "File de travail maintenant :"]
         lines += [
             f"  {STATE_LABELS[ItemState(state)]} : {n}" for state, n in self.queue.items() if n

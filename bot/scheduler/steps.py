@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ from bot.scheduler.night import (
     RunLine,
     TargetCheck,
 )
-from bot.workqueue import WorkQueue
+from bot.workqueue import WorkQueue, work_by_machine
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -203,6 +203,7 @@ def report_step(
         failures=[_item_line(v) for v in queue.items([S.FAILED, S.RETRY_WAIT])],
         review_export=export,
         notes=notes,
+        machines=work_by_machine(queue, now - timedelta(hours=24)),
     )
     folder = private_dir(Path(settings.reports_dir))
     stem = free_stem(folder, f"morning-{today.isoformat()}", (".txt", ".json"))

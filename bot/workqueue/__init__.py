@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "parse_age",
     "status_summary",
     "utcnow",
+    "work_by_machine",
 ]
 
 
@@ -75,6 +77,22 @@ def open_queue(target: Path | str, *, clock: Clock = utcnow) -> WorkQueue:
     from bot.workqueue.sqlite import SQLiteQueue
 
     return SQLiteQueue(Path(target), clock=clock)
+
+
+def work_by_machine(queue: WorkQueue, since: datetime) -> dict[str, dict[str, int]]:
+    """Items each machine released since ``since``: machine → {state: count}, whole queue.
+
+    Worker names are ``machine:pid:n`` (bot.runner.recovery.worker_name); with several machines
+    on one PostgreSQL queue this is what the morning report shows per machine.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for actor, states in queue.outcomes_by_actor(since).items():
+        parts = actor.removeprefix("bot:").rsplit(":", 2)
+        machine = parts[0] if len(parts) == 3 else actor.removeprefix("bot:")
+        mine = out.setdefault(machine, {})
+        for state, n in states.items():
+            mine[state.value] = mine.get(state.value, 0) + n
+    return dict(sorted(out.items()))
 
 
 def status_summary(queue: WorkQueue) -> dict[str, Any]:

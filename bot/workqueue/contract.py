@@ -324,6 +324,14 @@ class WorkQueue(ABC):
         """The oldest item in :data:`WAITING_STATES` (by enqueue time), or None."""
 
     @abstractmethod
+    def outcomes_by_actor(self, since: datetime) -> dict[str, dict[ItemState, int]]:
+        """Releases by the bot's workers since ``since``: actor → {state released to: count}.
+
+        Counts the transitions out of ``in_progress`` (done, needs_review, retry_wait, failed)
+        whose actor is a worker (``bot:<machine>:<pid>:<n>``): what each machine did, queue-wide.
+        """
+
+    @abstractmethod
     def release_unstarted(self, item: WorkItem, actor: str) -> None:
         """Give back a leased item that was never started: ``pending`` again, attempt not counted."""
 

@@ -802,6 +802,18 @@ class PostgresQueue(WorkQueue):
         found: dict[str, int] = {r["state"]: r["n"] for r in rows}
         return {s: found.get(s.value, 0) for s in ItemState}
 
+    def outcomes_by_actor(self, since: datetime) -> dict[str, dict[ItemState, int]]:
+        rows = self._read(
+            "SELECT actor, to_state, count(*) AS n FROM history WHERE event = 'transition'"
+            " AND from_state = 'in_progress' AND to_state <> 'in_progress'"
+            " AND actor LIKE 'bot:%%' AND at >= %s GROUP BY actor, to_state",
+            (since,),
+        )
+        out: dict[str, dict[ItemState, int]] = {}
+        for r in rows:
+            out.setdefault(r["actor"], {})[ItemState(r["to_state"])] = r["n"]
+        return out
+
     def oldest_waiting(self) -> ItemView | None:
         rows = self._read(
             "SELECT * FROM items WHERE state = ANY(%s) ORDER BY created_at, id LIMIT 1",

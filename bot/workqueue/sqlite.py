@@ -683,6 +683,18 @@ class SQLiteQueue(WorkQueue):
         found: dict[str, int] = {state: n for state, n in rows}
         return {s: found.get(s.value, 0) for s in ItemState}
 
+    def outcomes_by_actor(self, since: datetime) -> dict[str, dict[ItemState, int]]:
+        rows = self._read(
+            "SELECT actor, to_state, COUNT(*) FROM history WHERE event = 'transition'"
+            " AND from_state = 'in_progress' AND to_state != 'in_progress'"
+            " AND actor LIKE 'bot:%' AND at >= ? GROUP BY actor, to_state",
+            (_ts(since),),
+        )
+        out: dict[str, dict[ItemState, int]] = {}
+        for actor, state, n in rows:
+            out.setdefault(actor, {})[ItemState(state)] = n
+        return out
+
     def oldest_waiting(self) -> ItemView | None:
         waiting = _json(sorted(s.value for s in WAITING_STATES))
         rows = self._read(
