@@ -1,0 +1,127 @@
+"""Several machines on one queue: batched enqueue, work per machine, the PostgreSQL schema."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from bot.errors import ConfigurationError
+from bot.models import ItemState
+from bot.runner.recovery import machine_of, worker_name
+from bot.workqueue import (
+    Enqueued,
+    EnqueueStatus,
+    WorkQueue,
+    is_queue_url,
+    open_queue,
+    work_by_machine,
+)
+from bot.workqueue.postgres import MIGRATIONS
+from tests.fixtures.postgres import PostgresCluster
+from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, QueueTarget, make_assessment
+
+S = ItemState
+
+
+@BOTH_BACKENDS
+def test_enqueue_many_says_what_enqueue_one_by_one_would(work_queue: WorkQueue) -> None:
+    work_queue.enqueue(make_assessment(reference="OLD"), source="a.csv", row=2)
+    changed = make_assessment(reference="OLD", consent_sharing=False)
+    entries = [
+        Enqueued(make_assessment(reference="N1"), row=2),
+        Enqueued(make_assessment(reference="OLD"), row=3),  # same content
+        Enqueued(changed, row=4),  # other content
+        Enqueued(make_assessment(reference="N2"), row=5),
+        Enqueued(make_assessment(reference="N1"), row=6),  # repeated within the chunk
+        Enqueued(make_assessment(reference="N2", consent_sharing=False), row=7),
+    ]
+
+    statuses = work_queue.enqueue_many(entries, source="b.csv")
+
+    N, D, C = EnqueueStatus.NEW, EnqueueStatus.DUPLICATE, EnqueueStatus.CONFLICT
+    assert statuses == [N, D, C, N, D, C]
+    assert [v.reference for v in work_queue.items()] == ["OLD", "N1", "N2"]
+    assert work_queue.get("OLD").assessment == make_assessment(reference="OLD")  # not overwritten
+    n2 = work_queue.history("N2")
+    assert [(h.event, h.from_state, h.to_state) for h in n2] == [
+        ("enqueue", None, S.PENDING),
+        ("conflict", S.PENDING, S.PENDING),
+    ]
+    assert n2[0].reason == "Importé (b.csv, ligne 5)"
+    assert "ligne 7" in n2[1].reason
+    assert work_queue.get("N1").row == 2
+
+
+@BOTH_BACKENDS
+def test_enqueue_many_of_nothing_changes_nothing(work_queue: WorkQueue) -> None:
+    assert work_queue.enqueue_many([], source="vide.csv") == []
+    assert sum(work_queue.counts().values()) == 0
+
+
+@BOTH_BACKENDS
+def test_work_by_machine_counts_each_machines_releases(
+    clocked_queue: WorkQueue, fake_clock: FakeClock
+) -> None:
+    for i in range(5):
+        clocked_queue.enqueue(make_assessment(reference=f"R{i}"), source="t.csv")
+    a, b = "robot-a:11:1", "robot-b:22:1"
+    (old,) = clocked_queue.lease(a, 1)
+    old.done()  # a day and more ago: outside the window
+    fake_clock.advance(hours=30)
+    since = fake_clock.now - timedelta(hours=24)
+    for item in clocked_queue.lease(a, 2):
+        item.done()
+    (review,) = clocked_queue.lease(b, 1)
+    review.needs_review("à vérifier")
+    (unfinished,) = clocked_queue.lease(b, 1)  # still in progress: not a release
+
+    assert work_by_machine(clocked_queue, since) == {
+        "robot-a": {"done": 2},
+        "robot-b": {"needs_review": 1},
+    }
+    assert unfinished.outcome is None
+
+
+def test_worker_names_carry_the_machine_name() -> None:
+    name = worker_name(3, "robot-2")
+    assert name.startswith("robot-2:")
+    assert name.endswith(":3")
+    assert machine_of(name) == "robot-2"
+    assert machine_of(f"bot:{name}") == "robot-2"
+    assert machine_of("reviewer:alice") == ""
+
+
+def test_queue_targets_are_told_apart() -> None:
+    assert is_queue_url("postgresql://bot@db/icope")
+    assert is_queue_url("postgres://bot@db/icope")
+    assert not is_queue_url("queue/queue.db")
+
+
+@pytest.mark.parametrize("queue_backend", ["postgres"], indirect=True)
+def test_postgres_schema_is_versioned_and_created_once(queue_target: QueueTarget) -> None:
+    with open_queue(queue_target) as q:
+        q.enqueue(make_assessment(reference="R1"), source="t.csv")
+    with open_queue(queue_target) as q:  # a second machine, or a restart: nothing re-created
+        assert q.get("R1").state == S.PENDING
+    with psycopg.connect(str(queue_target)) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == [v for v, _ in MIGRATIONS]
+
+
+@pytest.mark.parametrize("queue_backend", ["postgres"], indirect=True)
+def test_a_bot_older_than_the_schema_refuses_to_open_it(queue_target: QueueTarget) -> None:
+    open_queue(queue_target).close()
+    newer = MIGRATIONS[-1][0] + 1
+    with psycopg.connect(str(queue_target), autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newer,))
+
+    with pytest.raises(ConfigurationError, match=f"schéma {newer}, plus récent"):
+        open_queue(queue_target)
+
+
+def test_an_unreachable_database_is_a_configuration_error(postgres_server: PostgresCluster) -> None:
+    url = f"postgresql://icope@127.0.0.1:{postgres_server.port}/absente"
+    with pytest.raises(ConfigurationError, match="ICOPE_BOT_QUEUE_URL"):
+        open_queue(url)
