@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from bot.config import Settings
 from bot.errors import ConfigurationError
 from bot.models import ItemState
 from bot.runner.recovery import machine_of, worker_name
+from bot.scheduler.steps import report_step
 from bot.workqueue import (
     Enqueued,
     EnqueueStatus,
@@ -125,3 +128,28 @@ def test_an_unreachable_database_is_a_configuration_error(postgres_server: Postg
     url = f"postgresql://icope@127.0.0.1:{postgres_server.port}/absente"
     with pytest.raises(ConfigurationError, match="ICOPE_BOT_QUEUE_URL"):
         open_queue(url)
+
+
+@BOTH_BACKENDS
+def test_the_morning_report_shows_what_each_machine_did(
+    work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    for i in range(3):
+        work_queue.enqueue(make_assessment(reference=f"R{i}"), source="t.csv")
+    for item in work_queue.lease("robot-a:11:1", 2):
+        item.done()
+    (other,) = work_queue.lease("robot-b:22:1", 1)
+    other.needs_review("Alerte différente", code="alerts_differ")
+    settings = Settings(
+        queue_path=tmp_path / "queue" / "queue.db",
+        reports_dir=tmp_path / "reports",
+        reviews_dir=tmp_path / "reviews",
+    )
+
+    report, path = report_step(settings, work_queue, None, now=datetime.now(UTC))
+
+    assert report.machines == {"robot-a": {"done": 2}, "robot-b": {"needs_review": 1}}
+    text = path.read_text(encoding="utf-8")
+    assert "Par machine du robot (24 dernières heures, toute la file) :" in text
+    assert "  robot-a : terminé 2" in text
+    assert "  robot-b : à vérifier 1" in text
