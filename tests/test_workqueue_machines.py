@@ -12,6 +12,8 @@ from bot.config import Settings
 from bot.errors import ConfigurationError
 from bot.models import ItemState
 from bot.runner.recovery import machine_of, worker_name
+from bot.runner.report import write_run_report
+from bot.runner.summary import RunSummary
 from bot.scheduler.steps import report_step
 from bot.workqueue import (
     Enqueued,
@@ -153,3 +155,29 @@ def test_the_morning_report_shows_what_each_machine_did(
     assert "Par machine du robot (24 dernières heures, toute la file) :" in text
     assert "  robot-a : terminé 2" in text
     assert "  robot-b : à vérifier 1" in text
+
+
+@BOTH_BACKENDS
+def test_the_run_report_shows_each_machines_share_of_the_queue(
+    work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    for i in range(3):
+        work_queue.enqueue(make_assessment(reference=f"R{i}"), source="t.csv")
+    (mine,) = work_queue.lease("robot-a:11:1", 1)
+    mine.done()
+    for item in work_queue.lease("robot-b:22:1", 2):  # another machine, same night
+        item.done()
+    summary = RunSummary(
+        started_at=started,
+        finished_at=datetime.now(UTC),
+        workers=1,
+        dry_run=False,
+        machines=work_by_machine(work_queue, started),
+    )
+
+    html = write_run_report(summary, tmp_path / "reports").read_text(encoding="utf-8")
+
+    assert "Toute la file pendant le passage, par machine" in html
+    assert "<td>robot-a</td><td>terminé 1</td>" in html
+    assert "<td>robot-b</td><td>terminé 2</td>" in html

@@ -48,7 +48,7 @@ from bot.runner.summary import (
     StopReason,
 )
 from bot.runner.worker import LeaseHeartbeat, WorkerBrowser
-from bot.workqueue import RetryPolicy, WorkItem, WorkQueue
+from bot.workqueue import RetryPolicy, WorkItem, WorkQueue, work_by_machine
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -461,6 +461,7 @@ def run_batch(
         unknown_references=unknown,
         recovered_leases=recovered,
         queue_counts={s.value: n for s, n in queue.counts().items() if n},
+        machines=work_by_machine(queue, started),
     )
     logger.info(
         "Lot terminé : {} élément(s), code de sortie {}{}",

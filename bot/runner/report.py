@@ -93,6 +93,11 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 {% for label, n in queue_counts %}<tr><td>{{ label }}</td><td class="n">{{ n }}</td></tr>
 {% endfor %}</table>
 
+{% if machines %}<table>
+<tr><th>Toute la file pendant le passage, par machine</th><th>Éléments</th></tr>
+{% for machine, states in machines %}<tr><td>{{ machine }}</td><td>{{ states }}</td></tr>
+{% endfor %}</table>{% endif %}
+
 <h2>Exceptions ({{ exceptions|length }})</h2>
 {% for e in exceptions %}
 <section class="exception" id="{{ e.reference }}-{{ e.attempt }}">
@@ -193,6 +198,13 @@ def render_run_report(summary: RunSummary) -> str:
         counts=counts,
         queue_counts=[
             (STATE_LABELS[ItemState(state)], n) for state, n in summary.queue_counts.items()
+        ],
+        machines=[
+            (
+                machine,
+                ", ".join(f"{STATE_LABELS[ItemState(s)]} {n}" for s, n in sorted(states.items())),
+            )
+            for machine, states in summary.machines.items()
         ],
         exceptions=[_exception(r) for r in summary.exceptions],
         rows=[

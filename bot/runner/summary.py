@@ -102,6 +102,9 @@ class RunSummary:
     unknown_references: list[str] = field(default_factory=list)
     recovered_leases: list[str] = field(default_factory=list)
     queue_counts: dict[str, int] = field(default_factory=dict)  # the whole queue, at the end
+    #: Whole queue, during the run: machine → {state released to: count} (several machines on
+    #: one PostgreSQL queue; bot.workqueue.work_by_machine)
+    machines: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def final(self) -> dict[str, ItemRecord]:
