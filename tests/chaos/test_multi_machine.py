@@ -11,7 +11,8 @@ running (a new run whenever its run ends while items are still waiting, as the n
 would). At the end: every item in exactly one final state, nothing lost, no dossier and no STEP 1
 twice in the e-parcours, and the items A held when it was killed were finished by someone.
 
-Reduced in ``make test`` (12 items, 3 kills); full with ``make chaos`` (200 items, 12 kills).
+Reduced in ``make test`` (12 items, 3 kills); full with ``make chaos`` (200 items, 12 kills);
+``CHAOS_MACHINES_ITEMS`` / ``CHAOS_MACHINES_KILLS`` set other sizes.
 """
 
 from __future__ import annotations
@@ -84,9 +85,11 @@ def test_two_machines_on_one_postgres_queue_one_killed_repeatedly(
     seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
     rng = random.Random(seed)
     started = time.monotonic()
+    n_items = int(os.environ.get("CHAOS_MACHINES_ITEMS") or chaos_scale.machines_items)
+    n_kills = int(os.environ.get("CHAOS_MACHINES_KILLS") or chaos_scale.machines_kills)
     url = postgres_server.new_database("machines")
-    batch = export_in_queue(chaos_scale.machines_items, seed, tmp_path, url)
-    attempts = chaos_scale.machines_kills + 3
+    batch = export_in_queue(n_items, seed, tmp_path, url)
+    attempts = n_kills + 3
     a = _machine(sandbox, tmp_path, "machine-a", url, attempts)
     b = _machine(sandbox, tmp_path, "machine-b", url, attempts)
     args = ["--json"]
@@ -117,7 +120,7 @@ def test_two_machines_on_one_postgres_queue_one_killed_repeatedly(
     kills: list[list[str]] = []  # at each kill: the items machine A held
     a_runs = 0
     with open_queue(url) as queue:
-        while len(kills) < chaos_scale.machines_kills and queue.items(WAITING):
+        while len(kills) < n_kills and queue.items(WAITING):
             proc = BotProcess(args, _env(a), a)
             a_runs += 1
             line = None
@@ -186,7 +189,7 @@ def test_two_machines_on_one_postgres_queue_one_killed_repeatedly(
     assert counts["duplicate_step1"] == 0
     assert counts["step1"] == counts["usagers"] == batch.to_enter
     # The kills landed on items in hand, and those were finished by someone after a takeover.
-    assert len(kills) >= chaos_scale.machines_kills, kills
+    assert len(kills) >= n_kills, kills
     assert killed_held, "no kill fell while machine A held an item"
     # (An item may have been released between the snapshot and the kill: most were taken over.)
     assert took_over, "no item of the killed machine was taken over"
