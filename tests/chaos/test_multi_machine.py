@@ -30,11 +30,11 @@ from bot.models import ItemState
 from bot.runner.recovery import machine_of
 from bot.workqueue import WorkQueue, open_queue
 from sandbox.server import RunningSandbox
-from tests.chaos.bot_process import BotProcess
-from tests.chaos.sample_batch import export_in_queue
+from tests.fixtures.bot_process import BotProcess
 from tests.fixtures.chaos import ChaosScale, Figures
 from tests.fixtures.postgres import PostgresCluster
 from tests.fixtures.runner import run_env
+from tests.fixtures.sample_batch import export_in_queue
 
 S = ItemState
 FINAL = {S.DONE, S.NEEDS_REVIEW, S.FAILED}
