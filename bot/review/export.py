@@ -167,10 +167,12 @@ _ALERT_WORDS: dict[bool | None, str] = {True: "alerte", False: "pas d'alerte", N
 def _alert_cells(v: ItemView) -> dict[str, str]:
     """Per domain: "app : alerte / e-parcours : pas d'alerte / règle : alerte", marked when they differ."""
     sources: dict[str, dict[str, bool] | None] = {"app": None, "target": None, "reference": None}
-    result = v.result or {}
+    # The flow records the alerts by source under result["alerts"] (Concordance.as_result()),
+    # None until it has read the target's panel.
+    found = (v.result or {}).get("alerts")
     for name in sources:
-        if isinstance(result.get(name), dict):
-            sources[name] = result[name]
+        if isinstance(found, dict) and isinstance(found.get(name), dict):
+            sources[name] = found[name]
     a = v.assessment
     if a is not None:
         # The flow may have stopped before comparing: the app's alerts and the rules are known.
