@@ -445,7 +445,9 @@ def run_batch(
         unknown_references=unknown,
         recovered_leases=recovered,
         queue_counts={s.value: n for s, n in queue.counts().items() if n},
+        references_asked=options.references is not None,
     )
+    _count_waiting(summary, queue, options)
     logger.info(
         "Lot terminé : {} élément(s), code de sortie {}{}",
         len(summary.final),
@@ -454,6 +456,23 @@ def run_batch(
     )
     run.emit(RunEvent("run_finished", summary=summary))
     return summary
+
+
+def _count_waiting(summary: RunSummary, queue: WorkQueue, options: RunOptions) -> None:
+    """What still waits among the items asked for: the exit code and last line depend on it."""
+    wanted = set(options.references) if options.references is not None else None
+    # A dry run gives its items back untouched: they were rehearsed, not left behind.
+    rehearsed = set(summary.final) if options.dry_run else set()
+    waiting: dict[str, int] = {}
+    retries: list[datetime] = []
+    for v in queue.items([S.PENDING, S.RETRY_WAIT, S.IN_PROGRESS]):
+        if (wanted is not None and v.reference not in wanted) or v.reference in rehearsed:
+            continue
+        waiting[v.state.value] = waiting.get(v.state.value, 0) + 1
+        if v.state == S.RETRY_WAIT and v.not_before is not None:
+            retries.append(v.not_before)
+    summary.waiting = waiting
+    summary.next_retry_at = min(retries, default=None)
 
 
 def _guarded(run: _Run[SessionT], worker: str) -> None:
