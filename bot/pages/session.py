@@ -276,6 +276,11 @@ class TargetSession:
             code="timeout",
         )
 
+    @property
+    def url(self) -> str:
+        """The address the page shows now (the flow checks whose record it is before evidence)."""
+        return self.page.url
+
     def screenshot(self, path: Path) -> Path:
         """The whole page as it is now, into ``path`` (failure evidence: nothing closed first)."""
         self.page.screenshot(path=path, full_page=True)

@@ -203,6 +203,7 @@ class _Run(Generic[SessionT]):
                     item.assessment.identity.used_name,
                     *item.assessment.identity.first_names,
                 )
+                browser.blank()
                 try:
                     session = browser.ready()
                 except Exception as e:
@@ -230,6 +231,7 @@ class _Run(Generic[SessionT]):
             browser.item_reference = item.reference
             browser.context.tracing.start_chunk(title=item.reference)
         captured: list[bool] = []
+        in_flow: list[bool] = []
 
         def enter() -> None:
             try:
@@ -237,10 +239,11 @@ class _Run(Generic[SessionT]):
                     # Log in once per browser; the flow logs in again if the tool ends it.
                     session.ensure_logged_in()
                     browser.fresh = False
+                in_flow.append(True)
                 self.flow(session, item, settings, evidence=self.evidence, dry_run=options.dry_run)
             except Exception as e:
                 if not isinstance(e, BusinessException):
-                    captured.append(self.capture_failure(item, browser))
+                    captured.append(self.capture_failure(item, browser, screen=not in_flow))
                 raise
 
         error: BaseException | None = None
@@ -341,11 +344,20 @@ class _Run(Generic[SessionT]):
                 with self.lock:
                     self.excluded.add(record.reference)
 
-    def capture_failure(self, item: WorkItem, browser: WorkerBrowser[SessionT]) -> bool:
-        """Full-page screenshot and the item's trace, as the evidence policy wants. True if the
-        trace chunk was stopped here."""
+    def capture_failure(
+        self, item: WorkItem, browser: WorkerBrowser[SessionT], *, screen: bool
+    ) -> bool:
+        """The item's trace and, if ``screen``, a full-page screenshot, as the evidence policy
+        wants. True if the trace chunk was stopped here.
+
+        ``screen`` only for a failure before the flow started (opening the tool, logging in:
+        screens that show no person). Inside the flow, the flow alone knows whether the page
+        shows this item's own usager, and asks for the screenshot itself.
+        """
         session = browser.session
-        if session is not None and not session.page.is_closed():
+        # A page still blank (emptied before the item) has nothing to show.
+        shows = session is not None and not session.page.is_closed()
+        if screen and session is not None and shows and session.page.url != "about:blank":
             self.evidence.capture(item, f"echec-{item.attempt}", session.screenshot, failure=True)
         context = browser.context
         if not browser.tracing or context is None:

@@ -71,6 +71,23 @@ class WorkerBrowser(Generic[SessionT]):
         self.fresh = True
         return session
 
+    def blank(self) -> None:
+        """Empty the page before the next item: nothing of the previous one stays on screen.
+
+        Evidence taken for an item must never show another person's record (issue 11): the
+        page of a reused session is reset to about:blank; one that cannot be reset is dropped
+        with its browser, and :meth:`ready` starts a fresh one.
+        """
+        if self.session is None or self.fresh:
+            return
+        try:
+            self.session.page.goto("about:blank")
+        except Exception as e:
+            logger.warning(
+                "Page non vidée entre deux éléments ({}) : navigateur relancé", type(e).__name__
+            )
+            self.close()
+
     @contextlib.contextmanager
     def untraced(self) -> Iterator[None]:
         """Nothing of a login reaches a trace: the typed password, its POST, the pages' values.
