@@ -49,6 +49,7 @@ __all__ = [
     "TRANSITIONS",
     "WAITING_STATES",
     "Clock",
+    "Conflict",
     "EnqueueStatus",
     "HistoryEntry",
     "IllegalTransition",
@@ -65,11 +66,12 @@ S = ItemState
 #: Every legal transition. ``in_progress → in_progress`` is the recovery of an expired lease.
 TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
     S.INVALID: frozenset({S.PENDING, S.REJECTED}),
-    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED}),
+    # pending/retry_wait → needs_review: a conflicting later import (a person picks the version).
+    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED, S.NEEDS_REVIEW}),
     S.IN_PROGRESS: frozenset(
         {S.DONE, S.NEEDS_REVIEW, S.RETRY_WAIT, S.FAILED, S.PENDING, S.IN_PROGRESS}
     ),
-    S.RETRY_WAIT: frozenset({S.IN_PROGRESS, S.PENDING, S.REJECTED}),
+    S.RETRY_WAIT: frozenset({S.IN_PROGRESS, S.PENDING, S.REJECTED, S.NEEDS_REVIEW}),
     S.NEEDS_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.PENDING}),
     S.FAILED: frozenset({S.PENDING, S.REJECTED, S.APPROVED}),
     S.DONE: frozenset(),
@@ -121,7 +123,9 @@ def parse_age(text: str) -> timedelta:
 class EnqueueStatus(StrEnum):
     NEW = "new"  # inserted
     DUPLICATE = "duplicate"  # same reference, same content: nothing changed
-    CONFLICT = "conflict"  # same reference, other content: item unchanged, conflict in history
+    # Same reference, other content: both versions kept, the item goes to a person (code
+    # "conflict") and is not entered until decided; a finished item only gets a history row.
+    CONFLICT = "conflict"
 
 
 class TransitionChanges(TypedDict, total=False):
@@ -180,6 +184,18 @@ class ItemView:
     created_at: datetime
     updated_at: datetime
     purged_at: datetime | None = None
+    #: A later import of the same reference with other content, until a person decides.
+    conflict: Conflict | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The new version of a conflicting item: shown to the reviewer beside the queued one."""
+
+    assessment: SelfAssessment = field(repr=False)
+    source: str
+    row: int | None
+    entered: bool  # the queued version may already be in the target (keep = approve it)
 
 
 @dataclass(frozen=True)
