@@ -27,7 +27,7 @@ from bot.errors import BotError, BusinessException, EffecteurUnknown, SystemExce
 from bot.evidence import Capture, EvidencePolicy
 from bot.flows.identity import IdentityQuestion, find_or_create_usager
 from bot.icope import alerts_for, load_rules
-from bot.locks import LockTimeout, machine_lock
+from bot.locks import LockTimeout, lock_folder, machine_lock
 from bot.logs import logger
 from bot.models import HearingTest
 from bot.pages.dossier import DossierPage
@@ -164,7 +164,11 @@ class _DoubleEntry:
     def _identity_lock(self) -> Iterator[None]:
         traits = [str(t) for t in self.assessment.identity.strict_traits()]
         lock = machine_lock(
-            "usager", self.settings.base_url, *traits, timeout=self.settings.lease_seconds / 2
+            "usager",
+            self.settings.base_url,
+            *traits,
+            folder=lock_folder(self.settings.queue_path),
+            timeout=self.settings.lease_seconds / 2,
         )
         try:
             lock.acquire()

@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from filelock import FileLock
 from playwright.sync_api import BrowserContext, Locator
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import SystemException
-from bot.locks import LockTimeout, machine_lock
+from bot.locks import LockTimeout, MachineLock, lock_folder, machine_lock
 from bot.logs import logger
 from bot.pages.mapping import TargetMapping, load_mapping
 from bot.pages.screen import Screen, SessionExpired, clean
@@ -190,10 +189,14 @@ class TargetSession:
         self.last_login_used_code = otp is not None
         logger.info("Connecté à l'e-parcours (connexion n° {})", self.logins)
 
-    def _login_lock(self) -> FileLock:
+    def _login_lock(self) -> MachineLock:
         timeout = self.settings.otp_timeout_seconds + self.settings.timeout_ms / 1000 * 4
         return machine_lock(
-            "login", self.settings.base_url, self.settings.username, timeout=timeout
+            "login",
+            self.settings.base_url,
+            self.settings.username,
+            folder=lock_folder(self.settings.queue_path),
+            timeout=timeout,
         )
 
     def _otp_source(self) -> OtpSource | None:
