@@ -32,7 +32,7 @@ from bot.evidence import EvidencePolicy
 from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
 from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
-from bot.runner.recovery import recover_dead_workers, worker_name
+from bot.runner.recovery import browser_tmp, recover_dead_workers, worker_name
 from bot.runner.summary import (
     STOP_MESSAGES,
     Ask,
@@ -442,10 +442,11 @@ def run_batch(
         threading.Thread(target=_guarded, args=(run, name), name=f"robot-{i}", daemon=True)
         for i, name in enumerate(names, 1)
     ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with browser_tmp(settings.queue_path):
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     summary = RunSummary(
         started_at=started,
         finished_at=datetime.now(UTC),

@@ -99,11 +99,14 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <p>{{ e.reason }}{% if e.code %} <code>{{ e.code }}</code>{% endif %}<br>
 {% if e.action %}<strong>Que faire :</strong> {{ e.action }}<br>{% endif %}
 <span class="path">tentative {{ e.attempt }}, {{ e.seconds }}, robot {{ e.worker }}</span></p>
+{# The purge (bot/retention.py) finds an item's evidence between these two comments. #}
+<!-- preuves {{ e.reference }} -->
 {% if e.images %}<div class="thumbs">
 {% for img in e.images %}<figure><img src="{{ img.uri }}" alt="capture {{ img.name }}">
 <figcaption>{{ img.name }}</figcaption></figure>
 {% endfor %}</div>{% endif %}
 {% for f in e.files %}<div class="path">{{ f }}</div>{% endfor %}
+<!-- fin des preuves -->
 </section>
 {% else %}<p>Aucune exception.</p>{% endfor %}
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Generic, Protocol
 from bot.browser import launch_chromium
 from bot.logs import logger
 from bot.runner.protocols import SessionFactory, SessionT
+from bot.runner.recovery import chromium_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright
@@ -58,7 +59,11 @@ class WorkerBrowser(Generic[SessionT]):
         self.close()
         # Ctrl-C belongs to the runner: the browser must outlive the first one.
         self.browser = launch_chromium(
-            self.playwright, headed=self.headed, slow_mo_ms=self.slow_mo_ms, own_signals=True
+            self.playwright,
+            headed=self.headed,
+            slow_mo_ms=self.slow_mo_ms,
+            own_signals=True,
+            env=chromium_env(),
         )
         self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
         self.tracing = self.traced

@@ -158,6 +158,9 @@ class SQLiteQueue(WorkQueue):
         # FULL: a committed transition survives a power cut, not only a process crash.
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
+        # Erased health data must be gone from the file's bytes, not only from its rows: freed
+        # space is zeroed (purge, a payload replaced by a correction).
+        self._conn.execute("PRAGMA secure_delete = ON")
         with self._write():
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version == 0:
@@ -796,6 +799,11 @@ class SQLiteQueue(WorkQueue):
                     reason="Données de santé effacées (durée de conservation dépassée)",
                 )
                 evidence.extend(json.loads(r["evidence_json"]))
+        if rows:
+            # The old pages live on in the write-ahead log until a checkpoint: copy them back
+            # (zeroed, see secure_delete) and empty the log.
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # Screenshots show the filled form: they go with the payload, after the commit.
         for p in map(Path, evidence):
             try:
