@@ -18,11 +18,15 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.config import Settings
+from bot.flows.double_entry import double_entry
 from bot.logs import logger
+from bot.pages.session import TargetSession
+from bot.runner import RunOptions, run_batch
 from bot.sample import generate
-from bot.workqueue import open_queue
+from bot.workqueue import WorkItem, WorkQueue, open_queue
 from sandbox.server import RunningSandbox
-from tests.fixtures.runner import run_env
+from tests.fixtures.runner import enqueue_batch, run_env, run_settings
 from tests.test_review_export import fill_xlsx, xlsx_rows
 
 #: Birth names no other test writes, so a hit anywhere is ours. (name, first name, birth date)
@@ -149,3 +153,32 @@ def test_purge_leaves_no_name_or_birth_date_of_the_purged_people_anywhere(
     assert [n for n in archived if not n.startswith(".")] == ["ingested.jsonl"]  # names only
     assert list((data / "queue" / "tmp").iterdir()) == []
     assert [p.name for p in (data / "queue" / "locks").iterdir()] == [".key"]
+
+
+def test_the_browser_keeps_its_temporary_files_in_the_private_folder_and_they_go(
+    sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    settings = run_settings(sandbox, tmp_path)
+    private = settings.queue_path.parent / "tmp"
+    # What a killed run left (its process is gone): removed when the next run starts.
+    stale = private / "run-999999999" / "playwright-artifacts-abc"
+    stale.mkdir(parents=True)
+    (stale / "page.html").write_text(PEOPLE[0][0].upper())
+    tmpdir_before = os.environ.get("TMPDIR")
+    seen: list[str] = []
+
+    def flow(
+        session: TargetSession, item: WorkItem, settings: Settings, *, dry_run: bool = False
+    ) -> object:
+        seen.extend(p.name for p in (private / f"run-{os.getpid()}").iterdir())
+        return double_entry(session, item, settings, dry_run=dry_run)
+
+    enqueue_batch(work_queue, 1)
+    summary = run_batch(settings, work_queue, RunOptions(), flow=flow)
+
+    assert summary.counts == {"done": 1}
+    assert any(n.startswith("playwright-artifacts-") for n in seen), seen
+    assert any(n.startswith("playwright_chromiumdev_profile-") for n in seen), seen
+    assert list(private.iterdir()) == []  # the dead run's and this run's, both gone
+    assert private.stat().st_mode & 0o777 == 0o700
+    assert os.environ.get("TMPDIR") == tmpdir_before
