@@ -51,10 +51,9 @@ STOP_MESSAGES: dict[str, str] = {
     "Les éléments restants n'ont pas été touchés ; vérifier l'outil cible puis relancer.",
     "configuration": "Arrêt du lot : {cause} Aucun autre élément n'a été tenté ; "
     "corriger le réglage puis relancer.",
-    "interrupted": "Arrêt demandé : le lot s'est arrêté après l'élément en cours. "
-    "Les éléments restants attendent le prochain passage.",
-    "stop_time": "Heure de fin atteinte : le lot s'est arrêté après l'élément en cours. "
-    "Les éléments restants attendent le prochain passage.",
+    # What still waits is said by the last line (RunSummary.verdict), counted at the end.
+    "interrupted": "Arrêt demandé : le lot s'arrête après l'élément en cours.",
+    "stop_time": "Heure de fin atteinte : le lot s'arrête après l'élément en cours.",
     "browser": "Le navigateur n'a pas pu démarrer ({cause}) : aucun élément n'a été modifié.",
     "worker_error": "Un robot s'est arrêté sur une erreur inattendue ({cause}) : "
     "voir le journal. Les éléments restants n'ont pas été touchés.",
@@ -215,7 +214,10 @@ class RunSummary:
         if code == EXIT_UNKNOWN:
             return _unknown(self.unknown_references)
         if code == EXIT_STOPPED:
-            return f"Lot interrompu : {pending} élément(s) attendent le prochain passage."
+            head = (
+                "Heure de fin atteinte" if self.stopped_reason == "stop_time" else "Lot interrompu"
+            )
+            return f"{head} : {pending} élément(s) attendent le prochain passage."
         if not self.final:
             head = "Rien à saisir : " + (
                 "aucun des éléments demandés n'attend le robot"
