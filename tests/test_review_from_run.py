@@ -17,10 +17,12 @@ from bot.config import Settings
 from bot.ingest import ingest_file
 from bot.logs import logger
 from bot.models import ItemState
+from bot.review import export_exceptions
 from bot.runner import RunOptions, run_batch
 from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue, open_queue
 from sandbox.server import RunningSandbox
+from tests.fixtures.queue import make_assessment
 from tests.fixtures.runner import enqueue_batch, run_settings
 from tests.test_review_export import fill_xlsx, xlsx_rows
 
@@ -171,3 +173,25 @@ def run_settings_offline(tmp_path: Path) -> Settings:
         reports_dir=tmp_path / "reports",
         screenshots_dir=tmp_path / "screenshots",
     )
+
+
+def test_a_masked_review_file_names_no_identity_even_in_a_conflicts_differences(
+    work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    first = make_assessment(reference="AE-C1")
+    renamed = make_assessment(
+        reference="AE-C1", identity={"birth_name": "NOUVEAUNOM"}, answers={"mood_down": True}
+    )
+    work_queue.enqueue(first, source="a.xlsx", row=2)
+    work_queue.enqueue(renamed, source="b.xlsx", row=5)
+
+    masked = export_exceptions(work_queue, tmp_path / "m", with_identity=False)
+    full = export_exceptions(work_queue, tmp_path / "f", with_identity=True)
+
+    [m] = xlsx_rows(masked.xlsx)
+    assert "Triste ou déprimé (2 semaines) : en file « Non » / nouvelle « Oui »" in m["Détails"]
+    assert "Identité : différente" in m["Détails"]
+    assert "NOUVEAUNOM" not in str(m)
+    assert "TESTICOPE" not in str(m)
+    [f] = xlsx_rows(full.xlsx)
+    assert "Nom de naissance : en file « TESTICOPE » / nouvelle « NOUVEAUNOM »" in f["Détails"]
