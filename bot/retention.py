@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.evidence import private_dir
+from bot.evidence import private_dir, write_private
 from bot.logs import logger
 
 if TYPE_CHECKING:
@@ -184,9 +184,5 @@ def _rewrite(path: Path, purged: set[str]) -> bool:
     stripped = strip_evidence(html, purged)
     if stripped == html:
         return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(stripped)
-    tmp.replace(path)
+    write_private(path, stripped)
     return True

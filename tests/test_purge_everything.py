@@ -26,8 +26,8 @@ from bot.runner import RunOptions, run_batch
 from bot.sample import generate
 from bot.workqueue import WorkItem, WorkQueue, open_queue
 from sandbox.server import RunningSandbox
+from tests.fixtures.review import fill_xlsx, xlsx_rows
 from tests.fixtures.runner import enqueue_batch, run_env, run_settings
-from tests.test_review_export import fill_xlsx, xlsx_rows
 
 #: Birth names no other test writes, so a hit anywhere is ours. (name, first name, birth date)
 PEOPLE = [

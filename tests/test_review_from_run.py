@@ -23,8 +23,8 @@ from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue, open_queue
 from sandbox.server import RunningSandbox
 from tests.fixtures.queue import make_assessment
+from tests.fixtures.review import fill_xlsx, xlsx_rows
 from tests.fixtures.runner import enqueue_batch, run_settings
-from tests.test_review_export import fill_xlsx, xlsx_rows
 
 S = ItemState
 VISION = "Alertes comparées — Vision"

@@ -19,8 +19,8 @@ from bot.runner.report import write_run_report
 from bot.workqueue import WorkQueue
 from sandbox.server import RunningSandbox
 from tests.fixtures.queue import make_assessment
+from tests.fixtures.review import xlsx_rows
 from tests.fixtures.runner import run_settings
-from tests.test_review_export import xlsx_rows
 
 S = ItemState
 

@@ -419,9 +419,7 @@ class SQLiteQueue(WorkQueue):
         """Send an item with a stored conflict to a person (its state allowing it)."""
         reason = (
             f"Conflit : une nouvelle version de cette auto-évaluation a été importée ({where}), "
-            "différente de celle en file. Rien n'est saisi avant votre décision : valider garde "
-            "l'ancienne version, corriger applique la nouvelle (colonnes de droite), rejeter "
-            "abandonne les deux."
+            "différente de celle en file ; rien n'est saisi avant votre décision."
         )
         previous = r["reason"]
         details = f"Motif précédent : {previous}\n\n{r['details']}".strip() if previous else ""
