@@ -19,6 +19,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import Settings
+from bot.evidence import EvidencePolicy
 from bot.flows.double_entry import double_entry
 from bot.logs import logger
 from bot.pages.session import TargetSession
@@ -168,10 +169,15 @@ def test_the_browser_keeps_its_temporary_files_in_the_private_folder_and_they_go
     seen: list[str] = []
 
     def flow(
-        session: TargetSession, item: WorkItem, settings: Settings, *, dry_run: bool = False
+        session: TargetSession,
+        item: WorkItem,
+        settings: Settings,
+        *,
+        evidence: EvidencePolicy | None = None,
+        dry_run: bool = False,
     ) -> object:
         seen.extend(p.name for p in (private / f"run-{os.getpid()}").iterdir())
-        return double_entry(session, item, settings, dry_run=dry_run)
+        return double_entry(session, item, settings, evidence=evidence, dry_run=dry_run)
 
     enqueue_batch(work_queue, 1)
     summary = run_batch(settings, work_queue, RunOptions(), flow=flow)
