@@ -45,14 +45,17 @@ def launch_chromium(
     headed: bool = False,
     slow_mo_ms: int = 0,
     own_signals: bool = False,
+    env: dict[str, str] | None = None,
 ) -> Browser:
     """Start Chromium: the one launcher of the runner, the preflight, the benchmarks and tests.
 
     ``own_signals``: Ctrl-C, SIGTERM and SIGHUP belong to the caller (the runner), so the browser
     outlives the first Ctrl-C and the items in progress finish cleanly.
     """
+    extra: dict[str, Any] = {} if env is None else {"env": env}  # the browser's environment
     return playwright.chromium.launch(
         **launch_options(headed=headed, slow_mo_ms=slow_mo_ms),
+        **extra,
         handle_sigint=not own_signals,
         handle_sigterm=not own_signals,
         handle_sighup=not own_signals,

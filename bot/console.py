@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.logs import mask
-from bot.runner.summary import EXIT_LABELS, duration_text
+from bot.runner.summary import duration_text
 from bot.workqueue import STATE_LABELS
 
 if TYPE_CHECKING:
@@ -173,8 +173,6 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
 
     from bot.models import ItemState
 
-    if not summary.items and summary.stopped_reason is None:
-        console.print("Aucun élément à traiter : rien n'attend le robot dans la file.")
     title = "Passage du robot" + (" (essai à blanc)" if summary.dry_run else "")
     table = Table(title=title)
     table.add_column("État après le passage")
@@ -203,8 +201,12 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
         console.print(
             "Références inconnues : " + ", ".join(summary.unknown_references), markup=False
         )
+    # The last line: what happened, true for a dry run, a stop, a retry not yet due (issue 11).
     console.print(
-        f"Résultat : {EXIT_LABELS[summary.exit_code]} (code {summary.exit_code})", highlight=False
+        f"Résultat : {summary.verdict.rstrip('.')} (code {summary.exit_code})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,  # one line, whatever the width: scripts and people read it whole
     )
     if report is not None:
         console.print(f"Rapport : {report}", markup=False, highlight=False)

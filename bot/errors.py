@@ -238,6 +238,12 @@ CODES: dict[str, CodeHelp] = {
         "La ligne de l'export est invalide : elle n'a pas été mise en file.",
         "Corrigez les valeurs signalées dans ce fichier (« corriger ») ou rejetez la ligne.",
     ),
+    "conflict": CodeHelp(
+        "Une nouvelle version de l'auto-évaluation a été importée, différente de celle en file : "
+        "rien n'est saisi avant votre décision.",
+        "Comparez les deux versions (« Détails ») : « valider » garde celle en file, "
+        "« corriger » applique la nouvelle (colonnes de droite), « rejeter » abandonne les deux.",
+    ),
     "reference_conflict": CodeHelp(
         "Une référence déjà connue revient avec un contenu différent.",
         "Comparez les deux versions et choisissez celle à ressaisir.",

@@ -76,8 +76,11 @@ def test_same_reference_with_other_content_is_a_conflict_and_nothing_is_overwrit
     )
     assert summary.conflicts == 1
     assert summary.new == 0
-    assert work_queue.get(reference).assessment == before
-    assert work_queue.history(reference)[-1].event == "conflict"
+    view = work_queue.get(reference)
+    assert view.assessment == before
+    assert view.conflict is not None  # the new version waits beside it for a person
+    assert view.state == ItemState.NEEDS_REVIEW
+    assert "conflict" in [h.event for h in work_queue.history(reference)]
 
 
 def test_a_quarantined_row_corrected_in_a_later_export_becomes_pending(

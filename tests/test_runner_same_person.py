@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bot.locks import machine_lock
 from bot.runner import RunOptions, run_batch
 from bot.workqueue import WorkQueue
 from sandbox.server import RunningSandbox
@@ -27,10 +26,3 @@ def test_a_returning_usager_on_two_workers_gets_one_dossier_and_two_step1s(
     counts = sandbox.counts()
     assert (counts["usagers"], counts["step1"]) == (1, 2)
     assert counts["duplicate_usagers"] == 0
-
-
-def test_locks_are_named_by_a_hash_never_by_the_identity() -> None:
-    lock = machine_lock("usager", "http://x", "DUPONT", "MARIE", timeout=1)
-    assert "DUPONT" not in lock.lock_file
-    with lock:
-        assert Path(lock.lock_file).exists()

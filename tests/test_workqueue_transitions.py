@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.errors import SystemException
 from bot.models import ItemState
 from bot.workqueue import (
     FINISHED_STATES,
@@ -148,14 +149,61 @@ def test_enqueue_new_then_duplicate_then_conflict(work_queue: WorkQueue) -> None
     assert work_queue.enqueue(first, source="b.xlsx", row=9) == EnqueueStatus.DUPLICATE
     assert work_queue.enqueue(changed, source="c.xlsx", row=4) == EnqueueStatus.CONFLICT
 
+    # Both versions kept, nothing entered: a person picks one (issue 11).
     view = work_queue.get("R1")
     assert view.assessment == first
-    assert (view.state, view.source, view.row) == (S.PENDING, "a.xlsx", 2)
+    assert view.conflict is not None
+    assert view.conflict.assessment == changed
+    assert (view.conflict.source, view.conflict.row, view.conflict.entered) == ("c.xlsx", 4, False)
+    assert (view.state, view.source, view.row) == (S.NEEDS_REVIEW, "a.xlsx", 2)
+    assert view.error_code == "conflict"
     events = [(h.event, h.to_state) for h in work_queue.history("R1")]
-    assert events == [("enqueue", S.PENDING), ("conflict", S.PENDING)]
-    conflict = work_queue.history("R1")[-1]
+    assert events == [
+        ("enqueue", S.PENDING),
+        ("conflict", S.PENDING),
+        ("transition", S.NEEDS_REVIEW),
+    ]
+    conflict = work_queue.history("R1")[1]
     assert "contenu différent" in conflict.reason
     assert "c.xlsx, ligne 4" in conflict.reason
+    # The same new version again changes nothing; the item is never leased meanwhile.
+    assert work_queue.enqueue(changed, source="c.xlsx", row=4) == EnqueueStatus.DUPLICATE
+    assert work_queue.lease("w1") == []
+
+
+def test_a_conflict_on_an_item_being_entered_goes_to_review_when_it_is_given_back(
+    work_queue: WorkQueue,
+) -> None:
+    first = make_assessment(reference="R1")
+    work_queue.enqueue(first, source="a.xlsx", row=2)
+    (item,) = work_queue.lease("w1")
+    changed = make_assessment(reference="R1", answers={"mood_down": True})
+
+    assert work_queue.enqueue(changed, source="b.xlsx", row=3) == EnqueueStatus.CONFLICT
+    assert work_queue.get("R1").state == S.IN_PROGRESS  # the attempt under way is not cut
+    with item:
+        raise SystemException("Le site e-parcours ne répond pas", code="timeout")
+    assert work_queue.get("R1").state == S.RETRY_WAIT
+
+    assert work_queue.lease("w1") == []  # not taken again: to a person instead
+    view = work_queue.get("R1")
+    assert (view.state, view.error_code) == (S.NEEDS_REVIEW, "conflict")
+    assert view.conflict is not None
+    assert view.conflict.entered is True  # an attempt ran: the old one may be in the target
+
+
+def test_a_conflict_on_a_finished_item_changes_nothing_but_its_history(
+    work_queue: WorkQueue,
+) -> None:
+    work_queue.enqueue(make_assessment(reference="R1"), source="a.xlsx", row=2)
+    with work_queue.lease("w1")[0] as item:
+        item.done()
+    changed = make_assessment(reference="R1", answers={"mood_down": True})
+
+    assert work_queue.enqueue(changed, source="b.xlsx", row=3) == EnqueueStatus.CONFLICT
+    view = work_queue.get("R1")
+    assert (view.state, view.conflict) == (S.DONE, None)
+    assert work_queue.history("R1")[-1].event == "conflict"
 
 
 def test_enqueue_keeps_the_raw_row_and_source(work_queue: WorkQueue) -> None:

@@ -195,9 +195,20 @@ Ctrl-C once: the robot finishes the item it is entering, then stops.
 Ctrl-C twice: stops at once (the items being entered are taken up again by the next run).
 
 At the end: a summary table and a report reports/run-<date>.html (references only, no names).
-Exit code: 0 everything entered, 1 some items wait for your decision (icope-bot review export),
-2 the run stopped on technical errors or items wait for a new try.
 """
+
+
+def _exit_codes() -> str:
+    """The exit codes, from the runner's own table (the help cannot drift from the code)."""
+    import textwrap
+
+    from bot.runner.summary import EXIT_LABELS
+
+    lines = [
+        textwrap.fill(label, 96, initial_indent=f"  {code}  ", subsequent_indent="     ")
+        for code, label in sorted(EXIT_LABELS.items())
+    ]
+    return "Code de sortie (la dernière ligne le dit en clair) :\n" + "\n".join(lines) + "\n"
 
 
 def _add_run(sub: SubParsers) -> None:
@@ -216,7 +227,7 @@ def _add_run(sub: SubParsers) -> None:
         description="Take the waiting items from the queue one by one, enter each in the\n"
         "e-parcours tool, read the alerts back and compare them. Items whose alerts agree\n"
         "are done; the others wait for your decision; technical errors are retried later.",
-        epilog=RUN_EPILOG,
+        epilog=RUN_EPILOG + _exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--limit", type=positive, metavar="N", help="enter at most N items, then stop")

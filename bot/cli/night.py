@@ -117,8 +117,10 @@ def _add_purge(sub: SubParsers) -> None:
         "purge",
         help="erase health data of finished items (done, approved, rejected) older than an age",
         description="Erase the assessment, raw row, result, details and screenshots of items "
-        "finished (done, approved, rejected) before the given age; their anonymous history "
-        "and the counts stay.",
+        "finished (done, approved, rejected) before the given age, and their screenshots in "
+        "the run reports; also delete, when older than the age, the review files, the "
+        "screenshots no waiting item needs (dry runs included) and the archived exports whose "
+        "every row is purged. The anonymous history and the counts stay.",
     )
     p.add_argument(
         "--older-than",
@@ -131,9 +133,10 @@ def _add_purge(sub: SubParsers) -> None:
 
 
 def _run_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.retention import purge_health_data
     from bot.workqueue import open_queue
 
     with open_queue(settings.queue_target) as queue:
-        n = queue.purge(args.older_than, actor="purge")
-    print(f"{n} élément(s) terminé(s) purgé(s) : données de santé effacées, historique conservé.")
+        report = purge_health_data(settings, queue, args.older_than)
+    print(report.text())
     return 0

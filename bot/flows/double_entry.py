@@ -156,9 +156,8 @@ class _DoubleEntry:
             if isinstance(e, IdentityQuestion):
                 self.candidates = e.candidates
             self._record()
-            if isinstance(e, BusinessException):
-                # What the reviewer will look at; a system failure is captured by the runner.
-                self._capture("99-a-verifier", self.session.screenshot, failure=True)
+            # What the reviewer will look at, only if it shows this item's own usager.
+            self._failure_capture(e)
             raise
 
     @contextlib.contextmanager
@@ -375,6 +374,38 @@ class _DoubleEntry:
         path = self.policy.capture(self.item, step, write, failure=failure)
         if path is not None:
             self.evidence.append(path)
+
+    def _failure_capture(self, error: BotError) -> None:
+        """The screen at the failure, filed under this item only if it shows this item's usager.
+
+        A screenshot of whatever the browser shows could be another person's record (a search
+        result, a homonym's dossier, the previous item's STEP 1): with health data that is a
+        disclosure filed in the wrong place. So only the pages of the dossier this flow opened
+        for this item (its evaluations and STEP 1 form included) are captured; an item that
+        never reached its dossier (missing consent, identity question) gets no screenshot.
+        System failures too: the runner leaves the screen of a failure inside the flow to it.
+        """
+        if not self._shows_own_usager(self.session.url):
+            logger.info(
+                "{} : pas de capture d'écran, la page ne montre pas le dossier de cet usager",
+                self.item.reference,
+            )
+            return
+        business = isinstance(error, BusinessException)
+        step = "99-a-verifier" if business else f"echec-{self.item.attempt}"
+        self._capture(step, self.session.screenshot, failure=True)
+
+    def _shows_own_usager(self, url: str) -> bool:
+        """Whether ``url`` is a page of this item's own dossier or evaluation (opened by us)."""
+        for known in (self.dossier_url, self.evaluation_url):
+            if not known:
+                continue
+            base = known.split("#")[0].split("?")[0]
+            # The page itself, or one under it (/usagers/7/evaluations/nouvelle/step1),
+            # never a sibling sharing its prefix (/usagers/71).
+            if url == base or (url.startswith(base) and url[len(base)] in "/?#"):
+                return True
+        return False
 
     def _record(self) -> None:
         result: dict[str, Any] = {

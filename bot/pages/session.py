@@ -23,7 +23,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import SystemException
-from bot.locks import FILE_LOCKS, LockProvider, LockTimeout, QueueLock
+from bot.locks import FileLocks, LockProvider, LockTimeout, QueueLock, lock_folder
 from bot.logs import logger
 from bot.pages.mapping import TargetMapping, load_mapping
 from bot.pages.screen import Screen, SessionExpired, clean
@@ -50,13 +50,13 @@ class TargetSession:
         mapping: TargetMapping | None = None,
         otp: OtpSource | None = None,
         untraced: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
-        locks: LockProvider = FILE_LOCKS,
+        locks: LockProvider | None = None,
     ) -> None:
         self.context = context
         self.settings = settings
         #: Where "one login per account at a time" is held: the run passes its queue, so the
         #: lock spans every machine sharing a PostgreSQL queue; file locks otherwise.
-        self.locks = locks
+        self.locks = locks or FileLocks(lock_folder(settings.queue_path))
         self.mapping = mapping or load_mapping(settings.mapping)
         #: None until the first login: then the source ``otp`` or the settings choose.
         self._otp = otp
@@ -278,6 +278,11 @@ class TargetSession:
             f"pendant : {what}.",
             code="timeout",
         )
+
+    @property
+    def url(self) -> str:
+        """The address the page shows now (the flow checks whose record it is before evidence)."""
+        return self.page.url
 
     def screenshot(self, path: Path) -> Path:
         """The whole page as it is now, into ``path`` (failure evidence: nothing closed first)."""

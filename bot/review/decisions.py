@@ -168,12 +168,18 @@ def _apply(queue: WorkQueue, plans: list[_Plan], actor: str, report: ImportRepor
             comment = f"Commentaire du relecteur : {plan.comment}" if plan.comment else ""
             keep = plan.decision in (Decision.APPROVE, Decision.REJECT)
             details = "\n\n".join(x for x in (plan.view.details if keep else "", comment) if x)
+            target, reason = _TARGET[plan.decision], _REASONS[plan.decision]
+            conflict = plan.view.conflict
+            if conflict is not None and plan.decision is not Decision.REJECT:
+                # A conflict: "valider"/"relancer" keep the queued version, "corriger" takes
+                # the file's columns (the new version, as exported). Not entered yet: enter it.
+                target, reason = _conflict_outcome(plan.decision, conflict.entered)
             try:
                 q.transition(
                     plan.view.reference,
-                    _TARGET[plan.decision],
+                    target,
                     actor=actor,
-                    reason=_REASONS[plan.decision],
+                    reason=reason,
                     details=details,
                     expect_from=[plan.view.state],
                     assessment=plan.assessment,
@@ -194,6 +200,15 @@ def _apply(queue: WorkQueue, plans: list[_Plan], actor: str, report: ImportRepor
         return
     for p in plans:
         report.applied[p.decision].append(p.view.reference)
+
+
+def _conflict_outcome(decision: Decision, entered: bool) -> tuple[ItemState, str]:
+    """Where a conflicting item goes on a decision, and the history's reason."""
+    if decision is Decision.FIX:
+        return S.PENDING, "Conflit tranché par le relecteur : la nouvelle version est saisie"
+    if decision is Decision.APPROVE and entered:
+        return S.APPROVED, "Conflit tranché par le relecteur : l'ancienne version est gardée"
+    return S.PENDING, "Conflit tranché par le relecteur : l'ancienne version est saisie"
 
 
 def _check_row(

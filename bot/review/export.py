@@ -19,9 +19,10 @@ from bot.ingest import (
     normalize_header,
 )
 from bot.logs import logger
-from bot.models import DOMAINS, ItemState
+from bot.models import DOMAINS, ItemState, SelfAssessment
 from bot.review.files import uri, write_csv, write_xlsx
 from bot.review.layout import (
+    ASSESSED_ON,
     DISCORDANT,
     IDENTITY_COLUMNS,
     PAYLOAD_COLUMNS,
@@ -83,18 +84,24 @@ def export_exceptions(
 def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
     """One item as typed cell values keyed by column key (formatting happens per file type)."""
     fix = _payload_values(v)
+    details = v.details
+    if v.conflict is not None:
+        # The correctable columns carry the NEW version: "corriger" applies it (edited or not),
+        # "valider" keeps the queued one. The details put both side by side, field by field.
+        fix = _assessment_values(v.conflict.assessment)
+        details = "\n\n".join(x for x in (_conflict_text(v, with_identity), v.details) if x)
     row: dict[str, Any] = {
         "reference": v.reference,
         "usager": _usager(fix, with_identity),
         "assessed_on": fix.get("assessed_on"),
         "state": STATE_LABELS[v.state],
         "reason": _reason(v),
-        "details": v.details,
+        "details": details,
         "evidence": v.evidence[0] if v.evidence else None,
         "evidence_more": "\n".join(uri(p) for p in v.evidence[1:]),
         "decision": None,
         "comment": None,
-        "origin": f"{Path(v.source).name}, ligne {v.row}" if v.source else None,
+        "origin": _origin(v.source, v.row) if v.source else None,
         "updated_at": v.updated_at.isoformat(timespec="microseconds"),
     }
     row.update({f"alerts.{d}": text for d, text in _alert_cells(v).items()})
@@ -128,15 +135,60 @@ def _usager(fix: dict[str, Any], with_identity: bool) -> str:
 def _payload_values(v: ItemView) -> dict[str, Any]:
     """The correctable values, pre-filled from the payload, else from the raw export row."""
     if v.assessment is not None:
-        data = v.assessment.model_dump(mode="python")
-        values: dict[str, Any] = {"assessed_on": data["assessed_on"]}
-        for col in (*IDENTITY_COLUMNS, *PAYLOAD_COLUMNS):
-            value: Any = data
-            for part in col.key.split("."):
-                value = value[part]
-            values[col.key] = _plain(value)
-        return values
+        return _assessment_values(v.assessment)
     return values_from_raw(v.raw)
+
+
+def _assessment_values(assessment: SelfAssessment) -> dict[str, Any]:
+    data = assessment.model_dump(mode="python")
+    values: dict[str, Any] = {"assessed_on": data["assessed_on"]}
+    for col in (*IDENTITY_COLUMNS, *PAYLOAD_COLUMNS):
+        value: Any = data
+        for part in col.key.split("."):
+            value = value[part]
+        values[col.key] = _plain(value)
+    return values
+
+
+def _conflict_text(v: ItemView, with_identity: bool) -> str:
+    """Both versions of a conflicting item, one line per field that differs."""
+    conflict, queued = v.conflict, v.assessment
+    assert conflict is not None  # called for conflicting items only
+    assert queued is not None  # a conflict is stored beside a valid payload
+    old, new = _assessment_values(queued), _assessment_values(conflict.assessment)
+    lines = [
+        "Deux versions de cette auto-évaluation "
+        f"(en file : {_origin(v.source, v.row)} ; nouvelle : {_origin(conflict.source, conflict.row)}) :"
+    ]
+    hidden = False
+    for col in (ASSESSED_ON, *IDENTITY_COLUMNS, *PAYLOAD_COLUMNS):
+        if old.get(col.key) == new.get(col.key):
+            continue
+        if col in IDENTITY_COLUMNS and not with_identity:
+            hidden = True  # a masked file names no identity, not even in the differences
+            continue
+        lines.append(
+            f"{col.header} : en file « {_shown(old.get(col.key))} » / "
+            f"nouvelle « {_shown(new.get(col.key))} »"
+        )
+    if hidden:
+        lines.append("Identité : différente (fichier masqué : voir le fichier avec identité)")
+    return "\n".join(lines)
+
+
+def _origin(source: str | None, row: int | None) -> str:
+    name = Path(source).name if source else "?"
+    return name + (f", ligne {row}" if row is not None else "")
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "":
+        return "vide"
+    if isinstance(value, date):
+        return f"{value:%d/%m/%Y}"
+    if isinstance(value, float):
+        return format(value, "g").replace(".", ",")
+    return str(value)
 
 
 def _plain(value: Any) -> Any:
@@ -167,10 +219,12 @@ _ALERT_WORDS: dict[bool | None, str] = {True: "alerte", False: "pas d'alerte", N
 def _alert_cells(v: ItemView) -> dict[str, str]:
     """Per domain: "app : alerte / e-parcours : pas d'alerte / règle : alerte", marked when they differ."""
     sources: dict[str, dict[str, bool] | None] = {"app": None, "target": None, "reference": None}
-    result = v.result or {}
+    # The flow records the alerts by source under result["alerts"] (Concordance.as_result()),
+    # None until it has read the target's panel.
+    found = (v.result or {}).get("alerts")
     for name in sources:
-        if isinstance(result.get(name), dict):
-            sources[name] = result[name]
+        if isinstance(found, dict) and isinstance(found.get(name), dict):
+            sources[name] = found[name]
     a = v.assessment
     if a is not None:
         # The flow may have stopped before comparing: the app's alerts and the rules are known.

@@ -16,7 +16,9 @@ from bot.runner.signals import sigint_stops
 from bot.runner.summary import (
     EXIT_DONE,
     EXIT_REVIEW,
+    EXIT_STOPPED,
     EXIT_SYSTEM,
+    EXIT_UNKNOWN,
     ItemRecord,
     PauseChoice,
     PauseRequest,
@@ -28,7 +30,9 @@ from bot.runner.summary import (
 __all__ = [
     "EXIT_DONE",
     "EXIT_REVIEW",
+    "EXIT_STOPPED",
     "EXIT_SYSTEM",
+    "EXIT_UNKNOWN",
     "Flow",
     "ItemRecord",
     "PauseChoice",

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Generic
 
 from bot.errors import BusinessException, ConfigurationError
 from bot.evidence import EvidencePolicy
-from bot.locks import FILE_LOCKS, LockProvider
+from bot.locks import LockProvider
 from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
 from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
-from bot.runner.recovery import recover_dead_workers, worker_name
+from bot.runner.recovery import browser_tmp, recover_dead_workers, worker_name
 from bot.runner.summary import (
     STOP_MESSAGES,
     Ask,
@@ -209,6 +209,7 @@ class _Run(Generic[SessionT]):
                     *item.assessment.identity.first_names,
                 )
                 self.heartbeat.hold(item)
+                browser.blank()
                 try:
                     try:
                         session = browser.ready()
@@ -239,6 +240,7 @@ class _Run(Generic[SessionT]):
             browser.item_reference = item.reference
             browser.context.tracing.start_chunk(title=item.reference)
         captured: list[bool] = []
+        in_flow: list[bool] = []
 
         def enter() -> None:
             try:
@@ -246,10 +248,11 @@ class _Run(Generic[SessionT]):
                     # Log in once per browser; the flow logs in again if the tool ends it.
                     session.ensure_logged_in()
                     browser.fresh = False
+                in_flow.append(True)
                 self.flow(session, item, settings, evidence=self.evidence, dry_run=options.dry_run)
             except Exception as e:
                 if not isinstance(e, BusinessException):
-                    captured.append(self.capture_failure(item, browser))
+                    captured.append(self.capture_failure(item, browser, screen=not in_flow))
                 raise
 
         error: BaseException | None = None
@@ -350,11 +353,20 @@ class _Run(Generic[SessionT]):
                 with self.lock:
                     self.excluded.add(record.reference)
 
-    def capture_failure(self, item: WorkItem, browser: WorkerBrowser[SessionT]) -> bool:
-        """Full-page screenshot and the item's trace, as the evidence policy wants. True if the
-        trace chunk was stopped here."""
+    def capture_failure(
+        self, item: WorkItem, browser: WorkerBrowser[SessionT], *, screen: bool
+    ) -> bool:
+        """The item's trace and, if ``screen``, a full-page screenshot, as the evidence policy
+        wants. True if the trace chunk was stopped here.
+
+        ``screen`` only for a failure before the flow started (opening the tool, logging in:
+        screens that show no person). Inside the flow, the flow alone knows whether the page
+        shows this item's own usager, and asks for the screenshot itself.
+        """
         session = browser.session
-        if session is not None and not session.page.is_closed():
+        # A page still blank (emptied before the item) has nothing to show.
+        shows = session is not None and not session.page.is_closed()
+        if screen and session is not None and shows and session.page.url != "about:blank":
             self.evidence.capture(item, f"echec-{item.attempt}", session.screenshot, failure=True)
         context = browser.context
         if not browser.tracing or context is None:
@@ -371,7 +383,7 @@ class _Run(Generic[SessionT]):
 
 
 def target_session_factory(
-    settings: Settings, locks: LockProvider = FILE_LOCKS
+    settings: Settings, locks: LockProvider | None = None
 ) -> SessionFactory[TargetSession]:
     """Sessions on the configured target, its mapping read once for every worker.
 
@@ -444,12 +456,13 @@ def run_batch(
         threading.Thread(target=_guarded, args=(run, name), name=f"robot-{i}", daemon=True)
         for i, name in enumerate(names, 1)
     ]
-    run.heartbeat.start()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.heartbeat.stop()
+    with browser_tmp(settings.queue_path):
+        run.heartbeat.start()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        run.heartbeat.stop()
     summary = RunSummary(
         started_at=started,
         finished_at=datetime.now(UTC),
@@ -462,7 +475,9 @@ def run_batch(
         recovered_leases=recovered,
         queue_counts={s.value: n for s, n in queue.counts().items() if n},
         machines=work_by_machine(queue, started),
+        references_asked=options.references is not None,
     )
+    _count_waiting(summary, queue, options)
     logger.info(
         "Lot terminé : {} élément(s), code de sortie {}{}",
         len(summary.final),
@@ -471,6 +486,23 @@ def run_batch(
     )
     run.emit(RunEvent("run_finished", summary=summary))
     return summary
+
+
+def _count_waiting(summary: RunSummary, queue: WorkQueue, options: RunOptions) -> None:
+    """What still waits among the items asked for: the exit code and last line depend on it."""
+    wanted = set(options.references) if options.references is not None else None
+    # A dry run gives its items back untouched: they were rehearsed, not left behind.
+    rehearsed = set(summary.final) if options.dry_run else set()
+    waiting: dict[str, int] = {}
+    retries: list[datetime] = []
+    for v in queue.items([S.PENDING, S.RETRY_WAIT, S.IN_PROGRESS]):
+        if (wanted is not None and v.reference not in wanted) or v.reference in rehearsed:
+            continue
+        waiting[v.state.value] = waiting.get(v.state.value, 0) + 1
+        if v.state == S.RETRY_WAIT and v.not_before is not None:
+            retries.append(v.not_before)
+    summary.waiting = waiting
+    summary.next_retry_at = min(retries, default=None)
 
 
 def _guarded(run: _Run[SessionT], worker: str) -> None:

@@ -8,14 +8,20 @@ at most ``lease_seconds`` after that machine's last heartbeat (:class:`bot.runne
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
+from bot.evidence import private_dir
 from bot.logs import logger
 from bot.models import ItemState
 from bot.workqueue import WorkQueue
 
-__all__ = ["machine_of", "recover_dead_workers", "worker_name"]
+__all__ = ["browser_tmp", "chromium_env", "machine_of", "recover_dead_workers", "worker_name"]
 
 S = ItemState
 
@@ -69,3 +75,76 @@ def recover_dead_workers(
     for ref in refs:
         logger.warning("Élément {} : bail d'un robot arrêté terminé, il sera repris", ref)
     return refs
+
+
+# --- the browsers' temporary files ------------------------------------------------------------
+
+#: Under the queue's folder: one ``run-<pid>`` folder per running process.
+TMP_DIR = "tmp"
+
+
+def _empty(folder: Path) -> None:
+    for child in folder.iterdir():
+        try:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        except OSError as e:
+            logger.warning("Fichier temporaire du navigateur non effacé : {}", type(e).__name__)
+
+
+_system_tmp: list[str] = []  # the temp folder before browser_tmp changed it
+
+
+def chromium_env() -> dict[str, str] | None:
+    """Chromium's own environment during a run: the system temp folder back.
+
+    Chromium keeps only its single-instance socket there (no page data: the profile is in
+    the private folder, made by the driver). A socket path is limited to 107 bytes, which a
+    private folder deep in an installation could exceed (Chromium then aborts).
+    """
+    if not _system_tmp:
+        return None
+    return {**os.environ, "TMPDIR": _system_tmp[-1]}
+
+
+@contextlib.contextmanager
+def browser_tmp(queue_path: Path) -> Iterator[Path]:
+    """Playwright and Chromium write their temporary files in the bot's private folder.
+
+    The driver creates ``playwright-artifacts-*`` (downloads, traces) and Chromium's profile
+    (cache included) in the temp folder of its environment: left in /tmp by a killed run, they
+    held names and birth dates for anyone to read. During a run, ``TMPDIR`` (read by the driver
+    when Playwright starts) points at ``<queue folder>/tmp/run-<pid>/`` (0700); the folder is
+    emptied at the end, and the folders of this machine's dead runs at the start of the next.
+    """
+    base = private_dir(queue_path.parent / TMP_DIR)
+    for child in base.iterdir():
+        pid = child.name.removeprefix("run-")
+        if (
+            child.is_dir()
+            and pid.isdigit()
+            and int(pid) != os.getpid()
+            and not _pid_alive(int(pid))
+        ):
+            _empty(child)
+            with contextlib.suppress(OSError):
+                child.rmdir()
+            logger.info("Fichiers temporaires d'un passage interrompu effacés")
+    folder = private_dir(base / f"run-{os.getpid()}")
+    _empty(folder)
+    previous = os.environ.get("TMPDIR")
+    _system_tmp.append(tempfile.gettempdir())  # resolved (and cached) before the change
+    os.environ["TMPDIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        _system_tmp.pop()
+        if previous is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = previous
+        _empty(folder)
+        with contextlib.suppress(OSError):
+            folder.rmdir()

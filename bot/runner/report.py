@@ -28,7 +28,7 @@ from bot.workqueue import STATE_LABELS
 if TYPE_CHECKING:
     from bot.runner.summary import ItemRecord, RunSummary
 
-from bot.runner.summary import CATEGORY_LABELS, EXIT_LABELS, STOP_LABELS, duration_text
+from bot.runner.summary import CATEGORY_LABELS, STOP_LABELS, duration_text
 
 __all__ = [
     "render_run_report",
@@ -51,7 +51,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; }
 table { border-collapse: collapse; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .3em .7em; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.exit0 { color: #17622f; } .exit1 { color: #8a5300; } .exit2 { color: #a4161a; }
+.exit0 { color: #17622f; } .exit1, .exit3, .exit4 { color: #8a5300; } .exit2 { color: #a4161a; }
 .message { padding: .6em 1em; border-left: 4px solid #a4161a; background: #fbeaea; }
 .exception { border: 1px solid #ddd; padding: .6em 1em; margin: 1em 0; }
 .exception h3 { margin: 0 0 .3em; font-size: 1.05em; }
@@ -64,8 +64,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <body>
 <h1>Passage du robot ICOPE — {{ started }}</h1>
 <p class="exit{{ exit_code }}"><strong>Résultat : {{ exit_label }}</strong>
- (code de sortie {{ exit_code }}){% if dry_run %} — <strong>essai à blanc</strong> :
- rien n'a été enregistré dans l'outil cible{% endif %}.</p>
+ (code de sortie {{ exit_code }}).</p>
 {% if message %}<p class="message">{{ message }}</p>{% endif %}
 
 <h2>En chiffres</h2>
@@ -105,11 +104,14 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <p>{{ e.reason }}{% if e.code %} <code>{{ e.code }}</code>{% endif %}<br>
 {% if e.action %}<strong>Que faire :</strong> {{ e.action }}<br>{% endif %}
 <span class="path">tentative {{ e.attempt }}, {{ e.seconds }}, robot {{ e.worker }}</span></p>
+{# The purge (bot/retention.py) finds an item's evidence between these two comments. #}
+<!-- preuves {{ e.reference }} -->
 {% if e.images %}<div class="thumbs">
 {% for img in e.images %}<figure><img src="{{ img.uri }}" alt="capture {{ img.name }}">
 <figcaption>{{ img.name }}</figcaption></figure>
 {% endfor %}</div>{% endif %}
 {% for f in e.files %}<div class="path">{{ f }}</div>{% endfor %}
+<!-- fin des preuves -->
 </section>
 {% else %}<p>Aucune exception.</p>{% endfor %}
 
@@ -191,7 +193,7 @@ def render_run_report(summary: RunSummary) -> str:
         stop_label=STOP_LABELS.get(summary.stopped_reason, summary.stopped_reason),
         message=mask(summary.message),
         exit_code=summary.exit_code,
-        exit_label=EXIT_LABELS[summary.exit_code],
+        exit_label=summary.verdict.rstrip("."),
         dry_run=summary.dry_run,
         recovered=summary.recovered_leases,
         unknown=summary.unknown_references,

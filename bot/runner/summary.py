@@ -17,7 +17,9 @@ __all__ = [
     "EXIT_DONE",
     "EXIT_LABELS",
     "EXIT_REVIEW",
+    "EXIT_STOPPED",
     "EXIT_SYSTEM",
+    "EXIT_UNKNOWN",
     "STOP_LABELS",
     "STOP_MESSAGES",
     "Ask",
@@ -32,9 +34,11 @@ __all__ = [
     "duration_text",
 ]
 
-EXIT_DONE = 0  # every item handled was entered and agrees
+EXIT_DONE = 0  # everything asked for is done (or nothing was waiting); a dry run met no problem
 EXIT_REVIEW = 1  # some items wait for a person (business exceptions)
-EXIT_SYSTEM = 2  # the run stopped on technical failures, or items wait for a retry / failed
+EXIT_SYSTEM = 2  # stopped on technical failures, or items failed / wait for a retry (due or not)
+EXIT_STOPPED = 3  # stopped before the end (Ctrl-C, "arrêter", stop time): items still wait
+EXIT_UNKNOWN = 4  # --reference named items the queue does not hold: nothing done for them
 
 StopReason = Literal[
     "circuit_breaker", "configuration", "interrupted", "stop_time", "browser", "worker_error"
@@ -47,10 +51,9 @@ STOP_MESSAGES: dict[str, str] = {
     "Les éléments restants n'ont pas été touchés ; vérifier l'outil cible puis relancer.",
     "configuration": "Arrêt du lot : {cause} Aucun autre élément n'a été tenté ; "
     "corriger le réglage puis relancer.",
-    "interrupted": "Arrêt demandé : le lot s'est arrêté après l'élément en cours. "
-    "Les éléments restants attendent le prochain passage.",
-    "stop_time": "Heure de fin atteinte : le lot s'est arrêté après l'élément en cours. "
-    "Les éléments restants attendent le prochain passage.",
+    # What still waits is said by the last line (RunSummary.verdict), counted at the end.
+    "interrupted": "Arrêt demandé : le lot s'arrête après l'élément en cours.",
+    "stop_time": "Heure de fin atteinte : le lot s'arrête après l'élément en cours.",
     "browser": "Le navigateur n'a pas pu démarrer ({cause}) : aucun élément n'a été modifié.",
     "worker_error": "Un robot s'est arrêté sur une erreur inattendue ({cause}) : "
     "voir le journal. Les éléments restants n'ont pas été touchés.",
@@ -105,6 +108,12 @@ class RunSummary:
     #: Whole queue, during the run: machine → {state released to: count} (several machines on
     #: one PostgreSQL queue; bot.workqueue.work_by_machine)
     machines: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: What still waits at the end among the items this run was asked for (all, or the
+    #: --reference ones), by state: pending, retry_wait, in_progress (another run's). A dry
+    #: run's own items, given back untouched, are not counted.
+    waiting: dict[str, int] = field(default_factory=dict)
+    next_retry_at: datetime | None = None  # the earliest retry among the waiting ones
+    references_asked: bool = False  # run with --reference: "waiting" covers those only
 
     @property
     def final(self) -> dict[str, ItemRecord]:
@@ -143,20 +152,90 @@ class RunSummary:
         minutes = self.duration_seconds / 60
         return len(self.items) / minutes if minutes > 0 else 0.0
 
+    def _in(self, *categories: Category) -> list[ItemRecord]:
+        return [r for r in self.final.values() if r.category in categories]
+
     @property
     def exit_code(self) -> int:
-        """0 all done, 1 some items wait for a person, 2 stopped or left on system failures."""
-        final = self.final.values()
-        if self.stopped_reason in (
-            "circuit_breaker",
-            "configuration",
-            "browser",
-            "worker_error",
-        ) or any(r.category in ("system", "configuration") for r in final):
+        """See :data:`EXIT_LABELS`; the most urgent fact wins (technical, person, unknown, stop).
+
+        A dry run saves nothing: its code says what a real run would meet.
+        """
+        technical_stop = self.stopped_reason in _TECHNICAL_STOPS
+        if technical_stop or self._in("system", "configuration"):
             return EXIT_SYSTEM
-        if any(r.category == "business" for r in final):
+        if self._in("business"):
             return EXIT_REVIEW
+        if self.dry_run:
+            return EXIT_UNKNOWN if self.unknown_references else EXIT_DONE
+        if self.waiting.get(ItemState.RETRY_WAIT.value):
+            return EXIT_SYSTEM  # nothing failed now, but an item still waits for a new try
+        if self.unknown_references:
+            return EXIT_UNKNOWN
+        if self.stopped_reason is not None and self.waiting.get(ItemState.PENDING.value):
+            return EXIT_STOPPED
         return EXIT_DONE
+
+    @property
+    def verdict(self) -> str:
+        """The last sentence the assistant reads: what happened, true in every case (French)."""
+        code = self.exit_code
+        waiting = self.waiting
+        pending = waiting.get(ItemState.PENDING.value, 0)
+        retry = waiting.get(ItemState.RETRY_WAIT.value, 0)
+        elsewhere = waiting.get(ItemState.IN_PROGRESS.value, 0)
+        done = sum(r.outcome == ItemState.DONE for r in self.final.values())
+        if self.dry_run:
+            filled = len(self._in("ok"))
+            head = f"Essai à blanc, rien n'a été enregistré : {filled} formulaire(s) rempli(s)"
+            if code == EXIT_SYSTEM:
+                return f"{head}, {len(self._in('system', 'configuration'))} en erreur technique."
+            if code == EXIT_REVIEW:
+                return f"{head}, {len(self._in('business'))} demanderai(en)t une décision."
+            if code == EXIT_UNKNOWN:
+                return f"{head} ; {_unknown(self.unknown_references)}"
+            return f"{head} sans problème ; les éléments attendent toujours leur saisie."
+        if code == EXIT_SYSTEM:
+            failed = sum(r.outcome == ItemState.FAILED for r in self.final.values())
+            parts = []
+            if failed:
+                parts.append(f"{failed} élément(s) en échec")
+            if retry:
+                when = f" (pas avant {_clock(self.next_retry_at)})" if self.next_retry_at else ""
+                parts.append(f"{retry} élément(s) attendent un nouvel essai{when}")
+            head = (
+                "Lot arrêté sur un problème technique"
+                if self.stopped_reason in _TECHNICAL_STOPS
+                else "Problème technique"
+            )
+            return f"{head} : " + (", ".join(parts) or "voir le message ci-dessus") + "."
+        if code == EXIT_REVIEW:
+            return (
+                f"{len(self._in('business'))} élément(s) attendent une décision "
+                "(icope-bot review export)."
+            )
+        if code == EXIT_UNKNOWN:
+            return _unknown(self.unknown_references)
+        if code == EXIT_STOPPED:
+            head = (
+                "Heure de fin atteinte" if self.stopped_reason == "stop_time" else "Lot interrompu"
+            )
+            return f"{head} : {pending} élément(s) attendent le prochain passage."
+        if not self.final:
+            head = "Rien à saisir : " + (
+                "aucun des éléments demandés n'attend le robot"
+                if self.references_asked
+                else "aucun élément n'attend le robot"
+            )
+        elif pending:
+            head = (
+                f"{done} élément(s) saisi(s), alertes concordantes ; {pending} autre(s) attendent"
+            )
+        else:
+            head = f"Tout est saisi : {done} élément(s), alertes concordantes"
+        if elsewhere:
+            head += f" ; {elsewhere} élément(s) en cours dans un autre passage"
+        return head + "."
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (``icope-bot run --json``), stable keys."""
@@ -174,6 +253,9 @@ class RunSummary:
             "stopped_reason": self.stopped_reason,
             "message": self.message,
             "exit_code": self.exit_code,
+            "verdict": self.verdict,
+            "waiting": self.waiting,
+            "next_retry_at": None if self.next_retry_at is None else self.next_retry_at.isoformat(),
             "unknown_references": self.unknown_references,
             "recovered_leases": self.recovered_leases,
             "queue_counts": self.queue_counts,
@@ -240,11 +322,31 @@ CATEGORY_LABELS = {
     "system": "technique",
     "configuration": "réglage",
 }
+#: What each exit code means (``run --help``, the README, the report's legend).
 EXIT_LABELS = {
-    0: "tout est saisi",
-    1: "des éléments attendent une décision",
-    2: "arrêt ou échecs techniques",
+    EXIT_DONE: "tout ce qui était demandé est fait, ou rien n'attendait "
+    "(essai à blanc : tous les formulaires remplis sans problème)",
+    EXIT_REVIEW: "des éléments attendent une décision (icope-bot review export)",
+    EXIT_SYSTEM: "arrêt ou échecs techniques : des éléments sont en échec ou attendent "
+    "un nouvel essai, même pas encore dû",
+    EXIT_STOPPED: "lot interrompu (Ctrl-C, arrêt demandé, heure de fin) : des éléments "
+    "attendent le prochain passage",
+    EXIT_UNKNOWN: "référence(s) demandée(s) absente(s) de la file : rien n'a été fait pour elles",
 }
+
+_TECHNICAL_STOPS = ("circuit_breaker", "configuration", "browser", "worker_error")
+
+
+def _unknown(references: list[str]) -> str:
+    return (
+        f"Référence(s) inconnue(s) dans la file : {', '.join(references)} ; "
+        "rien n'a été fait pour elle(s)."
+    )
+
+
+def _clock(when: datetime) -> str:
+    """A retry time as the assistant reads it: local, day and time."""
+    return when.astimezone().strftime("%d/%m/%Y à %H:%M")
 
 
 def duration_text(seconds: float | None) -> str:

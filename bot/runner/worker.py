@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Generic, Protocol
 from bot.browser import launch_chromium
 from bot.logs import logger
 from bot.runner.protocols import SessionFactory, SessionT
+from bot.runner.recovery import chromium_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Playwright
@@ -61,7 +62,11 @@ class WorkerBrowser(Generic[SessionT]):
         self.close()
         # Ctrl-C belongs to the runner: the browser must outlive the first one.
         self.browser = launch_chromium(
-            self.playwright, headed=self.headed, slow_mo_ms=self.slow_mo_ms, own_signals=True
+            self.playwright,
+            headed=self.headed,
+            slow_mo_ms=self.slow_mo_ms,
+            own_signals=True,
+            env=chromium_env(),
         )
         self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
         self.tracing = self.traced
@@ -73,6 +78,23 @@ class WorkerBrowser(Generic[SessionT]):
         self.session = session
         self.fresh = True
         return session
+
+    def blank(self) -> None:
+        """Empty the page before the next item: nothing of the previous one stays on screen.
+
+        Evidence taken for an item must never show another person's record (issue 11): the
+        page of a reused session is reset to about:blank; one that cannot be reset is dropped
+        with its browser, and :meth:`ready` starts a fresh one.
+        """
+        if self.session is None or self.fresh:
+            return
+        try:
+            self.session.page.goto("about:blank")
+        except Exception as e:
+            logger.warning(
+                "Page non vidée entre deux éléments ({}) : navigateur relancé", type(e).__name__
+            )
+            self.close()
 
     @contextlib.contextmanager
     def untraced(self) -> Iterator[None]:

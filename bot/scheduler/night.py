@@ -163,7 +163,9 @@ class MorningReport(BaseModel):
             return EXIT_TARGET_CHANGED
         if (night is not None and night.errors) or self.failures:
             return EXIT_FAILED
-        if night is not None and night.run is not None and night.run.exit_code:
+        # Only the run's codes this command shares: the run's 3 (stopped at the stop time)
+        # would read as "another run was in progress" here; what still waits is listed.
+        if night is not None and night.run is not None and night.run.exit_code in (1, 2):
             return night.run.exit_code
         return 1 if self.needs_review else 0
 

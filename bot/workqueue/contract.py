@@ -39,7 +39,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from bot.errors import IllegalTransition
-from bot.locks import QueueLock, machine_lock
+from bot.locks import QueueLock
 from bot.models import ItemState, SelfAssessment
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ __all__ = [
     "TRANSITIONS",
     "WAITING_STATES",
     "Clock",
+    "Conflict",
     "EnqueueStatus",
     "Enqueued",
     "HistoryEntry",
@@ -69,11 +70,12 @@ S = ItemState
 #: Every legal transition. ``in_progress → in_progress`` is the recovery of an expired lease.
 TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
     S.INVALID: frozenset({S.PENDING, S.REJECTED}),
-    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED}),
+    # pending/retry_wait → needs_review: a conflicting later import (a person picks the version).
+    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED, S.NEEDS_REVIEW}),
     S.IN_PROGRESS: frozenset(
         {S.DONE, S.NEEDS_REVIEW, S.RETRY_WAIT, S.FAILED, S.PENDING, S.IN_PROGRESS}
     ),
-    S.RETRY_WAIT: frozenset({S.IN_PROGRESS, S.PENDING, S.REJECTED}),
+    S.RETRY_WAIT: frozenset({S.IN_PROGRESS, S.PENDING, S.REJECTED, S.NEEDS_REVIEW}),
     S.NEEDS_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.PENDING}),
     S.FAILED: frozenset({S.PENDING, S.REJECTED, S.APPROVED}),
     S.DONE: frozenset(),
@@ -125,7 +127,9 @@ def parse_age(text: str) -> timedelta:
 class EnqueueStatus(StrEnum):
     NEW = "new"  # inserted
     DUPLICATE = "duplicate"  # same reference, same content: nothing changed
-    CONFLICT = "conflict"  # same reference, other content: item unchanged, conflict in history
+    # Same reference, other content: both versions kept, the item goes to a person (code
+    # "conflict") and is not entered until decided; a finished item only gets a history row.
+    CONFLICT = "conflict"
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,18 @@ class ItemView:
     created_at: datetime
     updated_at: datetime
     purged_at: datetime | None = None
+    #: A later import of the same reference with other content, until a person decides.
+    conflict: Conflict | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """The new version of a conflicting item: shown to the reviewer beside the queued one."""
+
+    assessment: SelfAssessment = field(repr=False)
+    source: str
+    row: int | None
+    entered: bool  # the queued version may already be in the target (keep = approve it)
 
 
 @dataclass(frozen=True)
@@ -353,14 +369,15 @@ class WorkQueue(ABC):
         a transition, and a long item would otherwise fill its history with them.
         """
 
+    @abstractmethod
     def lock(self, kind: str, *key: str, timeout: float) -> QueueLock:
         """A lock every worker sharing this queue respects (``kind`` and ``key`` name it).
 
-        The default is a file lock: it holds for the processes of one machine, which is every
-        worker of a file-based queue. A queue shared by several machines overrides it.
-        ``acquire`` raises :data:`bot.locks.LockTimeout` after ``timeout`` seconds.
+        A file-based queue hands out file locks (they hold for the processes of one machine,
+        which is every worker of such a queue); a queue shared by several machines, the
+        database's own locks. ``acquire`` raises :class:`bot.locks.LockTimeout` after
+        ``timeout`` seconds.
         """
-        return machine_lock(kind, *key, timeout=timeout)
 
     @abstractmethod
     def purge(self, older_than: timedelta, *, actor: str = "purge") -> int:

@@ -20,7 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Unpack
 
+from pydantic import BaseModel
+
 from bot.evidence import private_dir, private_file
+from bot.locks import QueueLock, lock_folder, machine_lock
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue._rules import (
@@ -36,6 +39,7 @@ from bot.workqueue.contract import (
     FINISHED_STATES,
     WAITING_STATES,
     Clock,
+    Conflict,
     Enqueued,
     EnqueueStatus,
     HistoryEntry,
@@ -47,10 +51,10 @@ from bot.workqueue.contract import (
 )
 from bot.workqueue.item import WorkItem
 
-__all__ = ["SQLiteQueue"]
+__all__ = ["CONFLICT_CODE", "SQLiteQueue"]
 
 S = ItemState
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: items.conflict_json
 BUSY_TIMEOUT_S = 30.0
 #: Lease given by a direct ``transition(..., IN_PROGRESS)`` (``lease()`` takes its own).
 DEFAULT_LEASE_SECONDS = 600.0
@@ -70,6 +74,7 @@ CREATE TABLE IF NOT EXISTS items (
     details         TEXT NOT NULL DEFAULT '',  -- may name candidates: purged
     error_code      TEXT,
     result_json     TEXT,           -- alerts by source: purged
+    conflict_json   TEXT,           -- a later, different version waiting for a person: purged
     evidence_json   TEXT NOT NULL DEFAULT '[]',
     not_before      TEXT,
     lease_owner     TEXT,
@@ -95,9 +100,10 @@ CREATE INDEX IF NOT EXISTS history_by_item ON history (item_id, id);
 """
 
 #: Items a worker may take, oldest first: pending, retry_wait due, in_progress with lease expired.
+#: An item with an undecided conflict is never taken: a person picks the version first.
 _LEASABLE = """
 SELECT * FROM items
-WHERE assessment_json IS NOT NULL
+WHERE assessment_json IS NOT NULL AND conflict_json IS NULL
   AND (state = 'pending'
        OR (state = 'retry_wait' AND (not_before IS NULL OR not_before <= :now))
        OR (state = 'in_progress' AND lease_expires <= :now))
@@ -105,6 +111,23 @@ WHERE assessment_json IS NOT NULL
 ORDER BY created_at, id
 LIMIT :n
 """
+
+
+#: The error code of an item whose reference came back with other content.
+CONFLICT_CODE = "conflict"
+
+
+class _Conflict(BaseModel):
+    """The later version of an item, stored beside the one in the queue until a person decides."""
+
+    assessment: SelfAssessment
+    content_hash: str
+    source: str
+    row: int | None
+    entered: bool  # the old version may already be in the target (the item had been worked on)
+
+    def as_view(self) -> Conflict:
+        return Conflict(self.assessment, self.source, self.row, self.entered)
 
 
 def _ts(t: datetime) -> str:
@@ -142,12 +165,19 @@ class SQLiteQueue(WorkQueue):
         # FULL: a committed transition survives a power cut, not only a process crash.
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA foreign_keys = ON")
+        # Erased health data must be gone from the file's bytes, not only from its rows: freed
+        # space is zeroed (purge, a payload replaced by a correction).
+        self._conn.execute("PRAGMA secure_delete = ON")
         with self._write():
-            if self._conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
                 # executescript() would COMMIT first: run the statements one by one.
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._conn.execute(statement)
+            elif version == 1:
+                self._conn.execute("ALTER TABLE items ADD COLUMN conflict_json TEXT")
+            if version < SCHEMA_VERSION:
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         for suffix in ("-wal", "-shm"):
             side = path.with_name(path.name + suffix)
@@ -197,7 +227,7 @@ class SQLiteQueue(WorkQueue):
 
     @staticmethod
     def _view(r: sqlite3.Row) -> ItemView:
-        a = r["assessment_json"]
+        a, c = r["assessment_json"], r["conflict_json"]
         created, updated = _dt(r["created_at"]), _dt(r["updated_at"])
         assert created is not None  # NOT NULL column
         assert updated is not None
@@ -220,6 +250,7 @@ class SQLiteQueue(WorkQueue):
             created_at=created,
             updated_at=updated,
             purged_at=_dt(r["purged_at"]),
+            conflict=None if c is None else _Conflict.model_validate_json(c).as_view(),
         )
 
     def _history_row(
@@ -277,6 +308,9 @@ class SQLiteQueue(WorkQueue):
             if found is not None:
                 if found["content_hash"] == content_hash:
                     return EnqueueStatus.DUPLICATE
+                where = f"{source}" + (f", ligne {row}" if row is not None else "")
+                if assessment is not None and ItemState(found["state"]) != S.INVALID:
+                    return self._conflict(found["id"], assessment, source, row, where, actor)
                 self._history_row(
                     found["id"],
                     at=now,
@@ -317,6 +351,108 @@ class SQLiteQueue(WorkQueue):
                 reason=history_reason,
             )
             return EnqueueStatus.NEW
+
+    def _conflict(
+        self,
+        item_id: int,
+        new: SelfAssessment,
+        source: str,
+        row: int | None,
+        where: str,
+        actor: str,
+    ) -> EnqueueStatus:
+        """A known reference came back with other content: a person chooses, nothing is entered.
+
+        The new version is kept beside the old one (``conflict_json``). An item not entered yet
+        (pending, waiting for a retry) goes to review at once; one in review or failed stays
+        there with the conflict as its reason; one being entered right now goes to review as
+        soon as it is given back (:meth:`_conflicts_to_review`). A finished item already holds
+        what was entered: the conflict is recorded in its history for the record only.
+        """
+        r = self._conn.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        state = ItemState(r["state"])
+        stored = r["conflict_json"]
+        if stored is not None and _Conflict.model_validate_json(stored).content_hash == (
+            new.content_hash()
+        ):
+            return EnqueueStatus.DUPLICATE  # the same new version, ingested again
+        now = _ts(self.now())
+        if state in FINISHED_STATES:
+            self._history_row(
+                item_id,
+                at=now,
+                actor=actor,
+                event="conflict",
+                from_state=state,
+                to_state=state,
+                reason="Conflit : cette référence a été importée à nouveau avec un contenu "
+                f"différent ({where}) ; l'élément était déjà terminé, il n'a pas été modifié.",
+                error_code="reference_conflict",
+            )
+            return EnqueueStatus.CONFLICT
+        conflict = _Conflict(
+            assessment=new,
+            content_hash=new.content_hash(),
+            source=source,
+            row=row,
+            # Nothing of the old version was entered yet: "keep the old one" re-queues it.
+            entered=state not in (S.PENDING, S.RETRY_WAIT),
+        )
+        self._conn.execute(
+            "UPDATE items SET conflict_json = ? WHERE id = ?",
+            (conflict.model_dump_json(), item_id),
+        )
+        self._history_row(
+            item_id,
+            at=now,
+            actor=actor,
+            event="conflict",
+            from_state=state,
+            to_state=state,
+            reason=f"Conflit : cette référence a été importée à nouveau avec un contenu différent "
+            f"({where}) ; rien n'est saisi avant la décision d'une personne.",
+            error_code=CONFLICT_CODE,
+        )
+        if state in (S.PENDING, S.RETRY_WAIT, S.NEEDS_REVIEW, S.FAILED):
+            self._to_review(
+                self._conn.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone(),
+                actor,
+                where,
+            )
+        return EnqueueStatus.CONFLICT
+
+    def _to_review(self, r: sqlite3.Row, actor: str, where: str) -> None:
+        """Send an item with a stored conflict to a person (its state allowing it)."""
+        reason = (
+            f"Conflit : une nouvelle version de cette auto-évaluation a été importée ({where}), "
+            "différente de celle en file ; rien n'est saisi avant votre décision."
+        )
+        previous = r["reason"]
+        details = f"Motif précédent : {previous}\n\n{r['details']}".strip() if previous else ""
+        state = ItemState(r["state"])
+        if state in (S.NEEDS_REVIEW, S.FAILED):
+            # Already with a person: the conflict becomes the reason, the rest stays.
+            now = _ts(self.now())
+            self._conn.execute(
+                "UPDATE items SET reason = ?, details = ?, error_code = ?, updated_at = ?"
+                " WHERE id = ?",
+                (reason, details, CONFLICT_CODE, now, r["id"]),
+            )
+            return
+        self._apply(
+            r, S.NEEDS_REVIEW, actor=actor, reason=reason, details=details, error_code=CONFLICT_CODE
+        )
+
+    def _conflicts_to_review(self, actor: str) -> None:
+        """Items given back while a conflict was ingested (they were being entered): to review."""
+        rows = self._conn.execute(
+            "SELECT * FROM items WHERE conflict_json IS NOT NULL"
+            " AND state IN ('pending', 'retry_wait')"
+        ).fetchall()
+        for r in rows:
+            c = _Conflict.model_validate_json(r["conflict_json"])
+            where = c.source + (f", ligne {c.row}" if c.row is not None else "")
+            self._to_review(r, actor, where)
 
     def enqueue(
         self,
@@ -484,10 +620,14 @@ class SQLiteQueue(WorkQueue):
         wait_until = (not_before or now) if to == S.RETRY_WAIT else None
         fresh = [str(p) for p in evidence]
         all_evidence = list(reversed(fresh)) + json.loads(r["evidence_json"])
+        # Leaving review (a person's decision) settles a conflict: the version kept is the
+        # payload written here (the old one, or the new one given by ``assessment``).
+        conflict = None if current in (S.NEEDS_REVIEW, S.FAILED) else r["conflict_json"]
         self._conn.execute(
             "UPDATE items SET state = ?, assessment_json = ?, content_hash = ?, attempts = ?,"
             " reason = ?, details = ?, error_code = ?, result_json = ?, evidence_json = ?,"
-            " not_before = ?, lease_owner = ?, lease_expires = ?, updated_at = ? WHERE id = ?",
+            " not_before = ?, lease_owner = ?, lease_expires = ?, updated_at = ?,"
+            " conflict_json = ? WHERE id = ?",
             (
                 to,
                 payload,
@@ -502,6 +642,7 @@ class SQLiteQueue(WorkQueue):
                 lease_owner,
                 lease_expires,
                 _ts(now),
+                conflict,
                 r["id"],
             ),
         )
@@ -551,6 +692,7 @@ class SQLiteQueue(WorkQueue):
         actor = f"bot:{worker}"
         leased: list[WorkItem] = []
         with self._write() as db:
+            self._conflicts_to_review(actor)
             now = self.now()
             while len(leased) < n:
                 rows = db.execute(
@@ -607,6 +749,10 @@ class SQLiteQueue(WorkQueue):
                 ", reprise" if item.recovered else "",
             )
         return leased
+
+    def lock(self, kind: str, *key: str, timeout: float) -> QueueLock:
+        # File locks beside the queue file: every worker of this queue is on this machine.
+        return machine_lock(kind, *key, folder=lock_folder(self.path), timeout=timeout)
 
     def renew(self, reference: str, worker: str, *, lease_seconds: float) -> datetime | None:
         with self._write() as db:
@@ -719,7 +865,7 @@ class SQLiteQueue(WorkQueue):
             for r in rows:
                 db.execute(
                     "UPDATE items SET assessment_json = NULL, raw_json = NULL, result_json = NULL,"
-                    " details = '', purged_at = ? WHERE id = ?",
+                    " conflict_json = NULL, details = '', purged_at = ? WHERE id = ?",
                     (_ts(now), r["id"]),
                 )
                 self._history_row(
@@ -732,6 +878,11 @@ class SQLiteQueue(WorkQueue):
                     reason="Données de santé effacées (durée de conservation dépassée)",
                 )
                 evidence.extend(json.loads(r["evidence_json"]))
+        if rows:
+            # The old pages live on in the write-ahead log until a checkpoint: copy them back
+            # (zeroed, see secure_delete) and empty the log.
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # Screenshots show the filled form: they go with the payload, after the commit.
         for p in map(Path, evidence):
             try:
