@@ -69,7 +69,8 @@ S = ItemState
 #: Every legal transition. ``in_progress → in_progress`` is the recovery of an expired lease.
 TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
     S.INVALID: frozenset({S.PENDING, S.REJECTED}),
-    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED}),
+    # pending → needs_review: ingestion hands a row to a person (out of programme, id clash)
+    S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED, S.NEEDS_REVIEW}),
     S.IN_PROGRESS: frozenset(
         {S.DONE, S.NEEDS_REVIEW, S.RETRY_WAIT, S.FAILED, S.PENDING, S.IN_PROGRESS}
     ),
