@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -20,15 +21,15 @@ import pytest
 
 from bot.config import PROJECT_ROOT, Settings
 from bot.ingest import ingest_file, ingest_inbox
+from bot.logs import logger
 from bot.models import ItemState
 from bot.sample import SampleExport, generate, write_export
 from bot.workqueue import ItemView, WorkQueue, open_queue
 from sandbox.server import RunningSandbox
-from tests import test_scheduler_once as _night
+from tests.fixtures.runner import run_env
+from tests.fixtures.settings import make_settings, settings_env
 
 S = ItemState
-# The CLI's fixtures for a whole night against the sandbox (tests/test_scheduler_once.py).
-cli_data, night_env = _night.cli_data, _night.night_env
 AS_OF = date(2025, 6, 30)
 
 
@@ -44,12 +45,20 @@ def export() -> SampleExport:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        queue_path=tmp_path / "queue" / "queue.db",
-        inbox_dir=tmp_path / "inbox",
-        archive_dir=tmp_path / "archive",
-        logs_dir=tmp_path / "logs",
-    )
+    return make_settings(tmp_path, inbox_dir=tmp_path / "inbox", archive_dir=tmp_path / "archive")
+
+
+@pytest.fixture
+def night_env(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """``icope-bot`` aimed at the test sandbox, every file under ``tmp_path``."""
+    env = settings_env(tmp_path, logs_dir=tmp_path / "logs")
+    env |= run_env(sandbox, tmp_path, screenshots="off", timeout_ms=15_000)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield tmp_path
+    logger.remove()  # main() configured logging sinks into tmp_path: close them
 
 
 def _header(e: SampleExport, key: str) -> str:
@@ -535,7 +544,7 @@ def test_a_reviewer_fix_is_checked_as_ingestion_checks(
 ) -> None:
     from bot.review import export_exceptions, import_decisions
     from tests.fixtures.queue import make_assessment
-    from tests.test_review_export import DAY, fill_xlsx, to_review
+    from tests.fixtures.review import DAY, fill_xlsx, to_review
 
     ref = to_review(work_queue, make_assessment(reference="AE-1", assessed_on=date(2025, 6, 10)))
     path = export_exceptions(work_queue, tmp_path, today=DAY).xlsx
