@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bot.models import Identity, Sex
+from bot.models import Sex
 from bot.pages.session import TargetSession
 from bot.pages.usager_form import UsagerFormPage
 
@@ -18,13 +18,13 @@ def test_a_refused_name_is_reported_with_the_label_of_its_field(
 ) -> None:
     form = target_session.open_search().open_create_form()
     form.fill(
-        Identity(
-            birth_name="DUPONT2",  # the tool accepts letters, spaces, hyphens, apostrophes only
-            first_names=("Marie",),
-            birth_date=date(1950, 1, 1),
-            sex=Sex.F,
-            birth_insee="75056",
-        ),
+        {
+            "birth_name": "DUPONT2",  # the tool accepts letters, spaces, hyphens, apostrophes only
+            "first_names": "Marie",
+            "birth_date": date(1950, 1, 1),
+            "birth_insee": "75056",
+        },
+        sex=Sex.F,
         consent=True,
     )
 
