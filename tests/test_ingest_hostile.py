@@ -115,6 +115,7 @@ def test_a_dimension_bomb_goes_to_refused_and_the_next_file_is_ingested(
     first, second = ingest_inbox(settings, work_queue)
 
     assert first.refused is not None
+    assert first.refused.startswith("Fichier « a-bombe.xlsx » refusé : la feuille")
     assert "colonne XFD" in first.refused
     assert "limite de 256 colonnes" in first.refused
     refused = settings.archive_dir.parent / "refused"
@@ -143,6 +144,7 @@ def test_a_native_crash_of_the_excel_reader_is_contained_and_explained(
 
     assert summary.refused is not None
     assert "mémoire autorisée (256 Mo)" in summary.refused
+    assert "[" not in summary.refused  # a sentence for a person, no error code
     assert work_queue.items() == []
 
 
@@ -556,3 +558,16 @@ def test_a_reviewer_fix_is_checked_as_ingestion_checks(
     (refusal,) = report.refused
     assert says in refusal.message
     assert work_queue.get(ref).state == S.NEEDS_REVIEW
+
+
+def test_a_workbook_the_child_reader_refuses_is_refused_in_plain_words(
+    tmp_path: Path, work_queue: WorkQueue
+) -> None:
+    from openpyxl import Workbook
+
+    path = tmp_path / "vide.xlsx"
+    Workbook().save(path)  # readable, guarded, but nothing in it
+
+    summary = ingest_file(path, work_queue)
+
+    assert summary.refused == "Fichier « vide.xlsx » refusé : le classeur est vide."

@@ -148,7 +148,7 @@ def _child(argv: list[str]) -> int:
     try:
         src = _read_xlsx(Path(path), mapping, chunk_rows, engine)
     except FileRefused as e:
-        marshal.dump({"refused": str(e)}, out)
+        marshal.dump({"refused": e.message}, out)
         return 0
     except MemoryError:
         return _EXIT_MEMORY
@@ -166,7 +166,7 @@ def _child(argv: list[str]) -> int:
     except MemoryError:
         return _EXIT_MEMORY
     except FileRefused as e:
-        sys.stderr.write(str(e))
+        sys.stderr.write(e.message)
         return 4
     marshal.dump(None, out)
     out.flush()

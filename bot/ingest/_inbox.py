@@ -248,7 +248,8 @@ def ingest_inbox(
                         else _refused(path, refused, stamp, why)
                     )
                 except Exception as e:  # whatever happens to one file, the next ones go on
-                    logger.exception("inbox : {} en erreur", path.name)
+                    # The type only: a traceback's variables could hold a cell of the file.
+                    logger.error("inbox : {} en erreur ({})", path.name, type(e).__name__)
                     why = f"Erreur inattendue pendant l'ingestion ({type(e).__name__})."
                     summaries.append(_refused(path, refused, stamp, why))
     finally:

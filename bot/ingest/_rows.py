@@ -219,7 +219,8 @@ def ingest_file(
     except (OSError, UnicodeError, csv.Error, pd.errors.ParserError) as e:
         summary.refused = f"Fichier « {path.name} » illisible ({type(e).__name__})."
     except (Exception, MemoryError) as e:  # a reader bug must not stop the files after this one
-        logger.exception("lecture de {} : erreur inattendue", path.name)
+        # The type only: a traceback's variables could hold a cell of the file (health data).
+        logger.error("lecture de {} : erreur inattendue {}", path.name, type(e).__name__)
         summary.refused = (
             f"Fichier « {path.name} » illisible (erreur inattendue {type(e).__name__})."
         )
