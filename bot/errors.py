@@ -204,8 +204,8 @@ CODES: dict[str, CodeHelp] = {
     "out_of_programme": CodeHelp(
         "La personne avait moins de 60 ans à la date d'évaluation : ICOPE s'adresse aux 60 ans "
         "et plus.",
-        "Vérifiez la date de naissance : corrigez-la (fix), validez si la saisie doit se faire "
-        "quand même, ou rejetez la ligne.",
+        "Vérifiez la date de naissance : corrigez-la (fix), relancez (retry) si la saisie doit "
+        "se faire quand même, ou rejetez la ligne (reject).",
     ),
     "duplicate_id_in_file": CodeHelp(
         "Deux lignes du même export portent le même identifiant d'évaluation avec des contenus "
