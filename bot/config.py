@@ -7,13 +7,15 @@ never appear in ``repr``, logs or error messages.
 
 from __future__ import annotations
 
+import difflib
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.errors import CredentialsError, OtpSetupError
+from bot.errors import ConfigurationError, CredentialsError, OtpSetupError
 
 __all__ = ["PROJECT_ROOT", "OtpMode", "ScreenshotMode", "Settings"]
 
@@ -76,12 +78,24 @@ class Settings(BaseSettings):
     machine_name: str = ""  # this machine in worker names and reports; "" = its host name
     inbox_dir: Path = PROJECT_ROOT / "queue" / "inbox"
     archive_dir: Path = PROJECT_ROOT / "queue" / "archive"
+    refused_dir: Path | None = None  # unreadable inbox files + reasons; None = refused/ beside
     export_mapping: Path = PROJECT_ROOT / "mappings" / "icope_et_moi.yaml"
     screenshots_dir: Path = PROJECT_ROOT / "screenshots"
     reports_dir: Path = PROJECT_ROOT / "reports"
     reviews_dir: Path = PROJECT_ROOT / "reviews"
     logs_dir: Path = PROJECT_ROOT / "logs"
     screenshots: ScreenshotMode = ScreenshotMode.ON
+
+    # --- what ingestion accepts (docs/reliability.md: what happens past each limit) ---------
+    ingest_max_file_mb: int = Field(200, ge=1)
+    ingest_max_part_mb: int = Field(256, ge=1)  # one uncompressed part of an .xlsx
+    ingest_max_total_mb: int = Field(512, ge=1)  # all parts of an .xlsx, uncompressed
+    ingest_max_rows: int = Field(300_000, ge=1)  # one sheet
+    ingest_max_columns: int = Field(256, ge=1)  # one sheet
+    ingest_max_cells: int = Field(20_000_000, ge=1)  # one sheet's declared rows × columns
+    ingest_max_cell_chars: int = Field(32_767, ge=100)  # longer: that row is quarantined
+    ingest_reader_memory_mb: int = Field(2048, ge=64)  # the Excel reader's child process
+    ingest_reader_timeout_seconds: float = Field(900.0, gt=0)
 
     # --- run behaviour ----------------------------------------------------------------------
     timeout_ms: int = Field(15_000, ge=500)  # one UI action / navigation
@@ -104,6 +118,14 @@ class Settings(BaseSettings):
     schedule_stop_time: str = Field("06:00", pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     schedule_report: str = "15 6 * * *"  # morning report + exceptions file
     schedule_timezone: str = "Europe/Paris"
+
+    def __init__(self, **values: Any) -> None:
+        # pydantic's error quotes each rejected value: a misspelt ICOPE_BOT_PASWORD would put the
+        # password in a traceback on stderr (the system journal). Only key names are reported.
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise ConfigurationError(_explain(e), code="settings_invalid") from None
 
     @property
     def queue_target(self) -> Path | str:
@@ -135,6 +157,26 @@ class Settings(BaseSettings):
                 f"« {self.keyring_service} », compte « imap:<adresse de la boîte> »)."
             )
         return stored
+
+
+def _explain(exc: ValidationError) -> str:
+    """A settings error in French, naming keys only: never a value, which may be a secret."""
+    known = [f"ICOPE_BOT_{name.upper()}" for name in Settings.model_fields]
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        key = "_".join(str(p) for p in err["loc"]).upper()
+        key = key if key.startswith("ICOPE_BOT_") else f"ICOPE_BOT_{key}"
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+            hint = f" (vouliez-vous écrire {close[0]} ?)" if close else ""
+            lines.append(f"réglage inconnu {key}{hint}")
+        else:
+            lines.append(f"valeur refusée pour {key} ({err['type']})")
+    return (
+        "Configuration invalide (variables d'environnement ICOPE_BOT_* ou fichier .env) : "
+        + " ; ".join(lines)
+        + "."
+    )
 
 
 def _keyring_secret(service: str, account: str) -> SecretStr | None:

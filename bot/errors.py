@@ -201,6 +201,17 @@ CODES: dict[str, CodeHelp] = {
     "business": CodeHelp(
         "L'élément demande une décision.", "Lisez le motif et décidez dans le fichier du relecteur."
     ),
+    "out_of_programme": CodeHelp(
+        "La personne avait moins de 60 ans à la date d'évaluation : ICOPE s'adresse aux 60 ans "
+        "et plus.",
+        "Vérifiez la date de naissance : corrigez-la (fix), relancez (retry) si la saisie doit "
+        "se faire quand même, ou rejetez la ligne (reject).",
+    ),
+    "duplicate_id_in_file": CodeHelp(
+        "Deux lignes du même export portent le même identifiant d'évaluation avec des contenus "
+        "différents.",
+        "Comparez les deux lignes (détails) : gardez la bonne, corrigez ou rejetez l'autre.",
+    ),
     "consent_missing": CodeHelp(
         "La personne n'a pas consenti au partage de ses réponses.",
         "Rejetez l'élément (« rejeter ») sauf si le consentement a été recueilli depuis.",
@@ -312,6 +323,11 @@ CODES: dict[str, CodeHelp] = {
     "otp_config": CodeHelp(
         "La source du code de connexion est mal configurée.",
         "Vérifiez ICOPE_BOT_OTP_SOURCE et ses réglages (boîte IMAP, secret TOTP), puis relancez.",
+    ),
+    "settings_invalid": CodeHelp(
+        "Un réglage ICOPE_BOT_* (variable d'environnement ou fichier .env) est inconnu ou sa "
+        "valeur est refusée.",
+        "Corrigez le nom ou la valeur du réglage cité (faute de frappe ?), puis relancez.",
     ),
     "mapping_invalid": CodeHelp(
         "Un fichier de correspondance (mappings/) est absent ou invalide.",

@@ -52,9 +52,19 @@ def private_dir(path: Path) -> Path:
     """Create ``path`` (and missing parents) 0700; tighten it if it already exists and is ours.
 
     A folder someone else owns, or a shared sticky folder such as /tmp, is left as it is: a user
-    pointing an option at /tmp must not lock everybody out of it.
+    pointing an option at /tmp must not lock everybody out of it. Missing parents are created
+    0700 too (``mkdir(parents=True)`` would give them the umask's mode: 0777 under umask 000).
     """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # created meanwhile by another process
+            continue
     st = path.stat()
     if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX:
         path.chmod(0o700)

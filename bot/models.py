@@ -29,6 +29,7 @@ __all__ = [
     "DOMAIN_LABELS",
     "HEARING_RESULT_FIELDS",
     "INS_OIDS",
+    "PROGRAMME_MIN_AGE",
     "STEP1_CONDITIONAL",
     "STEP1_DECIMALS",
     "STEP1_INTEGERS",
@@ -37,6 +38,7 @@ __all__ = [
     "HearingTest",
     "Identity",
     "ItemState",
+    "NameRules",
     "SelfAssessment",
     "Sex",
     "Step1Answers",
@@ -147,6 +149,42 @@ class ItemState(StrEnum):
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
+#: ICOPE screens people aged 60 and over: a younger person is out of the programme (a person
+#: decides), not an impossible value.
+PROGRAMME_MIN_AGE = 60
+#: The earliest birth year taken as real (older = a typing error, e.g. 1850 for 1950).
+EARLIEST_BIRTH_YEAR = 1900
+
+
+class NameRules(BaseModel):
+    """What the target accepts in a name (``rules.names`` in mappings/target.yaml).
+
+    Applied at ingestion, so a name the e-parcours would refuse is quarantined with its column
+    named instead of costing a browser trip per item.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: one name (a birth name, or one first name): letters, then words joined by one separator
+    pattern: str = r"^[^\W\d_]+(?:[ \-'’][^\W\d_]+)*$"
+    #: what the pattern allows, in the words of a message to a person
+    allowed: str = "les lettres, les espaces, les traits d'union et les apostrophes"
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"rules.names.pattern n'est pas une expression régulière : {e}") from e
+        return v
+
+    def problem(self, name: str) -> str | None:
+        """Why the target would refuse this name, in French; None when it accepts it."""
+        if re.fullmatch(self.pattern, name):
+            return None
+        return f"le nom « {name} » serait refusé par l'e-parcours (seuls sont admis {self.allowed})"
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -156,16 +194,19 @@ class Identity(_Frozen):
     """A usager's identity: RNIV strict traits, used traits, optional INS, contact."""
 
     birth_name: Name  # nom de naissance
-    first_names: tuple[Name, ...] = Field(min_length=1)  # prénoms de naissance, in order
+    # prénoms de naissance, in order (civil status rarely lists more than 4 or 5)
+    first_names: tuple[Name, ...] = Field(min_length=1, max_length=10)
     used_name: Name | None = None  # nom utilisé
     used_first_name: Name | None = None  # prénom utilisé
     birth_date: date
     sex: Sex
-    birth_insee: str  # code INSEE du lieu de naissance (99xxx abroad)
-    ins: str | None = None  # matricule INS, 15 characters, key checked
-    phone: str | None = None
-    email: str | None = None
-    address: str | None = None
+    birth_insee: str = Field(max_length=10)  # code INSEE du lieu de naissance (99xxx abroad)
+    ins: str | None = Field(
+        default=None, max_length=30
+    )  # matricule INS, 15 characters, key checked
+    phone: str | None = Field(default=None, max_length=30)
+    email: str | None = Field(default=None, max_length=254)  # RFC 5321's limit
+    address: str | None = Field(default=None, max_length=300)
 
     @field_validator("birth_name", "used_name")
     @classmethod
@@ -195,8 +236,13 @@ class Identity(_Frozen):
     @field_validator("birth_date")
     @classmethod
     def _plausible_birth(cls, v: date) -> date:
-        if v.year < 1900 or v > date.today():
-            raise ValueError(f"la date de naissance {v:%d/%m/%Y} n'est pas plausible")
+        if v.year < EARLIEST_BIRTH_YEAR:
+            raise ValueError(
+                f"la date de naissance {v:%d/%m/%Y} est antérieure à {EARLIEST_BIRTH_YEAR} : "
+                "erreur de saisie ?"
+            )
+        if v > date.today():
+            raise ValueError(f"la date de naissance {v:%d/%m/%Y} est dans le futur")
         return v
 
     @property
@@ -307,7 +353,7 @@ class SelfAssessment(_Frozen):
     """One ICOPE et Moi auto-évaluation, as exported by the app and validated."""
 
     reference: str = Field(min_length=1, max_length=64)  # unique queue reference
-    source_id: str | None = None  # the app's own assessment id, when exported
+    source_id: str | None = Field(default=None, max_length=48)  # the app's own assessment id
     assessed_on: date
     identity: Identity
     consent_sharing: bool  # consent to share information with the care team
@@ -320,6 +366,29 @@ class SelfAssessment(_Frozen):
         if v > date.today():
             raise ValueError(f"la date d'évaluation {v:%d/%m/%Y} est dans le futur")
         return v
+
+    @model_validator(mode="after")
+    def _born_before_assessed(self) -> Self:
+        if self.identity.birth_date > self.assessed_on:
+            raise ValueError(
+                f"la date de naissance {self.identity.birth_date:%d/%m/%Y} est postérieure à la "
+                f"date d'évaluation {self.assessed_on:%d/%m/%Y}"
+            )
+        return self
+
+    def out_of_programme(self) -> str | None:
+        """Why a person must look at this assessment before it is entered (French), or None.
+
+        Possible but outside ICOPE (aged under 60 on the assessment date): not invalid, since the
+        date of birth may be right, but not for the bot to decide.
+        """
+        age = self.age_on_assessment()
+        if age < PROGRAMME_MIN_AGE:
+            return (
+                f"la personne avait {age} ans à la date d'évaluation : ICOPE s'adresse aux "
+                f"personnes de {PROGRAMME_MIN_AGE} ans et plus (date de naissance à vérifier)"
+            )
+        return None
 
     def age_on_assessment(self) -> int:
         b, d = self.identity.birth_date, self.assessed_on

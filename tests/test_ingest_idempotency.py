@@ -166,7 +166,7 @@ def test_a_renamed_copy_of_an_ingested_file_is_archived_without_ingestion(
     assert all(h.event == "enqueue" for h in history)
 
 
-def test_a_refused_inbox_file_is_archived_as_refused_and_may_come_back(
+def test_a_refused_inbox_file_goes_to_refused_with_its_reason_and_may_come_back(
     export: SampleExport, settings: Settings, work_queue: WorkQueue
 ) -> None:
     settings.inbox_dir.mkdir()
@@ -179,7 +179,12 @@ def test_a_refused_inbox_file_is_archived_as_refused_and_may_come_back(
     content = path.read_bytes()
     (refused,) = ingest_inbox(settings, work_queue, now=lambda: datetime(2025, 7, 1, 6, 0))
     assert not refused.ok
-    assert refused.archived_as == "20250701-060000_REFUSE_export.csv"
+    assert refused.refused_as == "20250701-060000_export.csv"
+    beside = settings.archive_dir.parent / "refused"
+    assert (beside / "20250701-060000_export.csv").read_bytes() == content
+    reason = (beside / "20250701-060000_export.csv.raison.txt").read_text(encoding="utf-8")
+    assert "colonne obligatoire « Sexe » absente" in reason
+    assert "déposez-le à nouveau" in reason
     assert not (settings.archive_dir / LEDGER_NAME).exists()
 
     # once the mapping knows the header (here: the file is fixed by hand), it is ingested

@@ -84,7 +84,7 @@ def test_identity_refuses_an_ins_with_a_wrong_key() -> None:
     [
         ("birth_insee", "2901", "5 caractères"),
         ("birth_name", "1234", "aucune lettre"),
-        ("birth_date", date(1850, 1, 1), "pas plausible"),
+        ("birth_date", date(1850, 1, 1), "antérieure à 1900"),
         ("first_names", (), "at least 1"),
     ],
 )

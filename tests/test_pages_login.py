@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext
 from pydantic import SecretStr
 
-from bot.errors import CredentialsError, OtpSetupError, SystemException
+from bot.errors import CredentialsError, OtpSetupError
 from bot.otp import ImapCodeSource
 from bot.pages.search import SearchPage
 from bot.pages.session import TargetSession
@@ -43,10 +43,10 @@ def test_wrong_password_is_refused_in_words(
     settings = make_flow_settings(sandbox.base_url, tmp_path, password=SecretStr("faux"))
     session = TargetSession(fresh_context, settings)
 
-    with pytest.raises(SystemException) as raised:
+    with pytest.raises(CredentialsError) as raised:
         session.ensure_logged_in()
 
-    assert raised.value.code == "login_refused"
+    assert raised.value.code == "credentials_refused"
     assert "ICOPE_BOT_PASSWORD" in raised.value.message
     assert "faux" not in str(raised.value)
 

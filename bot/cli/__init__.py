@@ -49,17 +49,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ConfigurationError as e:  # names the keys only, never a value (no traceback)
+        return _configuration_refused(e)
     configure_logging("DEBUG" if args.verbose else settings.log_level, settings.logs_dir)
     handler: Handler = args.handler
     try:
         return handler(args, settings)
     except ConfigurationError as e:
         # Raised before any item was taken (a mapping, the OTP set-up): say what to fix, no trace.
-        print(f"Réglage à corriger : {e.message}", file=sys.stderr)
-        if action := what_to_do(e.code):
-            print(f"Que faire : {action}", file=sys.stderr)
-        return 2
+        return _configuration_refused(e)
     except KeyboardInterrupt:
         print("Interrompu.", file=sys.stderr)
         return 130
+
+
+def _configuration_refused(e: ConfigurationError) -> int:
+    print(f"Réglage à corriger : {e.message}", file=sys.stderr)
+    if action := what_to_do(e.code):
+        print(f"Que faire : {action}", file=sys.stderr)
+    return 2

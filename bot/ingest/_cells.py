@@ -257,3 +257,106 @@ class _ColumnReader:
             for i in np.flatnonzero(np.isin(codes, bad)).tolist():
                 errors[i] = reasons[codes[i]]
         return values, errors
+
+
+# --------------------------------------------------------------------------------------------
+# What a cell may hold: invisible characters, bytes that are not text, sizes
+# --------------------------------------------------------------------------------------------
+
+#: Invisible and harmless: removed (a NUL or a zero-width space must not make a second reference).
+_STRIP = "\x00\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060-\u2064\ufeff"
+#: Direction overrides and isolates: they change the order in which a text is displayed.
+_BIDI = "\u061c\u202a-\u202e\u2066-\u2069"
+#: Control characters other than tab and line breaks (which text cells may hold).
+_CONTROL = "\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_BAD_BYTES = "\udc80-\udcff"  # bytes that were not UTF-8, kept by the CSV reader's surrogateescape
+_SUSPECT = re.compile(f"[{_STRIP}{_BIDI}{_CONTROL}{_BAD_BYTES}]")
+_STRIP_RE = re.compile(f"[{_STRIP}]")
+_BIDI_RE = re.compile(f"[{_BIDI}]")
+_CONTROL_RE = re.compile(f"[{_CONTROL}]")
+_BAD_BYTES_RE = re.compile(f"[{_BAD_BYTES}]")
+_CHARACTER_NAMES = {
+    "\u202a": "début d'incorporation gauche-à-droite",
+    "\u202b": "début d'incorporation droite-à-gauche",
+    "\u202c": "fin d'incorporation",
+    "\u202d": "forçage gauche-à-droite",
+    "\u202e": "forçage droite-à-gauche",
+    "\u2066": "isolat gauche-à-droite",
+    "\u2067": "isolat droite-à-gauche",
+    "\u2068": "isolat de direction",
+    "\u2069": "fin d'isolat",
+    "\u061c": "marque de lettre arabe",
+}
+
+
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", "\u202f")
+
+
+def scrub_cell(text: str, max_chars: int) -> tuple[str, str | None]:
+    """A cell made safe to keep: (text, French reason when the row must be refused).
+
+    Invisible and harmless characters are removed; characters that change what a person reads
+    (direction overrides, control characters) or bytes that are not text refuse the row. The
+    text returned is always safe to store (bad bytes become U+FFFD, an oversized cell is cut).
+    """
+    if len(text) > max_chars:
+        return text[:max_chars] + "…", (
+            f"la cellule fait {_thousands(len(text))} caractères, au-delà de la limite de "
+            f"{_thousands(max_chars)} (celle d'une cellule Excel)"
+        )
+    if not _SUSPECT.search(text):
+        return text, None
+    if bad := _BAD_BYTES_RE.findall(text):
+        shown = " ".join(f"0x{ord(c) - 0xDC00:02X}" for c in dict.fromkeys(bad))
+        return _BAD_BYTES_RE.sub("\ufffd", text), (
+            f"la cellule contient des octets qui ne sont pas du texte UTF-8 ({shown}) : la ligne "
+            "a sans doute été saisie ou collée depuis un autre logiciel ; corrigez-la dans "
+            "l'application ou dans le fichier"
+        )
+    text = _STRIP_RE.sub("", text)
+    if m := _BIDI_RE.search(text):
+        c = m.group()
+        return _BIDI_RE.sub("", text), (
+            f"la cellule contient un caractère invisible qui change l'ordre d'affichage du "
+            f"texte (U+{ord(c):04X}, {_CHARACTER_NAMES.get(c, 'contrôle de direction')})"
+        )
+    if m := _CONTROL_RE.search(text):
+        return _CONTROL_RE.sub("", text), (
+            f"la cellule contient un caractère de contrôle invisible (U+{ord(m.group()):04X})"
+        )
+    return text, None
+
+
+def scrub_column(texts: list[str], max_chars: int) -> tuple[list[str], dict[int, str]]:
+    """:func:`scrub_cell` over a column; the common case (nothing to do) costs one search."""
+    if (not texts or max(map(len, texts)) <= max_chars) and not _SUSPECT.search("".join(texts)):
+        return texts, {}
+    out, reasons = [], {}
+    for i, t in enumerate(texts):
+        clean, why = scrub_cell(t, max_chars)
+        out.append(clean)
+        if why:
+            reasons[i] = why
+    return out, reasons
+
+
+#: Text decoded twice (UTF-8 read as Windows-1252): "Ã©" for é, "Ã¨" for è, "Â " for a
+#: non-breaking space, "â€™" for ’. A real French name never holds these pairs.
+_MOJIBAKE = re.compile(
+    "Ã[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc"
+    "\u2013\u2014\u2018-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]"
+    "|Â[\u00a0-\u00bf]|â€"
+)
+
+
+def mojibake(text: str) -> str | None:
+    """A French reason when a text shows the marks of a wrong encoding, else None."""
+    m = _MOJIBAKE.search(text)
+    if not m:
+        return None
+    return (
+        f"« {text} » contient « {m.group()} », trace d'un texte converti dans le mauvais "
+        "encodage (é devenu Ã©) : corrigez le nom dans l'application ou réenregistrez le "
+        "fichier en UTF-8"
+    )

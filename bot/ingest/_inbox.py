@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
-from bot.evidence import free_stem
+from bot.evidence import free_stem, private_dir
 from bot.ingest._mapping import load_mapping
 from bot.ingest._read import EXTENSIONS
 from bot.ingest._rows import Summary, ingest_file
 from bot.logs import logger
+from bot.models import NameRules
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -66,17 +68,136 @@ def _archive(path: Path, archive: Path, stamp: str, tag: str = "") -> Path:
     return dest
 
 
-def inbox_files(inbox: Path) -> list[Path]:
-    """Export files waiting in the inbox (Excel lock files and hidden files left alone)."""
+def _free_name(folder: Path, base: str) -> Path:
+    dest = folder / base
+    n = 1
+    while dest.exists() or dest.is_symlink():
+        dest = folder / f"{Path(base).stem}-{n}{Path(base).suffix}"
+        n += 1
+    return dest
+
+
+def _refuse(path: Path, refused: Path, stamp: str, reason: str) -> str | None:
+    """Move a refused entry to ``refused/`` with a French reason file beside it.
+
+    The entry itself is moved, never what it points to (a symlink stays a link, and the file
+    outside the inbox is neither moved nor chmod'ed). Returns the name it got, or None when it
+    could not be moved (then it stays in the inbox and is reported again next time).
+    """
+    private_dir(refused)
+    dest = _free_name(refused, f"{stamp}_{path.name}")
+    try:
+        os.rename(path, dest)  # a rename moves the link or the pipe itself, never follows it
+    except OSError:
+        if not path.is_file() or path.is_symlink():
+            logger.warning("inbox : {} ne peut pas être déplacé dans refused/", path.name)
+            return None
+        shutil.move(str(path), dest)  # another file system: a regular file is copied
+    if dest.is_file() and not dest.is_symlink():
+        dest.chmod(0o600)
+    note = dest.with_name(dest.name + ".raison.txt")
+    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(
+            f"Fichier « {path.name} » déposé dans la boîte d'entrée, refusé le {stamp[:8]} "
+            f"à {stamp[9:11]}h{stamp[11:13]}.\n\n{reason}\n\nCorrigez le fichier puis "
+            "déposez-le à nouveau dans la boîte d'entrée : il sera ingéré normalement.\n"
+        )
+    return dest.name
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why an inbox entry is not read (a link, a pipe, a device...), or None for a plain file."""
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        return (
+            f"« {path.name} » est un lien symbolique : seuls les fichiers déposés eux-mêmes dans "
+            "la boîte d'entrée sont lus (un lien pourrait désigner n'importe quel fichier du "
+            "disque). Copiez le fichier lui-même dans la boîte d'entrée."
+        )
+    if not stat.S_ISREG(st.st_mode):
+        return (
+            f"« {path.name} » n'est pas un fichier ordinaire (tube, périphérique ou socket) : "
+            "seuls les fichiers d'export .xlsx ou .csv sont lus."
+        )
+    return None
+
+
+def _candidates(inbox: Path) -> list[Path]:
+    """Entries of the inbox that look like exports, whatever they are (links included)."""
     if not inbox.is_dir():
         return []
-    return sorted(
-        p
-        for p in inbox.iterdir()
-        if p.is_file()
-        and p.suffix.lower() in EXTENSIONS
-        and not p.name.startswith(("~$", ".", "_"))
-    )
+    out = []
+    for p in inbox.iterdir():
+        if p.name.startswith(("~$", ".", "_")) or p.suffix.lower() not in EXTENSIONS:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            continue  # a sub-folder a person made: not ours to judge
+        out.append(p)
+    return sorted(out)
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Export files waiting in the inbox: plain files only (links and pipes are refused)."""
+    return [p for p in _candidates(inbox) if _not_a_file(p) is None]
+
+
+def _name_rules(settings: Settings) -> NameRules:
+    """The target's name rules (mappings/target.yaml ``rules.names``); defaults if unreadable."""
+    try:
+        from bot.pages.mapping import load_mapping as load_target_mapping
+
+        return load_target_mapping(Path(settings.mapping)).rules.names
+    except Exception:  # the run's preflight reports a broken target mapping; ingestion goes on
+        logger.warning("règles de noms de la cible illisibles : règles par défaut")
+        return NameRules()
+
+
+def _refused(path: Path, refused: Path, stamp: str, why: str) -> Summary:
+    s = Summary(file=path.name, refused=why)
+    s.refused_as = _refuse(path, refused, stamp, why)
+    logger.warning("inbox : {} refusé", path.name)
+    return s
+
+
+def _one_file(
+    path: Path,
+    queue: WorkQueue,
+    known: dict[str, dict[str, Any]],
+    archive: Path,
+    refused: Path,
+    stamp: str,
+    now: Callable[[], datetime],
+    read: Callable[[Path], Summary],
+) -> Summary:
+    digest = _file_sha256(path)
+    if digest in known:
+        dest = _archive(path, archive, stamp, "_DEJA-INGERE")
+        s = Summary(file=path.name, already_ingested=True, archived_as=dest.name)
+        s.detected = f"contenu déjà ingéré (archivé sous « {known[digest]['archived_as']} »)"
+        logger.info("inbox : {} déjà ingéré, archivé sans réingestion", path.name)
+        return s
+    s = read(path)
+    if not s.ok:
+        s.refused_as = _refuse(path, refused, stamp, s.refused or "")
+        return s
+    dest = _archive(path, archive, stamp)
+    s.archived_as = dest.name
+    entry = {
+        "sha256": digest,
+        "file": path.name,
+        "archived_as": dest.name,
+        "at": now().isoformat(timespec="seconds"),
+        **{k: getattr(s, k) for k in ("read", "new", "duplicates", "conflicts", "invalid")},
+    }
+    _record(archive, entry)
+    known[digest] = entry
+    return s
+
+
+def refused_dir(settings: Settings) -> Path:
+    """``refused/`` beside the archive, unless ICOPE_BOT_REFUSED_DIR says otherwise."""
+    return Path(settings.refused_dir or Path(settings.archive_dir).parent / "refused")
 
 
 def ingest_inbox(
@@ -88,53 +209,49 @@ def ingest_inbox(
     """Ingest every export in the inbox once, then move it to the archive under a dated name.
 
     The content hash of each ingested file is appended to ``archive_dir/ingested.jsonl`` (0600):
-    the same content, even renamed, is archived without being ingested again. A refused file is
-    archived with ``_REFUSE`` in its name and not recorded, so it can be dropped in again once
-    fixed. Runs under a file lock, so the scheduler and a person never ingest at the same time.
+    the same content, even renamed, is archived without being ingested again. A file that cannot
+    be read (refused whole, a symbolic link, not a regular file) goes to ``refused/`` beside the
+    archive with a ``.raison.txt`` in French, and the next files go on: no file can stop the
+    night. It is not recorded, so it can be dropped in again once fixed. Runs under a file lock,
+    so the scheduler and a person never ingest at the same time.
     """
+    from bot.ingest._guard import ReadLimits
+
     inbox, archive = Path(settings.inbox_dir), Path(settings.archive_dir)
-    for d in (inbox, archive):
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
-    archive.chmod(0o700)
+    refused = refused_dir(settings)
+    private_dir(archive)
+    if not inbox.exists():
+        private_dir(inbox)
     mapping = load_mapping(Path(settings.export_mapping))
+    limits = ReadLimits.from_settings(settings)
+    name_rules = _name_rules(settings)
     own_queue = queue is None
     if queue is None:
         from bot.workqueue import open_queue
 
         queue = open_queue(settings.queue_target)
+    into: WorkQueue = queue
+
+    def read(path: Path) -> Summary:
+        return ingest_file(path, into, mapping, limits=limits, name_rules=name_rules)
+
     summaries = []
     try:
-        with FileLock(str(archive / ".ingest.lock")):
+        with FileLock(str(archive / ".ingest.lock"), mode=0o600):
             known = _ledger(archive)
-            for path in inbox_files(inbox):
+            for path in _candidates(inbox):
                 stamp = now().strftime("%Y%m%d-%H%M%S")
-                digest = _file_sha256(path)
-                if digest in known:
-                    dest = _archive(path, archive, stamp, "_DEJA-INGERE")
-                    s = Summary(file=path.name, already_ingested=True, archived_as=dest.name)
-                    s.detected = (
-                        f"contenu déjà ingéré (archivé sous « {known[digest]['archived_as']} »)"
+                try:
+                    summaries.append(
+                        _one_file(path, queue, known, archive, refused, stamp, now, read)
+                        if (why := _not_a_file(path)) is None
+                        else _refused(path, refused, stamp, why)
                     )
-                    logger.info("inbox : {} déjà ingéré, archivé sans réingestion", path.name)
-                    summaries.append(s)
-                    continue
-                s = ingest_file(path, queue, mapping)
-                dest = _archive(path, archive, stamp, "" if s.ok else "_REFUSE")
-                s.archived_as = dest.name
-                if s.ok:
-                    entry = {
-                        "sha256": digest,
-                        "file": path.name,
-                        "archived_as": dest.name,
-                        "at": now().isoformat(timespec="seconds"),
-                        **{
-                            k: getattr(s, k)
-                            for k in ("read", "new", "duplicates", "conflicts", "invalid")
-                        },
-                    }
-                    _record(archive, entry)
-                    known[digest] = entry
-                summaries.append(s)
+                except Exception as e:  # whatever happens to one file, the next ones go on
+                    # The type only: a traceback's variables could hold a cell of the file.
+                    logger.error("inbox : {} en erreur ({})", path.name, type(e).__name__)
+                    why = f"Erreur inattendue pendant l'ingestion ({type(e).__name__})."
+                    summaries.append(_refused(path, refused, stamp, why))
     finally:
         if own_queue:
             queue.close()

@@ -8,7 +8,7 @@ import io
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -17,9 +17,11 @@ from typing import Any
 import pandas as pd
 
 from bot.errors import FileRefused as FileRefused  # its old home: re-exported
+from bot.ingest._guard import GuardRefused, ReadLimits, guard_xlsx
 from bot.ingest._mapping import ExportMapping, normalize_header
 
 EXTENSIONS = (".xlsx", ".xlsm", ".csv", ".tsv", ".txt")
+_MB = 1024 * 1024
 
 
 @dataclass
@@ -54,6 +56,10 @@ class _Source:
     headers: list[str]
     chunks: Iterator[tuple[int, list[list[str]]]]  # (row number of the first row, columns)
     close: Callable[[], None] = lambda: None
+    title: str = ""  # XLSX: the sheet read, even when it is the only one
+    first_column: int = 1  # XLSX: spreadsheet column number of headers[0]
+    #: XLSX: formula cells without a cached value, spreadsheet row → column indexes (of headers)
+    formulas: dict[int, set[int]] = field(default_factory=dict)
 
 
 def _best_header_row(rows: Sequence[Sequence[str]], matchers: dict[str, str]) -> tuple[int, int]:
@@ -66,8 +72,17 @@ def _best_header_row(rows: Sequence[Sequence[str]], matchers: dict[str, str]) ->
     return best
 
 
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, kept by surrogateescape
+_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
 def _detect_encoding(path: Path) -> tuple[str, str]:
-    """(codec, label): BOM first, then strict UTF-8 over the whole file, else Windows-1252/latin-1."""
+    """(codec, label): BOM first, then UTF-8 unless the bytes as a whole say otherwise.
+
+    A file of valid UTF-8 except a few bytes (one row pasted from another program) stays UTF-8:
+    the rows holding the bad bytes are quarantined, naming line and column. Windows-1252 or
+    latin-1 is chosen only when bytes invalid in UTF-8 outnumber the valid accented letters.
+    """
     with path.open("rb") as f:
         head = f.read(4)
         if head.startswith(codecs.BOM_UTF8):
@@ -75,14 +90,17 @@ def _detect_encoding(path: Path) -> tuple[str, str]:
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16", "UTF-16"
         f.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while block := f.read(1 << 20):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        bad = accented = 0
+        while block := f.read(1 << 20):
+            text = decoder.decode(block)
+            bad += len(_BAD_BYTE.findall(text))
+            accented += len(_NON_ASCII.findall(text))
+        bad += len(_BAD_BYTE.findall(decoder.decode(b"", final=True)))
+        if bad == 0:
             return "utf-8", "UTF-8"
-        except UnicodeDecodeError:
-            pass
+        if accented >= bad:
+            return "utf-8", "UTF-8 (octets invalides sur certaines lignes)"
         f.seek(0)
         c1 = False
         while block := f.read(1 << 20):
@@ -93,9 +111,31 @@ def _detect_encoding(path: Path) -> tuple[str, str]:
     return "cp1252", "Windows-1252" if c1 else "ISO-8859-1 (latin-1)"
 
 
+def _sample_rows(sample: str, sep: str, limit: int) -> list[list[str]]:
+    """The first rows of a sample, every line-ending style read (CR, LF, CRLF, mixed).
+
+    A row the csv module cannot parse (a cell longer than its field limit, a quote left open
+    at the end of the sample) ends the sample: the header row is above it, the data rows are
+    read by pandas, and a bad row is quarantined there, not the whole file refused.
+    """
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(sample, newline=None), delimiter=sep)
+    while len(rows) < limit:
+        try:
+            rows.append(next(reader))
+        except StopIteration:
+            break
+        except csv.Error:
+            if not rows:
+                raise
+            break
+    return rows
+
+
 def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
     codec, label = _detect_encoding(path)
-    with path.open("r", encoding=codec, errors="replace", newline="") as f:
+    errors = "surrogateescape" if codec.startswith("utf-8") else "replace"
+    with path.open("r", encoding=codec, errors=errors, newline="") as f:
         sample = f.read(256 * 1024)
     if not sample.strip():
         raise FileRefused("le fichier est vide")
@@ -107,16 +147,15 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
         sample = sample[len(first_line) :].lstrip("\r\n")
     matchers = mapping.matchers()
     best: tuple[int, int, int, str] | None = None  # (known, columns, -row, separator)
+    found: dict[str, list[list[str]]] = {}
     for sep in [hinted.group(1)] if hinted else [";", ",", "\t", "|"]:
-        rows = []
-        reader = csv.reader(io.StringIO(sample), delimiter=sep)
         try:
-            for _, row in zip(range(mapping.header_search_rows), reader, strict=False):
-                rows.append(row)
+            rows = _sample_rows(sample, sep, mapping.header_search_rows)
         except csv.Error:
             continue
         if not rows:
             continue
+        found[sep] = rows
         i, known = _best_header_row(rows, matchers)
         candidate = (known, len(rows[i]), -i, sep)
         if best is None or candidate > best:
@@ -125,15 +164,13 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
         raise FileRefused("le fichier n'est pas un CSV lisible")
     _, ncols, neg_row, sep = best
     header_idx = -neg_row
-    headers = next(
-        r for i, r in enumerate(csv.reader(io.StringIO(sample), delimiter=sep)) if i == header_idx
-    )
+    headers = found[sep][header_idx]
     detected = Detected("CSV", label, sep, header_row=header_idx + 1)
     frames = pd.read_csv(
         path,
         sep=sep,
         encoding=codec,
-        encoding_errors="strict",
+        encoding_errors=errors,
         header=None,
         names=list(range(ncols)),
         index_col=False,
@@ -192,6 +229,8 @@ class _Workbook:
     def __init__(self, path: Path, engine: str | None = None) -> None:
         self.engine = engine or ("calamine" if _has_calamine() else "openpyxl")
         self._sheets: dict[str, Any] = {}
+        #: spreadsheet column number of the first value of each row yielded, per sheet
+        self.first_column: dict[str, int] = {}
         try:
             if self.engine == "calamine":
                 from python_calamine import CalamineWorkbook
@@ -218,6 +257,7 @@ class _Workbook:
             if sheet.start is None:  # an empty sheet
                 return iter(())
             # calamine yields from row 1 but from the first used column: columns are relative
+            self.first_column[name] = sheet.start[1] + 1
             it: Iterator[Sequence[object]] = iter(sheet.iter_rows())
         else:
             it = self._wb[name].iter_rows(values_only=True)
@@ -278,7 +318,9 @@ def _read_xlsx(
         if batch:
             yield start, _columns(batch, ncols)
 
-    return _Source(detected, headers, chunks(), wb.close)
+    src = _Source(detected, headers, chunks(), wb.close, title=title)
+    src.first_column = wb.first_column.get(title, 1)
+    return src
 
 
 def _columns(batch: list[Sequence[object]], ncols: int) -> list[list[str]]:
@@ -292,11 +334,38 @@ def _columns(batch: list[Sequence[object]], ncols: int) -> list[list[str]]:
 
 
 def _open(
-    path: Path, mapping: ExportMapping, chunk_rows: int, xlsx_engine: str | None = None
+    path: Path,
+    mapping: ExportMapping,
+    chunk_rows: int,
+    xlsx_engine: str | None = None,
+    limits: ReadLimits | None = None,
 ) -> _Source:
+    limits = limits or ReadLimits()
+    size = path.stat().st_size
+    if size > limits.max_file_mb * _MB:
+        raise FileRefused(
+            f"le fichier fait {size // _MB} Mo, au-delà de la limite de {limits.max_file_mb} Mo"
+        )
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path, mapping, chunk_rows, xlsx_engine)
+        from bot.ingest._excel_child import read_xlsx_in_child
+
+        try:
+            facts = guard_xlsx(path, limits)
+        except GuardRefused as e:
+            raise FileRefused(str(e)) from e
+        src = read_xlsx_in_child(
+            path,
+            mapping,
+            chunk_rows,
+            xlsx_engine,
+            limits.reader_memory_mb,
+            limits.reader_timeout_seconds,
+        )
+        for row, col in facts.formulas.get(src.title, ()):
+            if 0 <= col - src.first_column < len(src.headers):
+                src.formulas.setdefault(row, set()).add(col - src.first_column)
+        return src
     if suffix in (".csv", ".tsv", ".txt"):
         return _read_csv(path, mapping, chunk_rows)
     if suffix == ".xls":

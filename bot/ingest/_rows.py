@@ -15,14 +15,22 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import ValidationError
 
-from bot.ingest._cells import SKIP, _ColumnReader, _map_columns
+from bot.ingest._cells import (
+    SKIP,
+    _ColumnReader,
+    _map_columns,
+    mojibake,
+    scrub_cell,
+    scrub_column,
+)
+from bot.ingest._guard import ReadLimits
 from bot.ingest._mapping import ExportMapping, load_mapping
 from bot.ingest._read import FileRefused, _open, _Source
 from bot.logs import logger, register_pii
-from bot.models import DOMAINS, HearingTest, ItemState, SelfAssessment
+from bot.models import DOMAINS, HearingTest, ItemState, NameRules, SelfAssessment
 
 if TYPE_CHECKING:
-    from bot.workqueue import WorkQueue
+    from bot.workqueue import ItemView, WorkQueue
 
 
 CHUNK_ROWS = 20_000  # rows parsed, validated and enqueued together (one transaction)
@@ -78,6 +86,8 @@ class _RowJudge:
             if key == "answers" and "audition" in err["msg"]:
                 out.append(self._hearing(row, answers))
                 continue
+            if not key and "date de naissance" in str(err.get("ctx", {}).get("error", "")):
+                key = "identity.birth_date"  # a rule between two dates: the birth date is named
             out.append(self.sentence(row, key if key in self.headers else None, _why(err)))
         return out
 
@@ -145,6 +155,8 @@ class Summary:
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
     archived_as: str | None = None  # inbox only
+    to_review: int = 0  # new, but out of the programme: waiting for a person (age under 60)
+    refused_as: str | None = None  # inbox only: its name in refused/ (beside a .raison.txt)
     already_ingested: bool = False  # inbox only: same content ingested before, skipped
 
     @property
@@ -183,25 +195,39 @@ def ingest_file(
     source: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
     xlsx_engine: str | None = None,
+    limits: ReadLimits | None = None,
+    name_rules: NameRules | None = None,
 ) -> Summary:
-    """Validate every row of an export and queue it (valid) or quarantine it (invalid)."""
+    """Validate every row of an export and queue it (valid) or quarantine it (invalid).
+
+    Never raises for what the file holds: a file that cannot be read comes back with
+    ``summary.refused`` saying why in French (the Excel reader runs in a child process, so even
+    a native crash in it ends here).
+    """
     path = Path(path)
     mapping = mapping or load_mapping()
+    limits = limits or ReadLimits()
     source = source or path.name
     summary = Summary(file=path.name)
     started = time.perf_counter()
     try:
-        src = _open(path, mapping, chunk_rows, xlsx_engine)
+        src = _open(path, mapping, chunk_rows, xlsx_engine, limits)
     except FileRefused as e:
         summary.refused = f"Fichier « {path.name} » refusé : {e.message}."
     except FileNotFoundError:
         summary.refused = f"Fichier « {path.name} » introuvable."
     except (OSError, UnicodeError, csv.Error, pd.errors.ParserError) as e:
         summary.refused = f"Fichier « {path.name} » illisible ({type(e).__name__})."
+    except (Exception, MemoryError) as e:  # a reader bug must not stop the files after this one
+        # The type only: a traceback's variables could hold a cell of the file (health data).
+        logger.error("lecture de {} : erreur inattendue {}", path.name, type(e).__name__)
+        summary.refused = (
+            f"Fichier « {path.name} » illisible (erreur inattendue {type(e).__name__})."
+        )
     else:
         summary.detected = src.detected.describe()
         try:
-            _ingest_rows(src, queue, mapping, source, summary)
+            _ingest_rows(src, queue, mapping, source, summary, limits, name_rules or NameRules())
         except FileRefused as e:
             summary.refused = f"Fichier « {path.name} » refusé : {e.message}."
             if summary.read:  # a malformed line far down: the rows before it were queued
@@ -228,13 +254,67 @@ def ingest_file(
     return summary
 
 
+_FORMULA = (
+    "la cellule contient une formule dont Excel n'a pas enregistré le résultat : ouvrez le "
+    "fichier dans Excel, laissez-le calculer puis enregistrez-le"
+)
+#: Fields holding a name, checked against the target's own name rules and for mojibake.
+_NAME_KEYS = ("identity.birth_name", "identity.used_name", "identity.used_first_name")
+_MOJIBAKE_KEYS = (*_NAME_KEYS, "identity.first_names", "identity.address")
+
+
+def _name_errors(data: dict[str, Any], rules: NameRules) -> list[tuple[str, str]]:
+    """(key, reason) for every name the target would refuse or that shows mojibake."""
+    identity = data.get("identity", {})
+    out = []
+    for key in _MOJIBAKE_KEYS:
+        value = identity.get(key.partition(".")[2])
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, tuple) else [value]
+        for v in values:
+            why = mojibake(v)
+            if why is None and key != "identity.address":
+                why = rules.problem(v.strip())
+            if why:
+                out.append((key, why))
+                break
+    return out
+
+
+class _FileIds:
+    """The app's assessment ids met so far in one file: a clash goes to a person."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[int, int]] = {}  # source id → (row, hash of its cells)
+
+    def check(self, source_id: str, row: int, cells: tuple[str, ...]) -> tuple[str, int] | None:
+        """None the first time; ("same"|"clash", first row) when the id came before."""
+        h = hash(cells)
+        first = self.seen.get(source_id)
+        if first is None:
+            self.seen[source_id] = (row, h)
+            return None
+        return ("same" if first[1] == h else "clash"), first[0]
+
+
 def _ingest_rows(
-    src: _Source, queue: WorkQueue, mapping: ExportMapping, source: str, summary: Summary
+    src: _Source,
+    queue: WorkQueue,
+    mapping: ExportMapping,
+    source: str,
+    summary: Summary,
+    limits: ReadLimits,
+    name_rules: NameRules,
 ) -> None:
+    # Headers are cells too: a stray byte or a control character there must not reach the
+    # quarantine's stored row or a message (a header with one is simply not recognised).
+    src.headers = [scrub_cell(h, limits.max_cell_chars)[0] for h in src.headers]
     index, summary.ignored_columns = _map_columns(src.headers, mapping)
     headers = [h.strip() for h in src.headers]
     judge = _RowJudge({key: headers[i] for key, i in index.items()})
     reader = _ColumnReader(mapping)
+    key_of = {i: key for key, i in index.items()}
     # fields as the model nests them: group → [(field name, key)]
     nesting: dict[str | None, list[tuple[str, str]]] = {}
     for key in index:
@@ -247,17 +327,30 @@ def _ingest_rows(
     ref_prefix, hash_prefix = mapping.reference_prefix, mapping.hash_prefix
     transaction = getattr(queue, "transaction", None)
     no_alert = dict.fromkeys(DOMAINS, False)
+    ids = _FileIds()
 
     for first_row, columns in src.chunks:
         n = len(columns[0]) if columns else 0
         raw_cols = [columns[i] if i < len(columns) else [""] * n for i in range(len(headers))]
-        parsed: dict[str, list[Any]] = {}
         errors: dict[int, list[tuple[str, str]]] = {}
+        # Every cell made safe first (invisible characters, bad bytes, sizes): what is refused
+        # names its column; nothing unsafe reaches a value, a reference or the quarantine.
+        for i in range(len(raw_cols)):
+            raw_cols[i], scrubbed = scrub_column(raw_cols[i], limits.max_cell_chars)
+            if i in key_of:
+                for r, reason in scrubbed.items():
+                    errors.setdefault(r, []).append((key_of[i], reason))
+        for r in range(n):
+            for col in src.formulas.get(first_row + r, ()):
+                if col in key_of:
+                    errors.setdefault(r, []).append((key_of[col], _FORMULA))
+        parsed: dict[str, list[Any]] = {}
         for key, i in index.items():
             values, errs = reader.read(key, raw_cols[i])
             parsed[key] = values
             for r, reason in errs.items():
-                errors.setdefault(r, []).append((key, reason))
+                if all(k != key for k, _ in errors.get(r, ())):  # one reason per cell
+                    errors.setdefault(r, []).append((key, reason))
         # names, and each birth first name apart (not the list): the log filter masks them
         names = {
             cell
@@ -284,23 +377,44 @@ def _ingest_rows(
                 data[g] = {name: v for name, col in fields if (v := col[r]) is not SKIP}
             if listed is not None:
                 data["app_alerts"] = no_alert if listed[r] is SKIP else listed[r]
+            cell_errors = errors.get(r, [])
+            cell_errors += [e for e in _name_errors(data, name_rules) if e not in cell_errors]
             source_id = data.get("source_id")
+            # An id that cannot be a reference (too long, or refused above) is not used as one.
+            if source_id and (
+                len(source_id) > _MAX_SOURCE_ID or any(k == "source_id" for k, _ in cell_errors)
+            ):
+                source_id = None
+                data.pop("source_id")
+                if not any(k == "source_id" for k, _ in cell_errors):
+                    cell_errors.append(
+                        ("source_id", f"l'identifiant a plus de {_MAX_SOURCE_ID} caractères")
+                    )
             data["reference"] = f"{ref_prefix}{source_id}" if source_id else "?"
             raw = dict(zip(kept_headers, cells, strict=True))
+            seen = ids.check(source_id, row, cells) if source_id else None
+            if seen and seen[0] == "same":
+                ops.append(("repeat", None))  # the very same row twice: nothing more to do
+                continue
             try:
                 assessment = SelfAssessment.model_validate(data)
                 failure = None
             except ValidationError as e:
                 assessment, failure = None, e
-            if assessment is None or r in errors:
-                cell_errors = errors.get(r, [])
+            reasons = []
+            if assessment is None or cell_errors:
                 reasons = [judge.sentence(row, key, why) for key, why in cell_errors]
                 if failure is not None:
                     unreadable = {key for key, _ in cell_errors}
                     reasons += judge.explain(row, failure, data.get("answers", {}), unreadable)
+            if seen:  # same id as an earlier row of this file, other content: a person decides
+                ops.append(("clash", (data["reference"], row, seen[1], reasons, raw)))
+                continue
+            if reasons:
                 ref = data["reference"] if source_id else f"{hash_prefix}{_raw_hash(raw)}"
                 ops.append(("invalid", (ref, row, reasons, raw)))
                 continue
+            assert assessment is not None
             if not source_id:
                 assessment = assessment.model_copy(
                     update={"reference": f"{hash_prefix}{_reference_hash(assessment)}"}
@@ -308,6 +422,65 @@ def _ingest_rows(
             ops.append(("valid", (assessment, row, raw)))
         summary.read += len(ops)
         _apply(queue, ops, source, summary, transaction)
+
+
+_MAX_SOURCE_ID = 48
+
+
+def _shown(view: ItemView) -> str:
+    """An item's row as a person recognises it, for a clash: its cells, or its identity."""
+    if view.raw:
+        return " ; ".join(f"{h} = {v}" for h, v in view.raw.items() if v)
+    a = view.assessment
+    if a is None:
+        return "(contenu indisponible)"
+    i = a.identity
+    return (
+        f"{i.birth_name} {' '.join(i.first_names)}, né(e) le {i.birth_date:%d/%m/%Y}, "
+        f"évaluation du {a.assessed_on:%d/%m/%Y}"
+    )
+
+
+def _clash(
+    queue: WorkQueue,
+    source: str,
+    ref: str,
+    row: int,
+    first_row: int,
+    reasons: list[str],
+    raw: dict[str, str],
+) -> None:
+    """Two rows of one file with one assessment id and different content: both to a person.
+
+    The later row is quarantined under its own reference (``<reference>~L<row>``) with both rows
+    in its details; the earlier one, if it was queued, waits for the reviewer instead of being
+    entered. Nothing is overwritten and no row disappears.
+    """
+    first = queue.get(ref)
+    why = (
+        f"Ligne {row} : l'identifiant d'évaluation de la ligne {first_row} du même fichier, avec "
+        "un autre contenu : une personne doit choisir la bonne ligne"
+    )
+    both = (
+        f"Ligne {first_row} : {_shown(first)}\n"
+        f"Ligne {row} : {' ; '.join(f'{h} = {v}' for h, v in raw.items() if v)}"
+    )
+    queue.quarantine(
+        f"{ref}~L{row}", source=source, row=row, reasons=[why, *reasons, both], raw=raw
+    )
+    if first.state == ItemState.PENDING:
+        queue.transition(
+            ref,
+            ItemState.NEEDS_REVIEW,
+            actor="ingest",
+            reason=(
+                f"Identifiant d'évaluation en double dans {source} (lignes {first_row} et {row}, "
+                "contenus différents) : choisir la bonne ligne avant la saisie"
+            ),
+            details=both,
+            error_code="duplicate_id_in_file",
+            expect_from=[ItemState.PENDING],
+        )
 
 
 def _fix_quarantined(queue: WorkQueue, assessment: SelfAssessment, source: str, row: int) -> bool:
@@ -345,6 +518,17 @@ def _apply(
         for entry, status in zip(valid, queue.enqueue_many(valid, source=source), strict=True):
             if status == EnqueueStatus.NEW:
                 summary.new += 1
+                if concern := entry.assessment.out_of_programme():
+                    # Possible but outside ICOPE: a person confirms before anything is entered.
+                    queue.transition(
+                        entry.assessment.reference,
+                        ItemState.NEEDS_REVIEW,
+                        actor="ingest",
+                        reason=f"Ligne {entry.row} : {concern}",
+                        error_code="out_of_programme",
+                        expect_from=[ItemState.PENDING],
+                    )
+                    summary.to_review += 1
             elif status == EnqueueStatus.DUPLICATE:
                 summary.duplicates += 1
             elif _fix_quarantined(queue, entry.assessment, source, entry.row or 0):
@@ -356,6 +540,14 @@ def _apply(
     def run() -> None:
         valid: list[Enqueued] = []
         for what, args in ops:
+            if what == "repeat":
+                summary.duplicates += 1
+                continue
+            if what == "clash":
+                flush(valid)  # the earlier row of the clash may be waiting in this run
+                _clash(queue, source, *args)
+                summary.conflicts += 1
+                continue
             if what == "invalid":
                 flush(valid)
                 ref, row, reasons, raw = args

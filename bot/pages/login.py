@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Locator
 
-from bot.errors import OtpSetupError, SystemException
+from bot.errors import CredentialsError, OtpSetupError, SystemException
 from bot.pages.screen import Screen
 
 if TYPE_CHECKING:
@@ -74,17 +74,22 @@ class LoginPage(Screen):
             self.password.fill(password)
             self.submit_button.click()
             refused.or_(moved_on).first.wait_for()
+        # An authentication refusal is a configuration error: trying again item after item
+        # only spends the tool's failed-login allowance and locks the robot's account (two runs
+        # did, for 15 minutes). The runner halts at once on it and gives the item back.
         if self.locked.first.is_visible():
-            raise SystemException(
-                "Le compte e-parcours du robot est verrouillé après trop d'essais : "
-                "attendez la fin du verrouillage ou contactez l'administrateur de l'outil.",
+            raise CredentialsError(
+                "Le compte e-parcours du robot est verrouillé après trop d'essais : le traitement "
+                "est arrêté. Attendez la fin du verrouillage ou contactez l'administrateur de "
+                "l'outil, puis relancez.",
                 code="account_locked",
             )
         if self.bad_credentials.first.is_visible():
-            raise SystemException(
-                "L'e-parcours refuse l'identifiant ou le mot de passe du robot "
-                "(ICOPE_BOT_USERNAME / ICOPE_BOT_PASSWORD).",
-                code="login_refused",
+            raise CredentialsError(
+                "L'e-parcours refuse l'identifiant ou le mot de passe du robot : le traitement "
+                "est arrêté sans nouvel essai, pour ne pas verrouiller le compte. Corrigez "
+                "ICOPE_BOT_USERNAME / ICOPE_BOT_PASSWORD (ou le trousseau), puis relancez.",
+                code="credentials_refused",
             )
         if m.otp_send_failed and send_failed.is_visible():
             raise SystemException(

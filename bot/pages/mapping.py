@@ -32,7 +32,15 @@ from pydantic import (
 from typing_extensions import TypedDict
 
 from bot.errors import MappingError
-from bot.models import DOMAINS, STEP1_YES_NO_ANSWERS, HearingTest, Identity, Sex, Step1Answers
+from bot.models import (
+    DOMAINS,
+    STEP1_YES_NO_ANSWERS,
+    HearingTest,
+    Identity,
+    NameRules,
+    Sex,
+    Step1Answers,
+)
 
 __all__ = [
     "STEP1_YES_NO",
@@ -238,6 +246,13 @@ class TargetInfo(_Section):
     sandbox: bool = False
 
 
+class TargetRules(_Section):
+    """What the target accepts in its fields (optional section ``rules:``): ingestion applies
+    them, so a value the tool would refuse is quarantined before any browser trip."""
+
+    names: NameRules = NameRules()
+
+
 class Formats(_Section):
     """How the screens write dates and decimal numbers (optional section ``formats:``)."""
 
@@ -312,10 +327,11 @@ class TargetMapping(_Section):
     otp_email: OtpEmailRules | None = None
     target: TargetInfo = TargetInfo()
     formats: Formats = Formats()
+    rules: TargetRules = TargetRules()
 
     def screens(self) -> dict[str, dict[str, Any]]:
         """Screen → group → key → text, as in the file (check-target walks it)."""
-        skip = {"otp_email", "target", "formats"}
+        skip = {"otp_email", "target", "formats", "rules"}
         return {
             name: value
             for name, value in self.model_dump(exclude_none=True).items()

@@ -77,6 +77,22 @@ class UsagerFormPage(Screen):
         raise self.session.diagnose("création de l'usager")
 
     def errors(self) -> list[str]:
-        """The error messages the form shows."""
+        """The error messages the form shows, each field's prefixed with the field's label.
+
+        A message such as "Seules les lettres… sont admises" does not say which field it is
+        about: the field marked invalid (``aria-invalid``) names it, through the message its
+        ``aria-describedby`` points to.
+        """
         with self.acting("lecture des erreurs du formulaire"):
-            return [clean(t) for t in self.alerts.all_inner_texts() if t.strip()]
+            shown = [clean(t) for t in self.alerts.all_inner_texts() if t.strip()]
+            labelled, placed = [], set()
+            for key, field in self.fields.items():
+                if field.count() == 0 or field.first.get_attribute("aria-invalid") != "true":
+                    continue
+                for ref in (field.first.get_attribute("aria-describedby") or "").split():
+                    message = self.page.locator(f"[id='{ref}'][role='alert']")
+                    if message.count():
+                        text = clean(message.first.inner_text())
+                        labelled.append(f"{self.t.labels[key]} : {text}")
+                        placed.add(text)
+            return labelled + [t for t in shown if t not in placed]

@@ -13,14 +13,17 @@ from pydantic import ValidationError
 # Reused from ingest: cells are read with the export's own rules and synonyms.
 from bot.ingest import (
     FIELD_KINDS,
+    MAX_CELL_CHARS,
     SKIP,
     _cell_text,
     _CellReader,
+    _name_errors,
     _why,
     load_mapping,
+    scrub_cell,
 )
 from bot.logs import logger
-from bot.models import ItemState, SelfAssessment
+from bot.models import ItemState, NameRules, SelfAssessment
 from bot.review.export import values_from_raw
 from bot.review.files import read_table
 from bot.review.layout import (
@@ -321,7 +324,10 @@ def _fixed_assessment(
     problems: list[str] = []
     unreadable: set[str] = set()
     for col in (ASSESSED_ON, *(IDENTITY_COLUMNS if identity_in_file else ()), *PAYLOAD_COLUMNS):
-        value, why = reader.read(FIELD_KINDS[col.key], _cell_text(cells.get(col.key)))
+        # The same checks as an export's cells: invisible characters, sizes, then the value.
+        text, why = scrub_cell(_cell_text(cells.get(col.key)), MAX_CELL_CHARS)
+        value, unread = reader.read(FIELD_KINDS[col.key], text)
+        why = why or unread
         if why:
             problems.append(f"« {col.header} » : {why}")
             unreadable.add(col.key)
@@ -340,6 +346,15 @@ def _fixed_assessment(
                 where = _HEADER_OF.get(key) or _GROUP_LABELS.get(key, key)
                 problems.append(f"« {where} » : {_why(err)}")
     else:
+        # What ingestion refuses, a correction cannot bring in: names the target would refuse
+        # or showing a wrong encoding, a person under ICOPE's age (reject the row instead).
+        for key, why in _name_errors(data, NameRules()):
+            problems.append(f"« {_HEADER_OF.get(key, key)} » : {why}")
+        if concern := assessment.out_of_programme():
+            problems.append(
+                f"« {_HEADER_OF.get('identity.birth_date', 'Date de naissance')} » : {concern} ; "
+                "si la ligne ne relève pas d'ICOPE, rejetez-la (reject)"
+            )
         if not problems:
             return assessment
     raise _Refused("correction (fix) invalide : " + " ; ".join(problems))

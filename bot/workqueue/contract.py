@@ -70,7 +70,8 @@ S = ItemState
 #: Every legal transition. ``in_progress → in_progress`` is the recovery of an expired lease.
 TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
     S.INVALID: frozenset({S.PENDING, S.REJECTED}),
-    # pending/retry_wait → needs_review: a conflicting later import (a person picks the version).
+    # pending/retry_wait → needs_review: a person must decide before the entry (a conflicting
+    # later import, an assessment out of the programme, an id clash inside one export).
     S.PENDING: frozenset({S.IN_PROGRESS, S.REJECTED, S.NEEDS_REVIEW}),
     S.IN_PROGRESS: frozenset(
         {S.DONE, S.NEEDS_REVIEW, S.RETRY_WAIT, S.FAILED, S.PENDING, S.IN_PROGRESS}
