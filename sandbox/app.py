@@ -20,6 +20,7 @@ from sandbox.config import SandboxConfig
 from sandbox.db import Store
 from sandbox.demo import load_demo_usagers
 from sandbox.routes import auth, evaluations, exports, testing, usagers
+from sandbox.seed import seed_year
 from sandbox.runtime import FaultState, Runtime, render
 
 __all__ = ["create_app"]
@@ -44,6 +45,8 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     rt = Runtime(config=config, store=store, faults=FaultState(config.faults))
     if config.demo_data:
         load_demo_usagers(store)
+    if config.seed_year is not None and not store.counts()["step1"]:
+        seed_year(store, config.seed_year, per_month=config.seed_per_month)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

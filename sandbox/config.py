@@ -146,5 +146,8 @@ class SandboxConfig(BaseSettings):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     faults: Faults = Field(default_factory=Faults)
     demo_data: bool = True  # a few fictitious usagers at start-up
+    # A year of professional activity (usagers, STEP 1s, STEP 2s) at start-up: sandbox/seed.py
+    seed_year: int | None = Field(None, ge=2020, le=2100)
+    seed_per_month: int = Field(60, ge=1, le=10_000)  # STEP 1s a month, about
     test_endpoints: bool = False  # /__test__/… routes (faults, counts, reset, clock)
     version: str = VERSION

@@ -122,6 +122,7 @@ class Store:
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._in_bulk = False
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
@@ -133,6 +134,9 @@ class Store:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._in_bulk:  # inside bulk(): its transaction holds this write too
+                yield self._conn
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -358,6 +362,24 @@ class Store:
             "SELECT id, usager_id, substr(eval_date, 1, 7) AS month, eval_date, effecteur_name, "
             "effecteur_rpps, kind, mode FROM evaluations ORDER BY eval_date, id"
         )
+
+    def evaluations_export(self) -> list[dict[str, Any]]:
+        """Every evaluation with its dossier's address (the commune), oldest first."""
+        rows = self._all(
+            "SELECT e.*, u.address FROM evaluations e JOIN usagers u ON u.id = e.usager_id "
+            "ORDER BY e.eval_date, e.id"
+        )
+        return [_decoded(r) for r in rows]
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many inserts in one transaction (seeding a year): the calls inside join it."""
+        with self._tx():
+            self._in_bulk = True
+            try:
+                yield
+            finally:
+                self._in_bulk = False
 
     def counts(self) -> dict[str, int]:
         def n(sql: str) -> int:

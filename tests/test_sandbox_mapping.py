@@ -303,8 +303,35 @@ def check_step1_and_evaluation(
     c.shows("dossier", "texts", "type_step1")
 
 
+def check_evaluations_file(page: Page, c: Contract, server: RunningSandbox) -> None:
+    """The evaluations CSV (not a screen): its header and its Type cells, as mapped."""
+    store = server.app.state.runtime.store
+    step1 = store.evaluations_export()[0]  # the walk saved a STEP 1 before
+    store.insert_evaluation(
+        usager_id=step1["usager_id"],
+        kind="step2",
+        eval_date=step1["eval_date"],
+        mode="hetero",
+        effecteur_rpps=step1["effecteur_rpps"],
+        effecteur_name=step1["effecteur_name"],
+        answers={"domains": ["vision"]},
+        alerts={},
+        created_by="test",
+    )
+    page.goto(f"{server.base_url}/exports")
+    with page.expect_download() as info:
+        page.get_by_role("link", name=c.text("exports", "links", "evaluations_csv")).click()
+    text = info.value.path().read_text(encoding="utf-8-sig")
+    rows = [line.split(";") for line in text.splitlines()]
+    columns = [c.text("exports", "file_columns", k) for k in c.keys("exports", "file_columns")]
+    assert rows[0] == columns
+    kinds = {row[columns.index(c.text("exports", "file_columns", "type"))] for row in rows[1:]}
+    assert kinds == {c.text("exports", "file_values", k) for k in ("step1", "step2")}
+
+
 def check_other_screens(page: Page, c: Contract, server: RunningSandbox) -> None:
     url = server.base_url
+    check_evaluations_file(page, c, server)
     page.goto(f"{url}/exports")
     c.heading("exports")
     c.group("exports", "links")

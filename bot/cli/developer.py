@@ -39,6 +39,12 @@ def _add_sandbox(sub: SubParsers) -> None:
         choices=["none", "totp", "email"],
         help="second login factor (default: the sandbox's own default, e-mail)",
     )
+    p.add_argument(
+        "--seed-year",
+        type=int,
+        metavar="YEAR",
+        help="fill an empty sandbox with a year of STEP 1s and STEP 2s (sandbox/seed.py)",
+    )
     p.set_defaults(handler=_run_sandbox)
 
 
@@ -47,6 +53,7 @@ class _SandboxOptions(TypedDict, total=False):
 
     db_path: Path
     otp_mode: OtpMode
+    seed_year: int
 
 
 def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,6 +65,8 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         given["db_path"] = Path(args.db)
     if args.otp:
         given["otp_mode"] = args.otp
+    if args.seed_year:
+        given["seed_year"] = args.seed_year
     serve(SandboxConfig(**given), port=args.port)
     return 0
 

@@ -225,6 +225,9 @@ class EvaluationTexts(_Section):
 class ExportsTexts(_Section):
     heading: str
     links: Texts = {}
+    #: The evaluations CSV behind links.evaluations_csv: header by column key, "Type" cells.
+    file_columns: Texts = {}
+    file_values: Texts = {}
 
 
 class InfoModalTexts(_Section):

@@ -1,9 +1,11 @@
-"""Exports: the monthly count of STEP 1 / STEP 2 per effecteur that billing is built from."""
+"""Exports: the monthly count of STEP 1 / STEP 2 per effecteur that billing is built from, and the
+list of every ICOPE evaluation (mode, effecteur, commune, alerts, STEP 2 domains) evaluators use."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -75,3 +77,44 @@ async def detail_csv(request: Request) -> Response:
             for r in rows
         ],
     )
+
+
+_POSTAL = re.compile(r"\b(\d{5})\s+([^,]+?)\s*$")
+
+
+def _place(address: str | None) -> tuple[str, str]:
+    """(postcode, commune) from a French postal address ending "…, 37000 Tours"."""
+    m = _POSTAL.search(address or "")
+    return (m.group(1), m.group(2)) if m else ("", "")
+
+
+@router.get("/exports/evaluations.csv")
+async def evaluations_csv(request: Request) -> Response:
+    require_user(request)
+    rt = runtime(request)
+    texts = rt.texts()
+    modes = texts["step1"]["mode_options"]
+    names = texts["step1"]["sections"]  # as on the alerts panel
+    columns = texts["exports"]["evaluations_columns"]
+    rows = []
+    for r in rt.store.evaluations_export():
+        postcode, commune = _place(r["address"])
+        step1 = r["kind"] == "step1"
+        alerted = [names[d] for d, on in r["alerts"].items() if on] if step1 else []
+        assessed = [] if step1 else [names[d] for d in r["answers"].get("domains", [])]
+        rows.append(
+            [
+                r["id"],
+                r["usager_id"],
+                KIND_LABELS[r["kind"]],
+                format_date(r["eval_date"]),
+                modes[r["mode"]] if step1 else "",
+                r["effecteur_name"],
+                r["effecteur_rpps"],
+                postcode,
+                commune,
+                ", ".join(alerted),
+                ", ".join(assessed),
+            ]
+        )
+    return _csv("e-parcours-evaluations.csv", list(columns.values()), rows)
