@@ -20,8 +20,8 @@ from sandbox.config import SandboxConfig
 from sandbox.db import Store
 from sandbox.demo import load_demo_usagers
 from sandbox.routes import auth, evaluations, exports, testing, usagers
-from sandbox.seed import seed_year
 from sandbox.runtime import FaultState, Runtime, render
+from sandbox.seed import seed_year
 
 __all__ = ["create_app"]
 

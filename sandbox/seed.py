@@ -53,13 +53,68 @@ SEED_PROFESSIONALS: tuple[tuple[str, str, str], ...] = (
     ("Camille Pinto", "19990000052", "salamandre"),
 )
 
-_SURNAMES = (
-    "MARTIN BERNARD THOMAS PETIT ROBERT RICHARD DURAND DUBOIS MOREAU LAURENT SIMON MICHEL "
-    "LEFEBVRE LEROY ROUX DAVID BERTRAND MOREL FOURNIER GIRARD BONNET DUPONT LAMBERT FONTAINE "
-    "ROUSSEAU VINCENT MULLER LEFÈVRE FAURE ANDRÉ MERCIER BLANC GUÉRIN BOYER GARNIER CHEVALIER"
-).split()
-_FIRST_F = "Jeanne Marie Monique Françoise Nicole Colette Odette Simone Yvette Josette".split()
-_FIRST_M = "Jean Michel André Pierre Bernard René Marcel Gérard Claude Roger".split()
+_SURNAMES = [
+    "MARTIN",
+    "BERNARD",
+    "THOMAS",
+    "PETIT",
+    "ROBERT",
+    "RICHARD",
+    "DURAND",
+    "DUBOIS",
+    "MOREAU",
+    "LAURENT",
+    "SIMON",
+    "MICHEL",
+    "LEFEBVRE",
+    "LEROY",
+    "ROUX",
+    "DAVID",
+    "BERTRAND",
+    "MOREL",
+    "FOURNIER",
+    "GIRARD",
+    "BONNET",
+    "DUPONT",
+    "LAMBERT",
+    "FONTAINE",
+    "ROUSSEAU",
+    "VINCENT",
+    "MULLER",
+    "LEFÈVRE",
+    "FAURE",
+    "ANDRÉ",
+    "MERCIER",
+    "BLANC",
+    "GUÉRIN",
+    "BOYER",
+    "GARNIER",
+    "CHEVALIER",
+]
+_FIRST_F = [
+    "Jeanne",
+    "Marie",
+    "Monique",
+    "Françoise",
+    "Nicole",
+    "Colette",
+    "Odette",
+    "Simone",
+    "Yvette",
+    "Josette",
+]
+_FIRST_M = [
+    "Jean",
+    "Michel",
+    "André",
+    "Pierre",
+    "Bernard",
+    "René",
+    "Marcel",
+    "Gérard",
+    "Claude",
+    "Roger",
+]
 _STREETS = ("rue Nationale", "avenue de Grammont", "rue du Commerce", "quai de la Loire")
 
 #: Chance of an alert per domain in a drawn STEP 1 (published screening rates, ICOPE_STEP1.md).
