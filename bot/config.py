@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     reviews_dir: Path = PROJECT_ROOT / "reviews"
     logs_dir: Path = PROJECT_ROOT / "logs"
     screenshots: ScreenshotMode = ScreenshotMode.ON
+    # icope-bot evaluation: communes → territory; counts under this are shown « < N » in reports
+    territories: Path = PROJECT_ROOT / "mappings" / "territories.yaml"
+    small_count_threshold: int = Field(11, ge=1)
 
     # --- what ingestion accepts (docs/reliability.md: what happens past each limit) ---------
     ingest_max_file_mb: int = Field(200, ge=1)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from bot.cli import assistant, developer, night, reviewer
+from bot.cli import assistant, developer, evaluation, night, reviewer
 from bot.config import Settings
 from bot.errors import ConfigurationError, what_to_do
 from bot.logs import configure_logging
@@ -26,6 +26,7 @@ Typical day:
   icope-bot run --headed              supervised batch run, browser visible
   icope-bot review export             exceptions file for the reviewer
   icope-bot review import FILE        apply the reviewer's decisions
+  icope-bot evaluation --from 2026-01-01 --to 2026-11-30   figures, charts, gaps of a period
 
 Settings come from ICOPE_BOT_* environment variables or a .env file (see README).
 """
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for audience in (assistant, reviewer, night):
+    for audience in (assistant, reviewer, night, evaluation):
         audience.register(sub)
     developer.register(sub, run_command=main)
     return parser

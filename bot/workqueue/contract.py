@@ -306,6 +306,13 @@ class WorkQueue(ABC):
     def history(self, reference: str) -> list[HistoryEntry]:
         """The item's history, oldest first; KeyError if unknown."""
 
+    def histories(self) -> dict[str, list[HistoryEntry]]:
+        """Every item's history by reference (the evaluation reads them all at once).
+
+        Backends override this with one query; this default asks item by item.
+        """
+        return {v.reference: self.history(v.reference) for v in self.items()}
+
     @abstractmethod
     def transition(
         self, reference: str, to: ItemState, *, actor: str, **changes: Unpack[TransitionChanges]

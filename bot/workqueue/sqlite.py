@@ -824,6 +824,27 @@ class SQLiteQueue(WorkQueue):
             for h in rows
         ]
 
+    def histories(self) -> dict[str, list[HistoryEntry]]:
+        rows = self._read(
+            "SELECT i.reference, h.* FROM history h JOIN items i ON i.id = h.item_id"
+            " ORDER BY h.item_id, h.id"
+        )
+        out: dict[str, list[HistoryEntry]] = {}
+        for h in rows:
+            out.setdefault(h["reference"], []).append(
+                HistoryEntry(
+                    at=datetime.fromisoformat(h["at"]),
+                    actor=h["actor"],
+                    from_state=None if h["from_state"] is None else ItemState(h["from_state"]),
+                    to_state=ItemState(h["to_state"]),
+                    reason=h["reason"],
+                    evidence=json.loads(h["evidence_json"]),
+                    error_code=h["error_code"],
+                    event=h["event"],
+                )
+            )
+        return out
+
     def counts(self) -> dict[ItemState, int]:
         rows = self._read("SELECT state, COUNT(*) FROM items GROUP BY state")
         found: dict[str, int] = {state: n for state, n in rows}
