@@ -139,4 +139,12 @@ def _run_purge(args: argparse.Namespace, settings: Settings) -> int:
     with open_queue(settings.queue_target) as queue:
         report = purge_health_data(settings, queue, args.older_than)
     print(report.text())
+    from datetime import date
+
+    from bot.evaluation import purge_reports
+
+    # The evaluations' item-level gap lists go with the payloads of the same age.
+    gaps = purge_reports(settings.reports_dir, date.today() - args.older_than)
+    if gaps:
+        print(f"{gaps} liste(s) d'écarts d'évaluation effacée(s).")
     return 0

@@ -67,7 +67,20 @@ def _png(fig: Figure) -> bytes:
 
 
 def _month_labels(months: pd.Series) -> list[str]:
-    names = ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.", "déc."]
+    names = [
+        "janv.",
+        "févr.",
+        "mars",
+        "avr.",
+        "mai",
+        "juin",
+        "juil.",
+        "août",
+        "sept.",
+        "oct.",
+        "nov.",
+        "déc.",
+    ]
     return [f"{names[int(m[5:7]) - 1]} {m[2:4]}" if m[:4].isdigit() else m for m in months]
 
 

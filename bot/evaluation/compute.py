@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from bot.evaluation.collect import SOURCES, Period
@@ -311,16 +312,22 @@ def _concordance(led: pd.DataFrame, territory: str) -> Table:
 def _concordance_by_month(led: pd.DataFrame, period: Period, territory: str) -> Table:
     months = _months(period)
     sub = led if territory == ALL else led[led["territory"] == territory]
-    rows = []
-    for month in months:
-        in_month = sub[sub["month"] == month]
-        for pair, (a, b) in PAIRS.items():
-            for d in DOMAINS:
-                n, same = _pair_counts(in_month, a, b, d)
-                rows.append((month, DOMAIN_LABELS[d], pair, n, same))
-    frame = pd.DataFrame(
-        rows, columns=["Mois", "Domaine", "Comparaison", "Comparées", "Concordantes"]
-    )
+    parts = []
+    for pair, (a, b) in PAIRS.items():
+        for d in DOMAINS:
+            x, y = sub[f"{a}_{d}"], sub[f"{b}_{d}"]
+            both = x.notna() & y.notna()
+            same = both & (x.fillna(False) == y.fillna(False))
+            grouped = pd.DataFrame({"Comparées": both, "Concordantes": same}).astype(int)
+            counts = grouped.groupby(sub["month"]).sum().reindex(months, fill_value=0)
+            counts.insert(0, "Comparaison", pair)
+            counts.insert(0, "Domaine", DOMAIN_LABELS[d])
+            parts.append(counts.reset_index(names="Mois"))
+    frame = pd.concat(parts, ignore_index=True)
+    order = {m: i for i, m in enumerate(months)}
+    frame = frame.sort_values("Mois", key=lambda s: s.map(order), kind="stable")
+    frame = frame[["Mois", "Domaine", "Comparaison", "Comparées", "Concordantes"]]
+    frame = frame.reset_index(drop=True)
     frame.insert(0, "Territoire", territory)
     return Table(
         key="concordance-mois",
@@ -341,15 +348,16 @@ def _discordances(led: pd.DataFrame, territory: str) -> Table:
     def build(sub: pd.DataFrame) -> pd.DataFrame:
         rows = []
         for d in DOMAINS:
-            cols = [f"{k}_{d}" for k in SOURCES]
-            known = sub[cols].dropna()
-            differ = known[known.nunique(axis=1) > 1]
-            patterns = differ.value_counts().sort_index()
-            for values, n in patterns.items():
-                rows.append((DOMAIN_LABELS[d], *(_yes_no(v) for v in values), int(n)))
-        return pd.DataFrame(
-            rows, columns=["Domaine", *(f"{s}" for s in SOURCES.values()), "Nombre"]
-        )
+            said = sub[[f"{k}_{d}" for k in SOURCES]]
+            known = said.notna().all(axis=1).to_numpy()
+            bits = said.fillna(False).to_numpy(dtype=bool)[known]
+            # app, e-parcours, rules → a 3-bit code; 0 (none) and 7 (all) are agreements
+            codes = np.bincount(bits @ np.array([4, 2, 1]), minlength=8)
+            for code in range(1, 7):
+                if codes[code]:
+                    said_by = [bool(code & 4), bool(code & 2), bool(code & 1)]
+                    rows.append((DOMAIN_LABELS[d], *map(_yes_no, said_by), int(codes[code])))
+        return pd.DataFrame(rows, columns=["Domaine", *SOURCES.values(), "Nombre"])
 
     return Table(
         key="discordances",
@@ -374,7 +382,8 @@ def step2_delays(exp: pd.DataFrame) -> pd.DataFrame:
     merged = alerted[["evaluation", "dossier", "date", "mode", "territory"]].merge(
         step2, on="dossier", how="left"
     )
-    merged = merged[merged["s2"].isna() | (merged["s2"] >= merged["date"])]
+    # A STEP 2 before this STEP 1 (the follow-up of an earlier one) is not its follow-up.
+    merged.loc[merged["s2"] < merged["date"], "s2"] = pd.NaT
     merged["days"] = (merged["s2"] - merged["date"]).dt.days
     first = merged.groupby("evaluation", as_index=False).agg(
         dossier=("dossier", "first"),

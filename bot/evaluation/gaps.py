@@ -39,64 +39,83 @@ GAP_COLUMNS = [
 ]
 
 
-def _state(value: str) -> str:
-    return STATE_LABELS[ItemState(value)]
+def _frame(kind: str, df: pd.DataFrame, why: pd.Series | str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Écart": GAP_KINDS[kind],
+            "Référence": df["reference"],
+            "N° dossier": df["dossier_id"],
+            "N° évaluation": df["step1_id"],
+            "Date": df["assessed_on"].dt.date,
+            "Territoire": df["territory"],
+            "État": df["state"].map(lambda s: STATE_LABELS[ItemState(s)]),
+            "Explication": why,
+        },
+        columns=GAP_COLUMNS,
+    )
+
+
+def _differing_domains(df: pd.DataFrame) -> pd.Series:
+    """Per row, the domains whose known alerts disagree across the sources ("" when none)."""
+    names = pd.Series("", index=df.index, dtype=object)
+    for d in DOMAINS:
+        said = df[[f"{k}_{d}" for k in ("app", "target", "rules")]].astype("float")
+        differ = (said.max(axis=1) != said.min(axis=1)) & said.max(axis=1).notna()
+        label = DOMAIN_LABELS[d]
+        names = names.where(
+            ~differ, names.map(lambda s, label=label: f"{s}, {label}" if s else label)
+        )
+    return names
 
 
 def gaps(led: pd.DataFrame, exp: pd.DataFrame) -> pd.DataFrame:
     """The gap list (see the module docstring), oldest first."""
-    rows: list[dict[str, object]] = []
-    known = set(exp.loc[exp["kind"].eq("step1"), "evaluation"])
-    for r in led.itertuples(index=False):
-        base = {
-            "Référence": r.reference,
-            "N° dossier": r.dossier_id,
-            "N° évaluation": r.step1_id,
-            "Date": r.assessed_on.date(),
-            "Territoire": r.territory,
-            "État": _state(r.state),
-        }
-        if not r.entered:
-            why = r.reason or "pas encore traitée"
-            rows.append({**base, "Écart": GAP_KINDS["not_entered"], "Explication": why})
-        elif r.step1_id not in known:
-            why = "l'évaluation n'est plus dans l'e-parcours (supprimée, ou export incomplet)"
-            rows.append({**base, "Écart": GAP_KINDS["lost"], "Explication": why})
-        if r.state == "needs_review":
-            differ = []
-            for d in DOMAINS:
-                said = {getattr(r, f"{k}_{d}") for k in ("app", "target", "rules")}
-                said.discard(None)
-                said = {bool(x) for x in said if not pd.isna(x)}
-                if len(said) > 1:
-                    differ.append(DOMAIN_LABELS[d])
-            if differ:
-                why = "domaines : " + ", ".join(differ)
-                rows.append({**base, "Écart": GAP_KINDS["discordance"], "Explication": why})
+    parts = []
+    missing = led[~led["entered"]]
+    parts.append(
+        _frame("not_entered", missing, missing["reason"].replace("", "pas encore traitée"))
+    )
+    known = exp.loc[exp["kind"].eq("step1"), "evaluation"]
+    lost = led[led["entered"] & ~led["step1_id"].isin(known)]
+    why = "l'évaluation n'est plus dans l'e-parcours (supprimée, ou export incomplet)"
+    parts.append(_frame("lost", lost, why))
+    review = led[led["state"].eq("needs_review")]
+    differ = _differing_domains(review)
+    open_ = review[differ != ""]
+    parts.append(_frame("discordance", open_, "domaines : " + differ[differ != ""]))
+
     linked = set(led.loc[led["entered"], "step1_id"])
-    auto = exp[exp["kind"].eq("step1") & exp["mode"].eq("auto")]
-    for r in auto.itertuples(index=False):
-        if r.evaluation in linked:
-            continue
-        same_day = auto[(auto["dossier"] == r.dossier) & (auto["date"] == r.date)]
-        twin = same_day["evaluation"].isin(linked).any() or len(same_day) > 1
-        kind = "duplicate" if twin else "no_record"
-        why = (
-            "une autre STEP 1 auto-évaluation du même jour existe dans ce dossier"
-            if twin
-            else "saisie à la main ? aucune auto-évaluation ICOPE et Moi reçue par le robot"
-        )
-        rows.append(
+    auto = exp[exp["kind"].eq("step1") & exp["mode"].eq("auto")].copy()
+    auto["linked"] = auto["evaluation"].isin(linked)
+    same_day = auto.groupby(["dossier", "date"])
+    auto["twins"] = same_day["evaluation"].transform("size")
+    auto["twin_linked"] = same_day["linked"].transform("any")
+    orphans = auto[~auto["linked"]]
+    twin = (orphans["twins"] > 1) | orphans["twin_linked"]
+    parts.append(
+        pd.DataFrame(
             {
-                "Écart": GAP_KINDS[kind],
+                "Écart": twin.map({True: GAP_KINDS["duplicate"], False: GAP_KINDS["no_record"]}),
                 "Référence": "",
-                "N° dossier": r.dossier,
-                "N° évaluation": r.evaluation,
-                "Date": r.date.date(),
-                "Territoire": r.territory,
+                "N° dossier": orphans["dossier"],
+                "N° évaluation": orphans["evaluation"],
+                "Date": orphans["date"].dt.date,
+                "Territoire": orphans["territory"],
                 "État": "",
-                "Explication": why,
-            }
+                "Explication": twin.map(
+                    {
+                        True: "une autre STEP 1 auto-évaluation du même jour existe dans ce dossier",
+                        False: "saisie à la main ? aucune auto-évaluation ICOPE et Moi reçue "
+                        "par le robot",
+                    }
+                ),
+            },
+            columns=GAP_COLUMNS,
         )
-    out = pd.DataFrame(rows, columns=GAP_COLUMNS)
+    )
+    out = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(len(p) for p in parts)
+        else pd.DataFrame(columns=GAP_COLUMNS)
+    )
     return out.sort_values(["Date", "Écart"], kind="stable").reset_index(drop=True)

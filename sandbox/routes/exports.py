@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from sandbox.auth import require_user
+from sandbox.db import Store
 from sandbox.identity import format_date
 from sandbox.runtime import render, runtime
 
@@ -88,16 +89,12 @@ def _place(address: str | None) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else ("", "")
 
 
-@router.get("/exports/evaluations.csv")
-async def evaluations_csv(request: Request) -> Response:
-    require_user(request)
-    rt = runtime(request)
-    texts = rt.texts()
+def evaluations_table(store: Store, texts: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the evaluations CSV (also written by the evaluation benchmark)."""
     modes = texts["step1"]["mode_options"]
     names = texts["step1"]["sections"]  # as on the alerts panel
-    columns = texts["exports"]["evaluations_columns"]
     rows = []
-    for r in rt.store.evaluations_export():
+    for r in store.evaluations_export():
         postcode, commune = _place(r["address"])
         step1 = r["kind"] == "step1"
         alerted = [names[d] for d, on in r["alerts"].items() if on] if step1 else []
@@ -117,4 +114,12 @@ async def evaluations_csv(request: Request) -> Response:
                 ", ".join(assessed),
             ]
         )
-    return _csv("e-parcours-evaluations.csv", list(columns.values()), rows)
+    return list(texts["exports"]["evaluations_columns"].values()), rows
+
+
+@router.get("/exports/evaluations.csv")
+async def evaluations_csv(request: Request) -> Response:
+    require_user(request)
+    rt = runtime(request)
+    header, rows = evaluations_table(rt.store, rt.texts())
+    return _csv("e-parcours-evaluations.csv", header, rows)
