@@ -142,8 +142,9 @@ def _record(t: dict[str, float], command: str, load: str) -> None:
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
         f"| {int(t['items']):,} | {int(t['evaluations']):,} | {t['ledger']} s | "
         f"{t['export read']} s | {t['tables']} s | {t['gaps']} s | {t['files + charts']} s | "
-        f"**{t['total']} s** | {t['cpu']} s | {int(t['peak_mb'])} MB | < {TARGET_S:.0f} s | {met} |"
-        .replace(",", " "),
+        f"**{t['total']} s** | {t['cpu']} s | {int(t['peak_mb'])} MB | < {TARGET_S:.0f} s | {met} |".replace(
+            ",", " "
+        ),
         END,
     ]
     figures = "\n".join(lines)

@@ -102,7 +102,9 @@ def test_a_rate_on_a_hidden_count_or_a_small_base_is_hidden() -> None:
 
 
 def test_a_median_resting_on_fewer_people_than_the_threshold_is_hidden() -> None:
-    frame = pd.DataFrame({"Mois": ["2026-01", "2026-02"], "Saisies": [10, 11], "Médiane": [3.0, 4.5]})
+    frame = pd.DataFrame(
+        {"Mois": ["2026-01", "2026-02"], "Saisies": [10, 11], "Médiane": [3.0, 4.5]}
+    )
     table = Table("t", "t", frame, ["Mois"], ["Saisies"], stats={"Médiane": "Saisies"})
 
     _, text = mask(table, 11)

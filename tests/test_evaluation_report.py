@@ -205,7 +205,9 @@ def test_gap_list_names_every_item_not_entered_and_every_hand_entered_step1(
     }
     raw = evaluated.files.gaps.read_text(encoding="utf-8-sig")  # type: ignore[attr-defined]
     gaps = list(csv.DictReader(io.StringIO(raw), delimiter=";"))
-    listed = {g["Référence"] for g in gaps if g["Écart"] == "Auto-évaluation absente de l'e-parcours"}
+    listed = {
+        g["Référence"] for g in gaps if g["Écart"] == "Auto-évaluation absente de l'e-parcours"
+    }
     assert listed == not_entered
     assert any(v.state is ItemState.INVALID for v in items)  # the bad row is one of them
     hand = {
@@ -241,8 +243,14 @@ def test_xlsx_has_one_sheet_per_table_with_native_charts(evaluated: Evaluated) -
     assert {"chiffres-clés", "volumes", "e-parcours", "alertes", "concordance"} <= set(
         wb.sheetnames
     )
-    charted = [name for name in wb.sheetnames if wb[name]._charts]  # noqa: SLF001
-    assert charted == ["volumes", "delais-repartition", "alertes", "concordance-mois", "suivi-step2"]
+    charted = [name for name in wb.sheetnames if wb[name]._charts]
+    assert charted == [
+        "volumes",
+        "delais-repartition",
+        "alertes",
+        "concordance-mois",
+        "suivi-step2",
+    ]
     rates = wb["alertes"]
     header = [c.value for c in rates[4]]
     cell = rates.cell(row=5, column=header.index("Taux d'alerte") + 1)
@@ -276,7 +284,10 @@ def test_html_shows_every_chart_in_chromium(
 
 
 def test_one_territory_from_an_export_already_downloaded(
-    evaluated: Evaluated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    evaluated: Evaluated,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for key, value in {
         "QUEUE_PATH": evaluated.settings.queue_path,

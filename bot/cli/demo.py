@@ -15,6 +15,7 @@ import shutil
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,6 +165,8 @@ def run_demo(
             ],
             # A realistic pace, and the information message real tools show now and then.
             faults=Faults(alerts_delay_ms=300, info_modal_rate=0.05, seed=seed),
+            # This year's STEP 1s and STEP 2s by professionals, for the evaluation report.
+            seed_year=date.today().year,
         )
         sandbox = stack.enter_context(serve_in_thread(config, port=port))
         saved_env = {k: os.environ.get(k) for k in _environment(workdir, "", "", mail)}
@@ -191,6 +194,11 @@ def run_demo(
             exit_code = step("3. Ressaisir dans l'e-parcours et comparer les alertes", run_args)
             step("4. Préparer le fichier du relecteur", ["review", "export"])
             step("5. État de la file", ["status"])
+            start = (date.today() - timedelta(days=540)).isoformat()  # the sample's oldest
+            step(
+                "6. Rapport d'évaluation de la période",
+                ["evaluation", "--from", start, "--to", date.today().isoformat()],
+            )
         finally:
             for key, value in saved_env.items():
                 if value is None:
@@ -209,6 +217,7 @@ def run_demo(
                         f"Captures d'écran       : {workdir / 'screenshots'}",
                         f"Rapport de passage     : {workdir / 'reports'}",
                         f"Fichier du relecteur   : {workdir / 'reviews'}",
+                        f"Rapport d'évaluation   : {workdir / 'reports'} (evaluation-*.html)",
                         f"File de travail        : {workdir / 'queue' / 'queue.db'}",
                     ]
                 ),

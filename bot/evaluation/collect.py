@@ -98,7 +98,9 @@ def _row(v: ItemView, history: list[HistoryEntry], territories: Territories) -> 
     a = v.assessment
     result = v.result or {}
     sources: dict[str, dict[str, Any] | None] = {k: None for k in SOURCES}
-    found = result.get("alerts") if isinstance(result.get("alerts"), dict) else result
+    # The flow stores them under "alerts"; a flat result (older shape) is read too.
+    nested = result.get("alerts")
+    found: dict[str, Any] = nested if isinstance(nested, dict) else result
     for key, stored in _RESULT_KEYS.items():
         if isinstance(found.get(stored), dict):
             sources[key] = found[stored]

@@ -154,7 +154,8 @@ def entry_delays(led: pd.DataFrame) -> pd.Series:
     """Days from the self-assessment to its entry in the e-parcours, for entered items."""
     entered = led[led["entered"] & led["entered_at"].notna()]
     at = entered["entered_at"].dt.tz_convert("Europe/Paris").dt.tz_localize(None).dt.normalize()
-    return (at - entered["assessed_on"]).dt.days.clip(lower=0)
+    days: pd.Series = (at - entered["assessed_on"]).dt.days.clip(lower=0)
+    return days
 
 
 def _delays(led: pd.DataFrame, period: Period, territory: str) -> Table:

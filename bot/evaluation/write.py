@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.evaluation.charts import Chart, draw_charts
 from bot.evaluation.compute import ALL, Evaluation, entry_delays
@@ -125,7 +127,7 @@ def headline(
     received, entered = len(led), int(led["entered"].sum())
     days = entry_delays(led)
     delay = (
-        f"{fr_decimal(days.median())} j (P90 {fr_decimal(days.quantile(0.9))} j)"
+        f"{fr_decimal(float(days.median()))} j (P90 {fr_decimal(float(days.quantile(0.9)))} j)"
         if len(days) >= threshold
         else hidden
     )
@@ -311,14 +313,14 @@ def _sheet(wb: Workbook, table: Table, text: pd.DataFrame, hidden: str) -> None:
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
 
 
-def _chart_block(ws: object, frame: pd.DataFrame, at_col: int) -> tuple[int, int]:
+def _chart_block(ws: Worksheet, frame: pd.DataFrame, at_col: int) -> tuple[int, int]:
     """Write a small wide table for a chart beside the data; returns (rows, columns)."""
     for j, column in enumerate(frame.columns, start=at_col):
-        ws.cell(row=4, column=j, value=str(column))  # type: ignore[attr-defined]
+        ws.cell(row=4, column=j, value=str(column))
     for i, (_, row) in enumerate(frame.iterrows(), start=5):
         for j, column in enumerate(frame.columns, start=at_col):
             value = row[column]
-            ws.cell(row=i, column=j, value=None if _missing(value) else value)  # type: ignore[attr-defined]
+            ws.cell(row=i, column=j, value=None if _missing(value) else value)
     return len(frame), len(frame.columns)
 
 
@@ -382,7 +384,7 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
     )
     specs.append(("suivi-step2", funnel, "bar", "Suivi : STEP 2 après une alerte", "Personnes"))
     for key, frame, kind, title, y_title in specs:
-        ws = wb[key[:31]]
+        ws = cast(Worksheet, wb[key[:31]])  # every sheet here is a worksheet (no chartsheet)
         col = ws.max_column + 2
         n_rows, n_cols = _chart_block(ws, frame, col)
         chart = BarChart() if kind == "bar" else LineChart()
