@@ -55,6 +55,7 @@ chaos: setup
 bench: setup
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/evaluation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

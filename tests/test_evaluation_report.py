@@ -38,7 +38,8 @@ from sandbox.server import RunningSandbox, serve_in_thread
 from tests.fixtures.runner import run_settings
 from tests.fixtures.sandbox import sandbox_test_config
 
-pytestmark = pytest.mark.browser
+# The module's fixture does a real run and a real download before the first test.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 YEAR = 2026
 PERIOD = Period(date(2025, 1, 1), date.today())

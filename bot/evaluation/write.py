@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,12 @@ def _cell(table: Table, column: str, value: object, hidden: str) -> str:
     if column == "Mois":
         return _month(str(value))
     return str(value)
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts (column → value): iterrows builds a Series per row, far slower."""
+    columns = [str(c) for c in df.columns]
+    return [dict(zip(columns, values, strict=True)) for values in df.itertuples(index=False)]
 
 
 def _missing(value: object) -> bool:
@@ -203,7 +209,7 @@ def _html_table(table: Table, text: pd.DataFrame, hidden: str) -> str:
         for c in text.columns
     )
     body = []
-    for _, row in text.iterrows():
+    for row in _records(text):
         cells = "".join(
             f'<td class="{"l" if c in table.labels else ""}">'
             f"{html.escape(_cell(table, c, row[c], hidden))}</td>"
@@ -289,7 +295,7 @@ def _sheet(wb: Workbook, table: Table, text: pd.DataFrame, hidden: str) -> None:
         cell.fill = fill
         cell.alignment = Alignment(wrap_text=True, vertical="top")
         ws.column_dimensions[get_column_letter(j)].width = max(12, min(len(column) + 2, 34))
-    for i, (_, row) in enumerate(text.iterrows(), start=header_row + 1):
+    for i, row in enumerate(_records(text), start=header_row + 1):
         for j, column in enumerate(text.columns, start=1):
             value = row[column]
             cell = ws.cell(row=i, column=j)
@@ -317,7 +323,7 @@ def _chart_block(ws: Worksheet, frame: pd.DataFrame, at_col: int) -> tuple[int, 
     """Write a small wide table for a chart beside the data; returns (rows, columns)."""
     for j, column in enumerate(frame.columns, start=at_col):
         ws.cell(row=4, column=j, value=str(column))
-    for i, (_, row) in enumerate(frame.iterrows(), start=5):
+    for i, row in enumerate(_records(frame), start=5):
         for j, column in enumerate(frame.columns, start=at_col):
             value = row[column]
             ws.cell(row=i, column=j, value=None if _missing(value) else value)
@@ -411,7 +417,7 @@ def _aggregate_rows(
     rows = [["Tableau", "Territoire", "Ligne", "Indicateur", "Valeur"]]
     for key, table in evaluation.tables.items():
         text = texts[key]
-        for _, row in text.iterrows():
+        for row in _records(text):
             labels = " / ".join(
                 _cell(table, c, row[c], hidden) for c in table.labels if c != "Territoire"
             )
