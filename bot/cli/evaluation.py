@@ -66,7 +66,8 @@ def _run_evaluation(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as e:
         print(str(e).capitalize(), file=sys.stderr)
         return 2
-    print(f"Évaluation {period.label()} : téléchargement de l'export de l'e-parcours…")
+    if args.export_file is None:
+        print(f"Évaluation {period.label()} : téléchargement de l'export de l'e-parcours…")
     try:
         done = run_evaluation(
             settings,

@@ -205,8 +205,24 @@ def draw_charts(numbers: dict[str, pd.DataFrame]) -> list[Chart]:
         Chart(
             "volumes", "Volumes par mois", volumes_chart(numbers["volumes"], numbers["e-parcours"])
         ),
-        Chart("delais-repartition", "Délais de saisie", delay_chart(numbers["delais-repartition"])),
-        Chart("alertes", "Taux d'alerte", alert_rate_chart(numbers["alertes"])),
-        Chart("concordance-mois", "Concordance", concordance_chart(numbers["concordance-mois"])),
-        Chart("suivi-step2", "Suivi STEP 2", follow_up_chart(numbers["suivi-step2"])),
+        Chart(
+            "delais-repartition",
+            "Délais de saisie dans l'e-parcours",
+            delay_chart(numbers["delais-repartition"]),
+        ),
+        Chart(
+            "alertes",
+            "Taux d'alerte par domaine et par source",
+            alert_rate_chart(numbers["alertes"]),
+        ),
+        Chart(
+            "concordance-mois",
+            "Concordance des alertes dans le temps",
+            concordance_chart(numbers["concordance-mois"]),
+        ),
+        Chart(
+            "suivi-step2",
+            "Suivi : STEP 2 après une alerte",
+            follow_up_chart(numbers["suivi-step2"]),
+        ),
     ]

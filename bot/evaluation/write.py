@@ -223,6 +223,10 @@ def _html_table(table: Table, text: pd.DataFrame, hidden: str) -> str:
     )
 
 
+#: Tables shown under a chart besides the one it is keyed by (the chart draws from both).
+_ALSO_UNDER = {"volumes": ("e-parcours",), "delais-repartition": ("delais",)}
+
+
 def _html(
     evaluation: Evaluation,
     figures: list[Headline],
@@ -255,12 +259,15 @@ def _html(
         table = evaluation.tables[chart.key]
         charted.add(chart.key)
         data = base64.b64encode(chart.png).decode()
-        parts.append(f"<section><h2>{html.escape(table.title)}</h2>")
+        parts.append(f"<section><h2>{html.escape(chart.title)}</h2>")
         parts.append(
             f'<img class="chart" src="data:image/png;base64,{data}" '
             f'alt="Graphique : {html.escape(table.title)}">'
         )
         parts.append(_html_table(table, texts[chart.key], hidden))
+        for extra in _ALSO_UNDER.get(chart.key, ()):
+            parts.append(_html_table(evaluation.tables[extra], texts[extra], hidden))
+            charted.add(extra)
         parts.append("</section>")
     for key, table in evaluation.tables.items():
         if key in charted:
