@@ -60,6 +60,23 @@ def _figure() -> tuple[Figure, Axes]:
     return fig, ax
 
 
+def _say_if_hidden(ax: Axes, *series: np.ndarray) -> None:
+    """A chart whose every value is masked says so, instead of showing empty axes."""
+    values = np.concatenate([np.asarray(v, dtype=float) for v in series] or [np.zeros(0)])
+    if len(values) == 0 or np.all(np.isnan(values) | (values == 0)):
+        ax.text(
+            0.5,
+            0.5,
+            "Valeurs masquées : effectifs inférieurs au seuil de diffusion",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#777777",
+        )
+        ax.set_ylim(0, 1)
+        ax.set_yticks([])
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -118,6 +135,7 @@ def volumes_chart(volumes: pd.DataFrame, eparcours: pd.DataFrame) -> bytes:
         label="dont saisies par le robot",
     )
     _month_axis(ax, queue["Mois"])
+    _say_if_hidden(ax, bottom, queue["Reçues"].to_numpy(dtype=float))
     ax.set_ylabel("Évaluations")
     ax.set_title("STEP 1 par mois : e-parcours (par mode) et auto-évaluations reçues")
     ax.legend(ncols=2, fontsize=8, frameon=False, loc="upper left")
@@ -132,7 +150,11 @@ def _month_axis(ax: Axes, months: pd.Series) -> None:
 def delay_chart(distribution: pd.DataFrame) -> bytes:
     df = _ensemble(distribution)
     fig, ax = _figure()
-    ax.bar(df["Délai"], df["Saisies"].to_numpy(dtype=float), color="#4e79a7", width=0.6)
+    x = np.arange(len(df))
+    values = df["Saisies"].to_numpy(dtype=float)
+    ax.bar(x, values, color="#4e79a7", width=0.6)
+    ax.set_xticks(x, list(df["Délai"]))
+    _say_if_hidden(ax, values)
     ax.set_xlabel("Délai entre l'auto-évaluation et sa saisie")
     ax.set_ylabel("Saisies")
     ax.set_title("Répartition des délais de saisie dans l'e-parcours")
@@ -156,6 +178,7 @@ def alert_rate_chart(rates: pd.DataFrame) -> bytes:
             label=source,
         )
     ax.set_xticks(x, domains, fontsize=8)
+    _say_if_hidden(ax, df["Taux d'alerte"].to_numpy(dtype=float))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(0, 1)
     ax.set_ylabel("Part des évaluations en alerte")
@@ -175,6 +198,7 @@ def concordance_chart(by_month: pd.DataFrame) -> bytes:
             x, sub["Taux de concordance"].to_numpy(dtype=float), "o-", color=colour, label=domain
         )
     _month_axis(ax, pd.Series(months))
+    _say_if_hidden(ax, df["Taux de concordance"].to_numpy(dtype=float))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("Alertes identiques")
@@ -194,6 +218,16 @@ def follow_up_chart(follow_up: pd.DataFrame) -> bytes:
     y = np.arange(len(steps))[::-1]
     ax.barh(y, values, color=["#4e79a7", "#a0cbe8", "#7fb3d5", "#2e6f9e"], height=0.6)
     ax.set_yticks(y, steps)
+    if np.all(np.isnan(values)):
+        ax.text(
+            0.5,
+            0.5,
+            "Valeurs masquées : effectifs inférieurs au seuil de diffusion",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#777777",
+        )
     ax.set_xlabel("Personnes (STEP 1 avec au moins une alerte)")
     ax.set_title("Suivi : STEP 2 réalisée après une STEP 1 avec alerte")
     return _png(fig)
