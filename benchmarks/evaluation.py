@@ -162,6 +162,9 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--per-month", type=int, default=8_000, help="e-parcours STEP 1s a month")
     parser.add_argument("--no-record", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep the set-up here and reuse it when present (re-timing)"
+    )
     args = parser.parse_args()
 
     from bot.evaluation import Period
@@ -172,11 +175,13 @@ def main() -> int:
     today = date.today()
     period = Period(date(today.year - 2, 1, 1), today)
     with tempfile.TemporaryDirectory(prefix="icope-eval-bench-") as tmp:
-        work = Path(tmp)
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        build_queue(work / "queue.db", args.items, work)
-        rows = build_export(work / "evaluations.csv", today.year, args.per_month, work)
-        print(f"Préparation : {time.perf_counter() - t0:.0f} s ({rows} lignes e-parcours)")
+        if not (work / "evaluations.csv").exists():  # a set-up kept by --workdir is reused
+            build_queue(work / "queue.db", args.items, work)
+            rows = build_export(work / "evaluations.csv", today.year, args.per_month, work)
+            print(f"Préparation : {time.perf_counter() - t0:.0f} s ({rows} lignes e-parcours)")
         cpu0 = time.process_time()
         t = timed_report(work / "queue.db", work / "evaluations.csv", work / "reports", period)
         t["cpu"] = round(time.process_time() - cpu0, 1)
