@@ -103,12 +103,14 @@ def timed_report(queue_path: Path, export: Path, out: Path, period: object) -> d
     settings = Settings()
     times: dict[str, float] = {}
     start = last = time.perf_counter()
+    last_cpu = time.process_time()
 
     def lap(name: str) -> None:
-        nonlocal last
-        now = time.perf_counter()
+        nonlocal last, last_cpu
+        now, cpu = time.perf_counter(), time.process_time()
         times[name] = round(now - last, 2)
-        last = now
+        times[f"{name} (CPU)"] = round(cpu - last_cpu, 2)
+        last, last_cpu = now, cpu
 
     territories = load_territories(settings.territories)
     with open_queue(queue_path) as queue:

@@ -40,6 +40,7 @@ class Territories(BaseModel):
     territories: list[Territory] = Field(min_length=1)
     _communes: dict[str, str] = PrivateAttr(default_factory=dict)
     _postcodes: dict[str, str] = PrivateAttr(default_factory=dict)
+    _seen: dict[tuple[str, str], str] = PrivateAttr(default_factory=dict)
 
     def names(self) -> list[str]:
         return [t.name for t in self.territories]
@@ -51,8 +52,13 @@ class Territories(BaseModel):
 
     def of(self, commune: str, postcode: str = "") -> str:
         """The territory of a commune (or of its postcode), :attr:`outside` when none lists it."""
-        found = self._communes.get(normalize_trait(commune or ""))
-        return found or self._postcodes.get(postcode.strip(), self.outside)
+        key = (commune, postcode)
+        known = self._seen.get(key)
+        if known is None:  # a few hundred communes for 100,000 rows: normalise each once
+            found = self._communes.get(normalize_trait(commune or ""))
+            known = found or self._postcodes.get(postcode.strip(), self.outside)
+            self._seen[key] = known
+        return known
 
     def find(self, name: str) -> str | None:
         """The territory called ``name`` (case and accents ignored), or None."""
