@@ -19,6 +19,9 @@ def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("ICOPE_BOT_QUEUE_PATH", str(tmp_path / "queue" / "queue.db"))
     monkeypatch.setenv("ICOPE_BOT_REPORTS_DIR", str(folder))
     monkeypatch.setenv("ICOPE_BOT_LOGS_DIR", str(tmp_path / "logs"))
+    # purge also sweeps these: never the project's own folders from a test
+    for name in ("SCREENSHOTS_DIR", "REVIEWS_DIR", "ARCHIVE_DIR", "INBOX_DIR"):
+        monkeypatch.setenv(f"ICOPE_BOT_{name}", str(tmp_path / name.lower()))
     yield folder
     logger.remove()  # main() configured logging sinks into tmp_path: close them
 

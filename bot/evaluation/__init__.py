@@ -83,7 +83,7 @@ def run_evaluation(
         export_file.chmod(0o600)
         logger.info("Export des évaluations de l'e-parcours téléchargé")
     exp = read_evaluations(export_file, load_mapping(settings.mapping), territories)
-    with open_queue(settings.queue_path) as queue:
+    with open_queue(settings.queue_target) as queue:
         led = ledger(queue, period, territories)
     evaluation = compute(led, exp, period, territory=chosen, observed_until=date.today())
     gap_list = gaps(
