@@ -409,9 +409,10 @@ def _follow_up(exp: pd.DataFrame, period: Period, territory: str, until: date) -
         ):
             days = part["days"]
             row: dict[str, object] = {"Mode": label, "STEP 1 avec alerte": len(part)}
-            for k in FOLLOW_UP_DAYS:
-                row[f"STEP 2 sous {k} j"] = int((days <= k).sum())
-            row["Sans STEP 2 à 90 j"] = len(part) - row["STEP 2 sous 90 j"]  # type: ignore[operator]
+            within_k = {k: int((days <= k).sum()) for k in FOLLOW_UP_DAYS}
+            for k, n in within_k.items():
+                row[f"STEP 2 sous {k} j"] = n
+            row["Sans STEP 2 à 90 j"] = len(part) - within_k[90]
             within = days[days <= 90]
             row["Délai médian STEP 2 (jours)"] = within.median() if len(within) else None
             rows.append(row)

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, SupportsFloat, cast
 
 import numpy as np
 import pandas as pd
@@ -90,11 +90,14 @@ def _cell(table: Table, column: str, value: object, hidden: str) -> str:
     if isinstance(value, str) and value == hidden:
         return hidden
     if column in table.counts:
-        return "" if _missing(value) else fr_int(float(value))  # type: ignore[arg-type]
+        n = _number(value)
+        return "" if n is None else fr_int(n)
     if column in table.rates:
-        return "–" if _missing(value) else fr_percent(float(value))  # type: ignore[arg-type]
+        n = _number(value)
+        return "–" if n is None else fr_percent(n)
     if column in table.stats:
-        return "–" if _missing(value) else fr_decimal(float(value))  # type: ignore[arg-type]
+        n = _number(value)
+        return "–" if n is None else fr_decimal(n)
     if column == "Mois":
         return _month(str(value))
     return str(value)
@@ -108,6 +111,15 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+
+
+def _number(value: object) -> float | None:
+    """A table cell as a number (numpy's included); None when missing."""
+    if _missing(value):
+        return None
+    if isinstance(value, SupportsFloat | str):
+        return float(value)
+    raise TypeError(f"not a number: {value!r}")  # as float() itself would
 
 
 # --- headline figures ---------------------------------------------------------------------------
