@@ -126,13 +126,18 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
 def _add_check_target(sub: SubParsers) -> None:
     p = sub.add_parser(
         "check-target",
-        help="check that the e-parcours still shows every text the robot relies on",
-        description="Log in, visit every screen of a double entry and check each text of the "
-        "target mapping (mappings/target.yaml). On a training target (target: sandbox: true in "
-        "the mapping) a throw-away usager and STEP 1 are created; elsewhere nothing is created. "
-        "Exit code 1 when a text is missing: update the mapping before the next run.",
+        help="vérifier que l'e-parcours affiche toujours chaque texte dont le robot a besoin",
+        description="Se connecter, parcourir chaque écran d'une double saisie et vérifier chaque "
+        "texte du fichier de correspondance (mappings/target.yaml), sans rien enregistrer : le "
+        "robot ouvre le dossier de l'usager de test (ICOPE_BOT_CHECK_BIRTH_NAME, "
+        "ICOPE_BOT_CHECK_BIRTH_DATE), un formulaire STEP 1 qu'il quitte sans l'enregistrer, et "
+        "les STEP 1 déjà saisies de ce dossier. Sur un outil d'entraînement (target: sandbox: "
+        "true dans le fichier) il crée d'abord cet usager de test et une STEP 1. Code de sortie "
+        "1 quand un texte est absent ou n'a pas pu être vérifié (sauf s'il figure dans la liste "
+        "waived: du fichier, avec sa raison) : mettez le fichier à jour avant le prochain "
+        "passage.",
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="afficher le rapport en JSON")
     p.set_defaults(handler=_run_check_target)
 
 
@@ -153,8 +158,13 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return 0 if report.ok else 1
-    words = {"found": "trouvé", "missing": "ABSENT", "not_checked": "non vérifié"}
-    styles = {"found": "green", "missing": "bold red", "not_checked": "dim"}
+    words = {
+        "found": "trouvé",
+        "missing": "ABSENT",
+        "waived": "dispensé",
+        "not_checked": "NON VÉRIFIÉ",
+    }
+    styles = {"found": "green", "missing": "bold red", "waived": "dim", "not_checked": "bold red"}
     table = Table(title=f"Contrôle de l'outil cible ({settings.mapping.name})")
     for column in ("Écran", "Élément", "Texte attendu", "État"):
         table.add_column(column)
@@ -168,15 +178,22 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
     counts = report.counts()
     console.print(
         f"{counts['found']} trouvé(s), {counts['missing']} absent(s), "
-        f"{counts['not_checked']} non vérifié(s)"
-        + (" — lecture seule (rien n'a été créé)" if report.read_only else "")
+        f"{counts['not_checked']} non vérifié(s), {counts['waived']} dispensé(s) par le fichier"
+        + (" — lecture seule (rien n'a été enregistré)" if report.read_only else "")
     )
     if report.error:
         console.print(f"Contrôle interrompu : {report.error}", style="bold red")
-    if not report.ok:
+    for text in report.unchecked:
+        console.print(f"Non vérifié : {text}", style="bold red")
+    if report.missing:
         console.print(
             "L'outil a changé : mettez à jour le fichier de correspondance avant le prochain "
             "passage.",
+            style="bold red",
+        )
+    elif not report.ok:
+        console.print(
+            "Le contrôle n'a pas pu tout vérifier : l'outil n'est pas déclaré conforme.",
             style="bold red",
         )
     return 0 if report.ok else 1
