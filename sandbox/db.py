@@ -240,6 +240,9 @@ class Store:
     def usager(self, usager_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM usagers WHERE id = ?", (usager_id,))
 
+    def usagers(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM usagers ORDER BY id")
+
     def usagers_with_strict_key(self, key: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM usagers WHERE strict_key = ? ORDER BY id", (key,))
 
