@@ -326,6 +326,7 @@ class _Run(Generic[SessionT]):
             recovered=item.recovered,
             dry_run=self.options.dry_run,
             evidence=tuple(item.evidence),
+            alerts=item.result.get("alerts") if item.result else None,
         )
         # DEBUG: the console already shows each item's end once (bot.console.RunProgress).
         logger.debug(
