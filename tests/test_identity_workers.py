@@ -1,16 +1,24 @@
 """An identity decision does not depend on how many workers run: near twins and returning usagers
-entered by 1 worker and by 4 workers end in the same states with the same dossiers."""
+entered by 1 worker and by 4 workers end in the same states with the same dossiers; two near
+twins started at the same instant by two workers never both get a dossier."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
+from bot.browser import launch_chromium
+from bot.config import Settings
+from bot.errors import BotError
+from bot.flows.double_entry import double_entry
 from bot.models import ItemState
+from bot.pages.session import TargetSession
 from bot.runner import RunOptions, run_batch
 from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
@@ -97,3 +105,62 @@ def test_near_twins_and_returning_usagers_end_the_same_with_1_or_4_workers(
     assert sum(one_usagers.values()) == 3
     assert sandbox.counts()["duplicate_usagers"] == 0
     assert sandbox.counts()["step1"] == 6
+
+
+def _enter_at_the_same_moment(
+    settings: Settings, queue_path: Path, reference: str, start: threading.Barrier, codes: list[str]
+) -> None:
+    """One worker: its own Chromium and session, logged in; the flow starts with the others."""
+    try:
+        with sync_playwright() as p, open_queue(queue_path) as queue:
+            browser = launch_chromium(p)
+            session = TargetSession(browser.new_context(), settings)
+            session.ensure_logged_in()
+            (item,) = queue.lease(f"w-{reference}", references=[reference])
+            start.wait(timeout=120)
+            with item:
+                try:
+                    double_entry(session, item, settings)
+                except BotError as e:
+                    codes.append(e.code)
+                    raise
+            browser.close()
+    except Exception as e:  # the test reads the queue; a crash is reported too
+        codes.append(type(e).__name__)
+
+
+@pytest.mark.timeout(600)
+def test_near_twins_entered_at_the_same_instant_never_both_get_a_dossier(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    # Two workers, both logged in, start the flow of two near twins at once: each search would
+    # find nobody if they ran side by side. The lock on what the search looks at (birth date)
+    # makes the second search after the first creation.
+    settings = run_settings(sandbox, tmp_path, screenshots="off", timeout_ms=15_000)
+    twins = [("AE-RACE-1", _LOUISE), ("AE-RACE-2", _LOUISE | {"birth_insee": "13055"})]
+    with open_queue(settings.queue_path) as queue:
+        for row, (reference, identity) in enumerate(twins, start=2):
+            queue.enqueue(
+                make_assessment(reference=reference, identity=identity),
+                source="jumeaux.xlsx",
+                row=row,
+            )
+    start = threading.Barrier(len(twins))
+    codes: list[str] = []
+    workers = [
+        threading.Thread(
+            target=_enter_at_the_same_moment,
+            args=(settings, settings.queue_path, reference, start, codes),
+        )
+        for reference, _ in twins
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+    with open_queue(settings.queue_path) as queue:
+        states = sorted(v.state for v in queue.items())
+    assert states == [S.DONE, S.NEEDS_REVIEW], codes
+    assert codes == ["identity_near_match"]
+    assert len(sandbox.usagers()) == 1

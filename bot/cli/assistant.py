@@ -43,6 +43,10 @@ def _add_ingest(sub: SubParsers) -> None:
     p.set_defaults(handler=_run_ingest)
 
 
+#: Quarantined rows listed with their reasons after an ingestion; the rest: the review file.
+_QUARANTINE_SHOWN = 20
+
+
 def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
@@ -74,6 +78,14 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 )
             if s.fixed:
                 console.print(f"{s.file} : {s.fixed} ligne(s) de quarantaine corrigée(s).")
+            if s.quarantined:
+                # The reasons, not only a count: the person fixes the export with them.
+                console.print(f"{s.file} : en quarantaine (à corriger dans l'export) :")
+                for line in s.quarantined[:_QUARANTINE_SHOWN]:
+                    console.print(f"  {line}", markup=False, soft_wrap=True, highlight=False)
+                if len(s.quarantined) > _QUARANTINE_SHOWN:
+                    more = len(s.quarantined) - _QUARANTINE_SHOWN
+                    console.print(f"  … et {more} autre(s) : icope-bot review export")
         if any(s.invalid for s in summaries):
             console.print("Lignes invalides : voir « icope-bot review export ».")
     return 1 if any(s.refused for s in summaries) else 0

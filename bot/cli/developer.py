@@ -130,7 +130,8 @@ def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
         f"{path} : {count(len(export.rows), 'ligne')} ("
         f"{count(len(export.returning), 'retour')}, {count(len(export.homonyms), 'homonyme')}, "
         f"{count(len(export.errors), 'erreur voulue')}, "
-        f"{count(len(export.discordant), 'alerte discordante')})."
+        f"{count(len(export.discordant), 'alerte discordante')}, "
+        f"{count(len(export.no_consent), 'ligne')} sans consentement au partage)."
     )
     return 0
 
