@@ -82,7 +82,8 @@ class RunningSandbox:
 
     def usagers(self) -> list[dict[str, Any]]:
         """Every usager, in creation order (strict traits, INS, created_by)."""
-        return self._call("GET", "/__test__/usagers")
+        usagers: list[dict[str, Any]] = self._call("GET", "/__test__/usagers")
+        return usagers
 
     def add_usager(self, **identity: Any) -> int:
         """Create a usager directly (form field names); returns its id."""
