@@ -158,7 +158,8 @@ class Summary:
     to_review: int = 0  # new, but out of the programme: waiting for a person (age under 60)
     refused_as: str | None = None  # inbox only: its name in refused/ (beside a .raison.txt)
     already_ingested: bool = False  # inbox only: same content ingested before, skipped
-    #: "ligne N : reasons" of each quarantined row, masked (dates, contacts): for the terminal.
+    #: The reasons of each quarantined row ("Ligne N, colonne « … » : …"), masked (dates,
+    #: contacts): for the terminal.
     quarantined: list[str] = field(default_factory=list)
 
     @property
@@ -555,7 +556,7 @@ def _apply(
                 ref, row, reasons, raw = args
                 queue.quarantine(ref, source=source, row=row, reasons=reasons, raw=raw)
                 summary.invalid += 1
-                summary.quarantined.append(mask(f"ligne {row} : {' ; '.join(reasons)}"))
+                summary.quarantined.append(mask(" ; ".join(reasons)))
                 continue
             assessment, row, _raw = args
             # A valid row lives on as its validated assessment: storing the raw cells too would
