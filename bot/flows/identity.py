@@ -7,9 +7,9 @@
 3. One exact match: open it. Several: never guess (``identity_ambiguous``). A near match (all
    traits but one agree, or the same INS with other traits): never guess (``identity_near_match``).
 4. Nobody on that birth date: the near matches a birth-date search cannot see (same name and first
-   name with another birth date, same INS) are looked for by name and by INS; then the searches
-   are run again right before the creation (someone may have created the usager meanwhile), and
-   the usager is created (provisional identity, consent as exported). The tool's own double
+   name with another birth date, same INS) are looked for by name and by INS; then the birth
+   date is searched again right before the creation (someone may have created the usager
+   meanwhile), and the usager is created (provisional identity, consent as exported). The tool's own double
    warning is cancelled and sent to review: the bot never confirms a potential double.
 
 The decision must not depend on how many workers run, nor on their timing: the callers hold one
@@ -206,17 +206,24 @@ def _search(results: ResultsPage, **criteria: Any) -> tuple[ResultsPage, list[Us
     return results, _all_rows(results)
 
 
-def _candidates(
+def _by_birth_date(
     search: ResultsPage | SearchPage, identity: Identity
 ) -> tuple[ResultsPage, list[UsagerRow]]:
-    """Every usager the searches show for this identity: by birth date (narrowed by the birth
-    name's first letters when it runs over a page); when nobody shares it, by name and by INS."""
+    """Everyone born that day (narrowed by the birth name's first letters past one page)."""
     results = search.search(birth_date=identity.birth_date)
     if results.has_next_page():
         results = results.search(
             birth_date=identity.birth_date, birth_name=name_prefix(identity.birth_name)
         )
-    rows = _all_rows(results)
+    return results, _all_rows(results)
+
+
+def _candidates(
+    search: ResultsPage | SearchPage, identity: Identity
+) -> tuple[ResultsPage, list[UsagerRow]]:
+    """Every usager the searches show for this identity: by birth date (narrowed by the birth
+    name's first letters when it runs over a page); when nobody shares it, by name and by INS."""
+    results, rows = _by_birth_date(search, identity)
     match = match_candidates(identity, rows)
     if not match.exact and not match.near:
         results, more = _search(
@@ -242,8 +249,10 @@ def find_or_create_usager(
     results, rows = _candidates(session.open_search(), identity)
     match = match_candidates(identity, rows)
     if not match.exact and not match.near and not dry_run:
-        # Right before creating: search again, in case the usager was created since.
-        results, rows = _candidates(results, identity)
+        # Right before creating, search the birth date again: the lock covers this machine's
+        # workers, not a person or another machine creating the usager meanwhile. One search
+        # only (a creation costs it each time); the tool's double warning stays the last guard.
+        results, rows = _by_birth_date(results, identity)
         match = match_candidates(identity, rows)
     _decide(match, assessment.reference)
     if match.exact:
