@@ -46,8 +46,8 @@ def _add_sandbox(sub: SubParsers) -> None:
     p.add_argument(
         "--seed-year",
         type=int,
-        metavar="YEAR",
-        help="fill an empty sandbox with a year of STEP 1s and STEP 2s (sandbox/seed.py)",
+        metavar="ANNÉE",
+        help="remplir un bac à sable vide d'une année de STEP 1 et de STEP 2 (sandbox/seed.py)",
     )
     p.set_defaults(handler=_run_sandbox)
 
