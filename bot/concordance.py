@@ -25,7 +25,7 @@ TARGET = "l'e-parcours"
 
 
 def _says(alert: bool) -> str:
-    return "une alerte" if alert else "pas d'alerte"
+    return "donne une alerte" if alert else "ne donne pas d'alerte"
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class DomainComparison:
         else:
             yes, no = (APP, TARGET) if self.app else (TARGET, APP)
             where = f"alerte dans {yes}, pas dans {no}"
-        return f"{label} : {where} ; la règle de référence donne {_says(self.reference)} ({self.facts})"
+        return f"{label} : {where} ; la règle de référence {_says(self.reference)} ({self.facts})"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ never appear in ``repr``, logs or error messages.
 from __future__ import annotations
 
 import difflib
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,10 @@ class Settings(BaseSettings):
     otp_source: OtpMode = OtpMode.NONE
     totp_secret: SecretStr | None = None
     effecteur: str = ""  # professional the re-entered STEP 1s are attributed to (to confirm)
+    # The test usager whose dossier and STEP 1s check-target may open (read only) to read every
+    # screen: on a training target, the one check-target creates itself.
+    check_birth_name: str = "CONTROLE"
+    check_birth_date: date = date(1901, 1, 1)
 
     # --- one-time code by e-mail (otp_source=imap) ---------------------------------------
     imap_host: str = "127.0.0.1"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.logs import mask
 from bot.runner.summary import duration_text
+from bot.wording import count, state_count
 from bot.workqueue import STATE_LABELS
 
 if TYPE_CHECKING:
@@ -26,12 +27,20 @@ __all__ = ["RunProgress", "ask_in_terminal", "print_run_summary"]
 
 
 _SHORT = {
-    "done": "terminés",
-    "needs_review": "à vérifier",
-    "retry_wait": "à réessayer",
-    "failed": "en échec",
-    "pending": "rendus",
+    "done": ("terminé", "terminés"),
+    "needs_review": ("à vérifier", "à vérifier"),
+    "retry_wait": ("à réessayer", "à réessayer"),
+    "failed": ("en échec", "en échec"),
+    "pending": ("rendu", "rendus"),
 }
+
+
+def _short(state: str, n: int) -> str:
+    """A count of the progress bar: "1 terminé · 2 à vérifier"."""
+    singular, plural = _SHORT.get(state, (state, state))
+    return count(n, singular, plural)
+
+
 _MARK = {"ok": "✓", "business": "?", "system": "✗", "configuration": "⛔"}
 
 
@@ -114,20 +123,21 @@ class RunProgress:
         self.counts[key] = self.counts.get(key, 0) + 1
         minutes = (datetime.now() - self.started).total_seconds() / 60
         rate = f"{self.finished / minutes:.1f}" if minutes > 0 else "0"
-        counts = " · ".join(f"{n} {_SHORT.get(k, k)}" for k, n in self.counts.items())
+        counts = " · ".join(_short(k, n) for k, n in self.counts.items())
         total = self.progress.tasks[0].total
         if total is not None and self.finished > total:
             total = self.finished  # retries within the run add work
         self.progress.update(
             self.task, completed=self.finished, total=total, counts=counts, rate=rate
         )
-        if not self.live or record.category != "ok":  # exceptions show on a terminal too
-            label = STATE_LABELS[record.outcome]
-            why = f" — {mask(record.reason)}" if record.reason else ""
-            self.say(
-                f"{_MARK[record.category]} {record.reference} : {label} "
-                f"({duration_text(record.seconds)}){why} [{self.finished}/{total or '?'}]"
-            )
+        # Every item once, at its end (the per-item logs are DEBUG); off a terminal the start
+        # line also shows, for whoever follows the run in a file.
+        label = STATE_LABELS[record.outcome]
+        why = f" — {mask(record.reason)}" if record.reason else ""
+        self.say(
+            f"{_MARK[record.category]} {record.reference} : {label} "
+            f"({duration_text(record.seconds)}){why} [{self.finished}/{total or '?'}]"
+        )
 
 
 def ask_in_terminal(
@@ -192,9 +202,7 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
     if summary.queue_counts:
         console.print(
             "Toute la file : "
-            + ", ".join(
-                f"{n} {STATE_LABELS[ItemState(state)]}" for state, n in summary.queue_counts.items()
-            ),
+            + ", ".join(state_count(n, ItemState(s)) for s, n in summary.queue_counts.items()),
             highlight=False,
         )
     if summary.unknown_references:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.models import Alerts, HearingTest, Step1Answers
+from bot.wording import decimal
 
 __all__ = ["Rules", "alerts_for", "explain", "load_rules"]
 
@@ -129,10 +130,10 @@ def explain(
             if a.chair_rise_seconds is None:
                 return "lever de chaise non réalisé"
             limit = chair_rise_limit(r, age)
-            return f"lever de chaise {a.chair_rise_seconds:g} s (seuil {limit:g} s)"
+            return f"lever de chaise {decimal(a.chair_rise_seconds)} s (seuil {decimal(limit)} s)"
         case "nutrition":
             appetite = "perte d'appétit" if a.appetite_loss else "pas de perte d'appétit"
-            return f"perte de poids {a.weight_loss_kg:g} kg, {appetite}"
+            return f"perte de poids {decimal(a.weight_loss_kg)} kg, {appetite}"
         case "vision":
             return "problème de vision déclaré" if a.vision_problem else "aucun problème de vision"
         case "audition":

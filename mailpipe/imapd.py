@@ -87,7 +87,9 @@ class ImapServer:
             self.port = free_port()
             self._prepare()
             self._create_mailboxes()
-            with self._log.open("ab") as log:
+            # The server's log names the mailboxes and the login attempts: private.
+            fd = os.open(self._log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "ab") as log:
                 self._process = subprocess.Popen(
                     self._command(), stdout=log, stderr=subprocess.STDOUT, cwd=self.root
                 )
@@ -197,6 +199,7 @@ class DovecotServer(ImapServer):
                 port=self.port,
             )
         )
+        config.chmod(0o600)  # written by us, read by the server started as us (or as root)
 
     def _command(self) -> list[str]:
         return [self.binary, "-F", "-c", str(self.root / "dovecot.conf")]

@@ -82,6 +82,8 @@ class Faults(BaseSettings):
     expire_session_after: int | None = Field(None, ge=1)  # requests per session before expiry
     info_modal_rate: float = Field(0.0, ge=0, le=1)  # share of pages showing a blocking modal
     ui_variant: Literal["standard", "v2"] = "standard"
+    # A tool update touching one text: {"step1.submit": "Sauvegarder"} (dotted key of labels.py).
+    renamed_texts: dict[str, str] = Field(default_factory=dict)
     wrong_domain: str | None = None  # this domain's alert is computed inverted
     alerts_delay_ms: int = Field(300, ge=0)  # delay before the alerts panel is served
     seed: int | None = None  # makes the random faults reproducible

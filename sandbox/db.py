@@ -6,6 +6,7 @@ One file per run. Every query lives here so the routes read as what a profession
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -117,8 +118,11 @@ class Store:
     """One SQLite file, one connection shared by the app (calls are serialised by a lock)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = path
+        # Fictitious health data, but private like the real thing: SQLite creates the -wal and
+        # -shm files with the database file's own mode, so creating it 0600 covers all three.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -239,6 +243,9 @@ class Store:
 
     def usager(self, usager_id: int) -> dict[str, Any] | None:
         return self._one("SELECT * FROM usagers WHERE id = ?", (usager_id,))
+
+    def usagers(self) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM usagers ORDER BY id")
 
     def usagers_with_strict_key(self, key: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM usagers WHERE strict_key = ? ORDER BY id", (key,))

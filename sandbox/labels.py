@@ -14,7 +14,7 @@ from typing import Any
 
 from sandbox.config import DOMAINS
 
-__all__ = ["section_order", "texts"]
+__all__ = ["renamed", "section_order", "texts"]
 
 STANDARD: dict[str, Any] = {
     "common": {
@@ -237,6 +237,20 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 def texts(variant: str) -> dict[str, Any]:
     """The texts of a UI variant (Jinja reads nested keys as attributes: ``t.step1.submit``)."""
     return _merge(STANDARD, V2_CHANGES) if variant == "v2" else STANDARD
+
+
+def renamed(base: dict[str, Any], changes: dict[str, str]) -> dict[str, Any]:
+    """``base`` with some texts replaced, by dotted key (``step1.submit``); unknown keys refused."""
+    merged = copy.deepcopy(base)
+    for dotted, text in changes.items():
+        *parents, last = dotted.split(".")
+        node: Any = merged
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or not isinstance(node.get(last), str):
+            raise ValueError(f"texte inconnu : {dotted}")
+        node[last] = text
+    return merged
 
 
 def section_order(variant: str) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sandbox.config import Account, Faults, SandboxConfig
 from sandbox.db import Store
 from sandbox.identity import format_date
-from sandbox.labels import section_order, texts
+from sandbox.labels import renamed, section_order, texts
 
 __all__ = ["Clock", "FaultState", "Runtime", "render", "runtime"]
 
@@ -50,7 +50,9 @@ class FaultState:
         unknown = set(changes) - set(Faults.model_fields)
         if unknown:
             raise ValueError(f"réglages inconnus : {sorted(unknown)}")
-        self.set(Faults(**{**self.current.model_dump(), **changes}))
+        faults = Faults(**{**self.current.model_dump(), **changes})
+        renamed(texts(faults.ui_variant), faults.renamed_texts)  # a typo'd key: ValueError
+        self.set(faults)
         return self.current
 
     def fires(self, rate: float) -> bool:
@@ -85,7 +87,9 @@ class Runtime:
         return next((a for a in self.config.accounts if a.username == username), None)
 
     def texts(self) -> dict[str, Any]:
-        return texts(self.faults.current.ui_variant)
+        faults = self.faults.current
+        shown = texts(faults.ui_variant)
+        return renamed(shown, faults.renamed_texts) if faults.renamed_texts else shown
 
 
 def runtime(request: Request) -> Runtime:

@@ -80,6 +80,11 @@ class RunningSandbox:
         )
         return saved
 
+    def usagers(self) -> list[dict[str, Any]]:
+        """Every usager, in creation order (strict traits, INS, created_by)."""
+        usagers: list[dict[str, Any]] = self._call("GET", "/__test__/usagers")
+        return usagers
+
     def add_usager(self, **identity: Any) -> int:
         """Create a usager directly (form field names); returns its id."""
         return int(self._call("POST", "/__test__/usagers", identity)["id"])

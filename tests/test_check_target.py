@@ -1,4 +1,5 @@
-"""check-target: every mapped text found or named as missing, read-only outside a sandbox."""
+"""check-target: every mapped text found, or named as missing or unchecked; read-only outside a
+training sandbox, where it still reads every screen through a test usager's dossier."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from playwright.sync_api import Browser
 
 from bot.config import Settings
 from bot.pages.conformance import PROBE, check_target
+from bot.pages.mapping import load_mapping
 from sandbox.server import RunningSandbox
-from tests.fixtures.flows import make_flow_settings
-from tests.fixtures.sandbox import MAPPINGS
+from tests.fixtures.flows import make_flow_settings, training_mapping
 from tests.fixtures.settings import settings_env
 
 pytestmark = pytest.mark.browser
@@ -23,13 +24,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def sandbox_mapping(tmp_path: Path, variant: str = "standard") -> Path:
-    """A copy of a mapping file that says the target is a training sandbox."""
-    name = "target.yaml" if variant == "standard" else f"target_{variant}.yaml"
-    text = (MAPPINGS / name).read_text(encoding="utf-8")
-    path = tmp_path / name
-    path.write_text(text + "\ntarget:\n  name: bac à sable\n  sandbox: true\n", encoding="utf-8")
-    return path
+sandbox_mapping = training_mapping
 
 
 def test_on_a_sandbox_every_screen_is_visited_and_every_text_found(
@@ -68,23 +63,106 @@ def test_on_a_sandbox_every_screen_is_visited_and_every_text_found(
     assert sandbox.counts()["step1"] == 1
 
 
-def test_on_another_target_nothing_is_created(
+def test_read_only_it_checks_every_text_through_the_test_usager_and_saves_nothing(
+    browser: Browser, check_usager: RunningSandbox, flow_settings: Settings
+) -> None:
+    before = check_usager.counts()
+
+    report = check_target(flow_settings, browser=browser)
+
+    assert report.ok, (report.missing, report.unchecked, report.error)
+    assert report.read_only
+    assert not report.created_probe
+    waived = load_mapping(flow_settings.mapping).waived
+    for line in report.lines:  # every text looked at, or waived by the mapping with a reason
+        assert line.status == "found" or (line.status == "waived" and waived[line.path]), line
+    by_path = {line.path: line.status for line in report.lines}
+    for path in (
+        "step1.labels.words_recalled",
+        "step1.buttons.save",
+        "step1.radiogroups.hearing_whisper_passed",
+        "dossier.columns.mode",
+        "evaluation.terms.chair_rise_seconds",
+        "evaluation.values.not_done",
+        "evaluation.alerts.status.alert",
+        "evaluation.alerts.status.no_alert",
+    ):
+        assert by_path[path] == "found", path
+    assert check_usager.counts() == before  # nothing created, nothing saved
+
+
+def test_read_only_without_the_test_usager_it_fails_saying_why(
     browser: Browser, sandbox: RunningSandbox, flow_settings: Settings
 ) -> None:
     report = check_target(flow_settings, browser=browser)
 
-    assert report.ok
-    assert report.read_only
-    assert not report.created_probe
-    by_path = {line.path: line.status for line in report.lines}
-    assert by_path["usager_form.labels.birth_name"] == "found"
-    assert by_path["step1.labels.words_recalled"] == "not_checked"
+    assert not report.ok
+    assert report.error is not None
+    assert "usager de test" in report.error
+    assert "ICOPE_BOT_CHECK_BIRTH_NAME" in report.error
+    assert "step1.buttons.save « Enregistrer »" in report.unchecked
     assert sandbox.counts() == {
         "usagers": 0,
         "step1": 0,
         "duplicate_usagers": 0,
         "duplicate_step1": 0,
     }
+
+
+def _cli_check_target(sandbox: RunningSandbox, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``icope-bot check-target --json`` as the night runs it: the default mapping, read-only."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICOPE_BOT_")} | settings_env(
+        tmp_path, target=sandbox, logs_dir=tmp_path / "logs"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "check-target", "--json"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("sandbox_text", "renamed", "expected"),
+    [
+        (
+            "step1.words_recalled",
+            "Mots rappelés (0 à 3)",
+            "step1.labels.words_recalled « Nombre de mots rappelés (sur 3) »",
+        ),
+        ("step1.submit", "Valider l'évaluation", "step1.buttons.save « Enregistrer »"),
+        ("evaluation.not_done", "Non renseigné", "evaluation.values.not_done « Non réalisé »"),
+    ],
+    ids=["step1-label", "save-button", "evaluation-text"],
+)
+def test_cli_read_only_fails_naming_a_changed_text_of_the_step1_form_or_evaluation(
+    check_usager: RunningSandbox, tmp_path: Path, sandbox_text: str, renamed: str, expected: str
+) -> None:
+    check_usager.set_faults(renamed_texts={sandbox_text: renamed})
+    before = check_usager.counts()
+
+    done = _cli_check_target(check_usager, tmp_path)
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    assert report["read_only"] is True
+    assert expected in report["missing"]
+    assert check_usager.counts() == before
+
+
+def test_cli_read_only_passes_on_the_unchanged_tool(
+    check_usager: RunningSandbox, tmp_path: Path
+) -> None:
+    done = _cli_check_target(check_usager, tmp_path)
+
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    report = json.loads(done.stdout)
+    assert report["counts"]["not_checked"] == 0
+    assert report["counts"]["missing"] == 0
 
 
 def test_the_v2_screens_match_the_v2_mapping(

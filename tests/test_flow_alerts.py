@@ -204,7 +204,7 @@ def test_target_computing_one_domain_wrongly_is_detected_and_explained(
     assert stored.reason == "Alertes discordantes : Audition"
     assert stored.details == (
         "Audition : alerte dans l'e-parcours, pas dans ICOPE et Moi ; la règle de référence "
-        "donne pas d'alerte (aucun test, ne déclare pas de problème d'audition)"
+        "ne donne pas d'alerte (aucun test, ne déclare pas de problème d'audition)"
     )
     assert stored.result is not None
     alerts = stored.result["alerts"]
@@ -239,7 +239,7 @@ def test_corrupted_app_alert_is_detected(
     assert raised.value.code == "alerts_discordant"
     assert raised.value.details.startswith(
         "Nutrition : alerte dans ICOPE et Moi, pas dans l'e-parcours ; la règle de référence "
-        "donne pas d'alerte"
+        "ne donne pas d'alerte"
     )
 
 

@@ -26,7 +26,7 @@ from tests.fixtures.review import (
     xlsx_rows,
 )
 
-DECISIONS = ["approve", "retry", "reject", "fix"]
+DECISIONS = ["valider", "relancer", "rejeter", "corriger"]
 MOBILITY = "Alertes comparées — Mobilité"
 
 # --- what the file lists ---------------------------------------------------------------------
@@ -144,10 +144,13 @@ def test_an_invalid_row_is_prefilled_from_the_raw_export_row(
     assert row["Motif"] == (
         "« Date de naissance » : date impossible\nQue faire : " + CODES["invalid_row"].action
     )
-    assert row["Date de naissance"] == "31/02/1940"  # as exported, for the reviewer to correct
+    # A date column holds dates only: the unreadable one is left empty, quoted in the details
+    # for the reviewer to correct.
+    assert row["Date de naissance"] is None
+    assert "« DDN » : 31/02/1940" in row["Détails"]
     assert row["Nom de naissance"] == "TESTICOPE"
     assert row["Sexe"] == "F"
-    assert row["Lever de chaise (secondes)"] == "NR"
+    assert row["Lever de chaise (secondes)"] is None  # "NR": not done, as on a valid row
     assert row[MOBILITY] is None  # nothing to compare yet
 
 
@@ -245,9 +248,48 @@ def test_csv_opens_in_french_excel_and_neutralises_formulas(
 
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     frame = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    assert list(frame.columns[:3]) == ["Référence", "Usager", "Date d'évaluation"]
+    assert list(frame.columns[:4]) == ["Référence", "Usager", "Motif", "Décision"]
     evil = frame.set_index("Référence").loc["AE-EVIL"]
     for header in ("Nom de naissance", "Prénoms de naissance", "Téléphone", "E-mail", "Adresse"):
         assert evil[header] == "'" + HOSTILE_RAW[header]
     cells = [str(v) for v in frame.to_numpy().ravel()]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_decision_sits_next_to_the_reason_and_every_column_keeps_one_type(
+    work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    to_review(work_queue, make_assessment(reference="AE-OK", answers={"chair_rise_seconds": 11.5}))
+    raw = {
+        "Date d'évaluation": "14/03/2025",
+        "Nom de naissance": "TESTICOPE",
+        "Date de naissance": "31/02/1940",
+        "Mots rappelés (sur 3)": "2",
+        "Lever de chaise (secondes)": "12,5",
+        "Perte de poids 3 mois (kg)": "beaucoup",
+    }
+    to_invalid(work_queue, "AE-BAD", raw)
+
+    rows = xlsx_rows(export_exceptions(work_queue, tmp_path, today=DAY).xlsx)
+
+    assert list(rows[0])[:5] == ["Référence", "Usager", "Motif", "Décision", "Commentaire"]
+    dates = ("Date d'évaluation", "Date de naissance")
+    numbers = (
+        "Mots rappelés (sur 3)",
+        "Lever de chaise (secondes)",
+        "Perte de poids 3 mois (kg)",
+        "Score hearWHO (sur 100)",
+        "Audiométrie (dB)",
+    )
+    for row in rows:  # the invalid row too
+        for header in dates:
+            assert row[header] is None or isinstance(row[header], date), (header, row[header])
+        for header in numbers:
+            value = row[header]
+            assert value is None or isinstance(value, int | float), (header, value)
+    bad = next(r for r in rows if r["Référence"] == "AE-BAD")
+    assert bad["Date d'évaluation"].date() == date(2025, 3, 14)
+    assert bad["Lever de chaise (secondes)"] == 12.5
+    assert bad["Mots rappelés (sur 3)"] == 2
+    assert bad["Perte de poids 3 mois (kg)"] is None
+    assert "« Perte de poids 3 mois (kg) » : beaucoup" in bad["Détails"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import ItemState, SelfAssessment
-from bot.review import ImportReport, ReviewFileError, export_exceptions, import_decisions
+from bot.review import Decision, ImportReport, ReviewFileError, export_exceptions, import_decisions
 from bot.workqueue import WorkQueue
 from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, make_assessment
 from tests.fixtures.review import (
@@ -103,7 +103,7 @@ def test_fix_replaces_the_payload_and_requeues_under_the_same_reference(
     report = import_decisions(work_queue, path, reviewer="bob")
 
     assert report.ok, report.summary()
-    assert report.applied["fix"] == ["AE-1"]
+    assert report.applied[Decision.FIX] == ["AE-1"]
     item = work_queue.get("AE-1")
     assert item.state is S.PENDING
     assert item.attempts == 0
@@ -262,7 +262,7 @@ def test_line_breaks_in_csv_cells_survive_and_rows_keep_their_numbers(
 
     assert [str(r) for r in report.refused] == [
         "ligne 3 (AE-2) : décision « approuve » inconnue "
-        "(valeurs possibles : approve, retry, reject, fix)"
+        "(valeurs possibles : valider, relancer, rejeter, corriger)"
     ]
     fill_csv(path, {"AE-2": {"Décision": "approve"}})
     assert import_decisions(work_queue, path, reviewer="alice").ok
@@ -316,7 +316,7 @@ def test_an_unknown_decision_refuses_the_whole_file(work_queue: WorkQueue, tmp_p
     (refusal,) = report.refused
     assert str(refusal) == (
         "ligne 3 (AE-2) : décision « valider vite » inconnue "
-        "(valeurs possibles : approve, retry, reject, fix)"
+        "(valeurs possibles : valider, relancer, rejeter, corriger)"
     )
     assert report.summary().startswith("Aucune décision appliquée : 1 ligne(s) refusée(s).")
 
@@ -377,8 +377,8 @@ def test_a_decision_the_state_does_not_allow_is_refused(
 
     assert_nothing_applied(report, work_queue, {"AE-1": S.NEEDS_REVIEW, "AE-2": S.INVALID})
     assert [str(r) for r in report.refused] == [
-        "ligne 3 (AE-2) : décision « approve » impossible sur une ligne invalide : "
-        "corrigez-la (fix) ou rejetez-la (reject)"
+        "ligne 3 (AE-2) : décision « valider » impossible sur une ligne invalide : "
+        "corrigez-la (corriger) ou rejetez-la (rejeter)"
     ]
 
 
@@ -401,7 +401,7 @@ def test_a_fix_with_wrong_values_names_the_columns(work_queue: WorkQueue, tmp_pa
     assert_nothing_applied(report, work_queue, {"AE-1": S.NEEDS_REVIEW})
     (refusal,) = report.refused
     assert refusal.message == (
-        "correction (fix) invalide : "
+        "correction (corriger) invalide : "
         "« Problème de vision » : la réponse « peut-être » n'est pas reconnue (attendu Oui ou Non) ; "
         "« Mots rappelés (sur 3) » : la valeur « 5 » est trop grande (au plus 3)"
     )

@@ -151,3 +151,64 @@ def test_cli_writes_a_sample_export(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert out.read_bytes().startswith(b"\xef\xbb\xbfIdentifiant \xc3\xa9valuation;")
     assert "50 lignes" in capsys.readouterr().out
     assert main(["sample-export", "--rows", "4", "--returning", "3", "--out", str(out)]) == 2
+
+
+def test_what_the_demo_announces_happens_when_it_is_entered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The demo's own sample (bot/cli/demo.py): 12 rows, seed 7, one of each case, two bad rows.
+    export = generate(12, seed=7, returning=1, homonyms=1, errors=2, discordant=1, as_of=AS_OF)
+    consent = "Consentement au partage"
+    rows = export.rows
+    [(original, twin)] = export.homonyms
+    a, b = rows[original - 2], rows[twin - 2]
+    # A near match (every strict trait but the first name): the run asks a person.
+    same = ("Nom de naissance", "Sexe", "Date de naissance", "Code INSEE lieu de naissance")
+    assert [a[h] for h in same] == [b[h] for h in same]
+    assert a["Prénoms de naissance"] != b["Prénoms de naissance"]
+    [(first, later)] = export.returning
+    [discordant] = export.discordant
+    for row in (original, twin, first, later, discordant):
+        assert rows[row - 2][consent] == "Oui", row  # else "consentement absent" instead
+    assert discordant not in (original, twin)  # never stopped by the identity question
+    unannounced = {
+        r
+        for r in range(2, len(rows) + 2)
+        if rows[r - 2][consent] != "Oui" and r not in export.errors
+    }
+    assert unannounced == set(export.no_consent)
+
+    # The demo's first step prints what is in the file; its second, each bad row's reasons.
+    out = tmp_path / "demo.xlsx"
+    monkeypatch.setenv("ICOPE_BOT_QUEUE_PATH", str(tmp_path / "queue.db"))
+    assert (
+        main(
+            [
+                "sample-export",
+                "--rows",
+                "12",
+                "--seed",
+                "7",
+                "--out",
+                str(out),
+                "--returning",
+                "1",
+                "--homonyms",
+                "1",
+                "--errors",
+                "2",
+                "--discordant",
+                "1",
+            ]
+        )
+        == 0
+    )
+    said = capsys.readouterr().out
+    assert "1 retour, 1 homonyme, 2 erreurs voulues, 1 alerte discordante" in said
+    assert main(["ingest", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "en quarantaine (à corriger dans l'export)" in said
+    reasons = [line.strip() for line in said.splitlines() if line.strip().startswith("Ligne ")]
+    assert len(reasons) == 2
+    # The row and column named, with what is wrong; the bad value itself masked if personal.
+    assert all(re.match(r"Ligne \d+, colonne « .+ » : \S", line) for line in reasons), reasons

@@ -75,8 +75,12 @@ def test_once_refuses_while_another_process_holds_the_lock(
 
 
 @pytest.fixture
-def night_env(cli_data: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI aimed at the test sandbox as the bot's account (files still under tmp_path)."""
+def night_env(
+    cli_data: Path, check_usager: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The CLI aimed at the test sandbox as the bot's account (files still under tmp_path); the
+    sandbox holds the test usager the preflight reads."""
+    sandbox = check_usager
     # Screenshots off: evidence has its own tests, and a lighter browser keeps these short.
     for name, value in run_env(sandbox, cli_data, screenshots="off", timeout_ms=15_000).items():
         monkeypatch.setenv(name, value)
@@ -89,7 +93,7 @@ def _queued(data: Path) -> dict[str, ItemState]:
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_once_ingests_runs_and_writes_the_morning_report(
     night_env: Path, sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -126,7 +130,7 @@ def test_once_ingests_runs_and_writes_the_morning_report(
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_once_leaves_the_queue_alone_when_the_target_screens_changed(
     night_env: Path, sandbox: RunningSandbox
 ) -> None:
@@ -147,7 +151,31 @@ def test_once_leaves_the_queue_alone_when_the_target_screens_changed(
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
+def test_once_leaves_the_queue_alone_when_the_step1_save_button_was_renamed(
+    night_env: Path, sandbox: RunningSandbox
+) -> None:
+    generate(2, seed=25).write(night_env / "queue" / "inbox" / "export.xlsx")
+    # Only the STEP 1 form changed: the read-only preflight must open that form to see it.
+    sandbox.set_faults(renamed_texts={"step1.submit": "Valider l'évaluation"})
+
+    code = main(["schedule", "--once"])
+
+    assert code == EXIT_TARGET_CHANGED
+    with open_queue(night_env / "queue" / "queue.db") as queue:
+        views = queue.items()
+        assert [(v.state, v.attempts) for v in views] == [(S.PENDING, 0)] * 2  # never leased
+    text, report = _morning(night_env)
+    assert "Contrôle de l'outil cible : NON CONFORME." in text
+    assert "step1.buttons.save « Enregistrer »" in text
+    assert report["night"]["target"]["ok"] is False
+    assert "step1.buttons.save « Enregistrer »" in report["night"]["target"]["missing"]
+    assert report["night"]["run"] is None
+    assert sandbox.counts()["step1"] == 1  # the test usager's own STEP 1: nothing saved
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(240)
 def test_once_past_its_stop_time_starts_nothing_and_items_stay_pending(
     night_env: Path, sandbox: RunningSandbox
 ) -> None:
@@ -166,10 +194,11 @@ def test_once_past_its_stop_time_starts_nothing_and_items_stay_pending(
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_the_service_jobs_make_one_night_from_evening_to_morning(
-    sandbox: RunningSandbox, tmp_path: Path
+    check_usager: RunningSandbox, tmp_path: Path
 ) -> None:
+    sandbox = check_usager
     settings = run_settings(
         sandbox,
         tmp_path,

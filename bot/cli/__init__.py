@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from bot.cli import assistant, developer, evaluation, night, reviewer
+from bot.cli.parsing import speak_french
 from bot.config import Settings
 from bot.errors import ConfigurationError, what_to_do
 from bot.logs import configure_logging
@@ -20,28 +21,34 @@ __all__ = ["main"]
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 EPILOG = """\
-Typical day:
-  icope-bot ingest export.xlsx        queue an ICOPE et Moi export (bad rows are quarantined)
-  icope-bot status                    what is waiting, done, to review
-  icope-bot run --headed              supervised batch run, browser visible
-  icope-bot review export             exceptions file for the reviewer
-  icope-bot review import FILE        apply the reviewer's decisions
-  icope-bot evaluation --from 2026-01-01 --to 2026-11-30   figures, charts, gaps of a period
+Une journée type :
+  icope-bot ingest export.xlsx        mettre en file un export ICOPE et Moi (lignes fautives en
+                                      quarantaine)
+  icope-bot status                    ce qui attend, ce qui est fait, ce qui est à vérifier
+  icope-bot run --headed              passage supervisé, navigateur visible
+  icope-bot review export             fichier des exceptions pour la personne qui vérifie
+  icope-bot review import FICHIER     appliquer ses décisions
+  icope-bot evaluation --from 2026-01-01 --to 2026-11-30   chiffres, graphiques et écarts
+                                      d'une période
 
-Settings come from ICOPE_BOT_* environment variables or a .env file (see README).
+Les réglages viennent des variables d'environnement ICOPE_BOT_* ou d'un fichier .env (voir le
+README).
 """
 
 
 def _parser() -> argparse.ArgumentParser:
+    speak_french()
     parser = argparse.ArgumentParser(
         prog="icope-bot",
-        description="Re-enter ICOPE et Moi STEP 1 self-assessments into the e-parcours tool "
-        "and check that both tools raise the same alerts.",
+        description="Ressaisir dans l'e-parcours les auto-évaluations STEP 1 d'ICOPE et Moi "
+        "et vérifier que les deux outils donnent les mêmes alertes.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="afficher les messages de mise au point"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMANDE", required=True)
     for audience in (assistant, reviewer, night, evaluation):
         audience.register(sub)
     developer.register(sub, run_command=main)

@@ -23,19 +23,28 @@ def register(sub: SubParsers) -> None:
 def _add_ingest(sub: SubParsers) -> None:
     p = sub.add_parser(
         "ingest",
-        help="queue ICOPE et Moi exports (.xlsx/.csv); bad rows are quarantined with reasons",
-        description="Read ICOPE et Moi exports (XLSX, or CSV in any usual encoding and separator), "
-        "validate every row and queue it; invalid rows are kept in quarantine with a reason per "
-        "problem. Exit code 1 when a file is refused whole (unreadable, required column missing).",
+        help="mettre en file des exports ICOPE et Moi (.xlsx/.csv) ; lignes fautives en quarantaine, "
+        "avec leurs raisons",
+        description="Lire des exports ICOPE et Moi (XLSX, ou CSV dans tout encodage et séparateur usuels), "
+        "valider chaque ligne et la mettre en file ; les lignes invalides restent en quarantaine, "
+        "avec une raison par problème. Code de sortie 1 quand un fichier est refusé en entier "
+        "(illisible, colonne obligatoire absente).",
     )
-    p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="export files to ingest")
+    p.add_argument(
+        "files", nargs="*", type=Path, metavar="FICHIER", help="fichiers d'export à mettre en file"
+    )
     p.add_argument(
         "--inbox",
         action="store_true",
-        help="ingest every file of the inbox folder, then archive it (ICOPE_BOT_INBOX_DIR)",
+        help="mettre en file chaque fichier du dossier de dépôt, puis l'archiver "
+        "(ICOPE_BOT_INBOX_DIR)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action="store_true", help="afficher le bilan en JSON")
     p.set_defaults(handler=_run_ingest)
+
+
+#: Quarantined rows listed with their reasons after an ingestion; the rest: the review file.
+_QUARANTINE_SHOWN = 20
 
 
 def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -69,6 +78,14 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 )
             if s.fixed:
                 console.print(f"{s.file} : {s.fixed} ligne(s) de quarantaine corrigée(s).")
+            if s.quarantined:
+                # The reasons, not only a count: the person fixes the export with them.
+                console.print(f"{s.file} : en quarantaine (à corriger dans l'export) :")
+                for line in s.quarantined[:_QUARANTINE_SHOWN]:
+                    console.print(f"  {line}", markup=False, soft_wrap=True, highlight=False)
+                if len(s.quarantined) > _QUARANTINE_SHOWN:
+                    more = len(s.quarantined) - _QUARANTINE_SHOWN
+                    console.print(f"  … et {more} autre(s) : icope-bot review export")
         if any(s.invalid for s in summaries):
             console.print("Lignes invalides : voir « icope-bot review export ».")
     return 1 if any(s.refused for s in summaries) else 0
@@ -77,10 +94,13 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 def _add_status(sub: SubParsers) -> None:
     p = sub.add_parser(
         "status",
-        help="count queue items per state, show the oldest waiting one",
-        description="Counts per state and the oldest waiting item (reference and age only).",
+        help="compter les éléments de la file par état, montrer le plus ancien en attente",
+        description="Nombre d'éléments par état et le plus ancien en attente (référence et "
+        "ancienneté seulement).",
     )
-    p.add_argument("--json", action="store_true", help="print the same as JSON (stable keys)")
+    p.add_argument(
+        "--json", action="store_true", help="afficher la même chose en JSON (clés stables)"
+    )
     p.set_defaults(handler=_run_status)
 
 
@@ -111,8 +131,9 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     if oldest is None:
         console.print("Aucun élément en attente.")
     else:
-        hours, rest = divmod(oldest["age_seconds"], 3600)
-        age = f"{hours // 24} j {hours % 24} h" if hours >= 24 else f"{hours} h {rest // 60} min"
+        from bot.wording import duration
+
+        age = duration(oldest["age_seconds"])
         console.print(
             f"Plus ancien en attente : {oldest['reference']} "
             f"({STATE_LABELS[ItemState(oldest['state'])]}, depuis {age})"
@@ -126,13 +147,18 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
 def _add_check_target(sub: SubParsers) -> None:
     p = sub.add_parser(
         "check-target",
-        help="check that the e-parcours still shows every text the robot relies on",
-        description="Log in, visit every screen of a double entry and check each text of the "
-        "target mapping (mappings/target.yaml). On a training target (target: sandbox: true in "
-        "the mapping) a throw-away usager and STEP 1 are created; elsewhere nothing is created. "
-        "Exit code 1 when a text is missing: update the mapping before the next run.",
+        help="vérifier que l'e-parcours affiche toujours chaque texte dont le robot a besoin",
+        description="Se connecter, parcourir chaque écran d'une double saisie et vérifier chaque "
+        "texte du fichier de correspondance (mappings/target.yaml), sans rien enregistrer : le "
+        "robot ouvre le dossier de l'usager de test (ICOPE_BOT_CHECK_BIRTH_NAME, "
+        "ICOPE_BOT_CHECK_BIRTH_DATE), un formulaire STEP 1 qu'il quitte sans l'enregistrer, et "
+        "les STEP 1 déjà saisies de ce dossier. Sur un outil d'entraînement (target: sandbox: "
+        "true dans le fichier) il crée d'abord cet usager de test et une STEP 1. Code de sortie "
+        "1 quand un texte est absent ou n'a pas pu être vérifié (sauf s'il figure dans la liste "
+        "waived: du fichier, avec sa raison) : mettez le fichier à jour avant le prochain "
+        "passage.",
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="afficher le rapport en JSON")
     p.set_defaults(handler=_run_check_target)
 
 
@@ -153,8 +179,13 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return 0 if report.ok else 1
-    words = {"found": "trouvé", "missing": "ABSENT", "not_checked": "non vérifié"}
-    styles = {"found": "green", "missing": "bold red", "not_checked": "dim"}
+    words = {
+        "found": "trouvé",
+        "missing": "ABSENT",
+        "waived": "dispensé",
+        "not_checked": "NON VÉRIFIÉ",
+    }
+    styles = {"found": "green", "missing": "bold red", "waived": "dim", "not_checked": "bold red"}
     table = Table(title=f"Contrôle de l'outil cible ({settings.mapping.name})")
     for column in ("Écran", "Élément", "Texte attendu", "État"):
         table.add_column(column)
@@ -168,15 +199,22 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
     counts = report.counts()
     console.print(
         f"{counts['found']} trouvé(s), {counts['missing']} absent(s), "
-        f"{counts['not_checked']} non vérifié(s)"
-        + (" — lecture seule (rien n'a été créé)" if report.read_only else "")
+        f"{counts['not_checked']} non vérifié(s), {counts['waived']} dispensé(s) par le fichier"
+        + (" — lecture seule (rien n'a été enregistré)" if report.read_only else "")
     )
     if report.error:
         console.print(f"Contrôle interrompu : {report.error}", style="bold red")
-    if not report.ok:
+    for text in report.unchecked:
+        console.print(f"Non vérifié : {text}", style="bold red")
+    if report.missing:
         console.print(
             "L'outil a changé : mettez à jour le fichier de correspondance avant le prochain "
             "passage.",
+            style="bold red",
+        )
+    elif not report.ok:
+        console.print(
+            "Le contrôle n'a pas pu tout vérifier : l'outil n'est pas déclaré conforme.",
             style="bold red",
         )
     return 0 if report.ok else 1
@@ -186,15 +224,17 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
 
 
 RUN_EPILOG = """\
-Examples:
-  icope-bot run --headed --limit 5          watch the robot enter the next 5 items
-  icope-bot run --dry-run --reference AE-1  fill AE-1's form without saving (a rehearsal)
-  icope-bot run --workers 3                 three browsers in parallel (overnight)
+Exemples :
+  icope-bot run --headed --limit 5          regarder le robot saisir les 5 éléments suivants
+  icope-bot run --dry-run --reference AE-1  remplir le formulaire d'AE-1 sans l'enregistrer
+                                            (une répétition)
+  icope-bot run --workers 3                 trois navigateurs en parallèle (la nuit)
 
-Ctrl-C once: the robot finishes the item it is entering, then stops.
-Ctrl-C twice: stops at once (the items being entered are taken up again by the next run).
+Ctrl-C une fois : le robot termine l'élément en cours de saisie, puis s'arrête.
+Ctrl-C deux fois : arrêt immédiat (les éléments en cours seront repris au prochain passage).
 
-At the end: a summary table and a report reports/run-<date>.html (references only, no names).
+À la fin : un tableau de bilan et un rapport reports/run-<date>.html (références seulement,
+aucun nom).
 """
 
 
@@ -223,47 +263,55 @@ def _add_run(sub: SubParsers) -> None:
 
     p = sub.add_parser(
         "run",
-        help="enter the waiting self-assessments in the e-parcours tool (batch run)",
-        description="Take the waiting items from the queue one by one, enter each in the\n"
-        "e-parcours tool, read the alerts back and compare them. Items whose alerts agree\n"
-        "are done; the others wait for your decision; technical errors are retried later.",
+        help="saisir dans l'e-parcours les auto-évaluations en attente (passage du robot)",
+        description="Prendre un à un les éléments en attente dans la file, saisir chacun dans\n"
+        "l'e-parcours, relire les alertes et les comparer. Les éléments dont les alertes\n"
+        "concordent sont terminés ; les autres attendent votre décision ; les erreurs\n"
+        "techniques sont réessayées plus tard.",
         epilog=RUN_EPILOG + _exit_codes(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--limit", type=positive, metavar="N", help="enter at most N items, then stop")
+    p.add_argument(
+        "--limit", type=positive, metavar="N", help="saisir au plus N éléments, puis s'arrêter"
+    )
     p.add_argument(
         "--reference",
         nargs="+",
         action="extend",
         metavar="REF",
-        help="only these items (their references, as in 'icope-bot status' or the review file)",
+        help="seulement ces éléments (leurs références, comme dans « icope-bot status » ou le "
+        "fichier des exceptions)",
     )
     p.add_argument(
         "--workers",
         type=positive,
         metavar="N",
-        help="N browsers working in parallel (default: ICOPE_BOT_WORKERS, 1)",
+        help="N navigateurs en parallèle (par défaut : ICOPE_BOT_WORKERS, 1)",
     )
-    p.add_argument("--headed", action="store_true", help="show the browser window")
+    p.add_argument("--headed", action="store_true", help="montrer la fenêtre du navigateur")
     p.add_argument(
         "--slow-mo",
         type=int,
         metavar="MS",
-        help="wait MS milliseconds between browser actions, to follow what the robot does",
+        help="attendre MS millisecondes entre deux actions du navigateur, pour suivre ce que "
+        "fait le robot",
     )
     p.add_argument(
         "--pause-on-exception",
         action="store_true",
-        help="on a problem, keep the browser on the screen and ask: continue / skip / stop "
-        "(opens the browser window; one worker only)",
+        help="sur un problème, garder le navigateur sur l'écran en cause et demander : "
+        "continuer / passer / arrêter (ouvre la fenêtre du navigateur ; un seul robot)",
     )
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="rehearsal: fill the forms but never save; the items stay waiting",
+        help="répétition : remplir les formulaires sans jamais enregistrer ; les éléments "
+        "restent en attente",
     )
     p.add_argument(
-        "--json", action="store_true", help="print the summary as JSON (progress goes to stderr)"
+        "--json",
+        action="store_true",
+        help="afficher le bilan en JSON (la progression va sur la sortie d'erreur)",
     )
     p.set_defaults(handler=_run_run)
 

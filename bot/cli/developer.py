@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from bot.cli.parsing import SubParsers
 from bot.config import Settings
+from bot.wording import count
 
 if TYPE_CHECKING:
     from sandbox.config import OtpMode
@@ -27,23 +28,26 @@ def register(sub: SubParsers, *, run_command: Callable[[Sequence[str]], int]) ->
 def _add_sandbox(sub: SubParsers) -> None:
     p = sub.add_parser(
         "sandbox",
-        help="start the stand-in e-parcours web app (127.0.0.1 only)",
-        description="Start the sandbox e-parcours web app for the demo, tests and training.",
+        help="démarrer l'application web qui imite l'e-parcours (127.0.0.1 seulement)",
+        description="Démarrer le bac à sable e-parcours pour la démonstration, les tests et "
+        "la formation.",
     )
-    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765)")
+    p.add_argument("--port", type=int, default=8765, help="port sur 127.0.0.1 (par défaut 8765)")
     p.add_argument(
-        "--db", help="SQLite file for the sandbox's data (default: a new temporary file)"
+        "--db",
+        help="fichier SQLite des données du bac à sable (par défaut : un nouveau fichier "
+        "temporaire)",
     )
     p.add_argument(
         "--otp",
         choices=["none", "totp", "email"],
-        help="second login factor (default: the sandbox's own default, e-mail)",
+        help="second facteur de connexion (par défaut : celui du bac à sable, par courriel)",
     )
     p.add_argument(
         "--seed-year",
         type=int,
-        metavar="YEAR",
-        help="fill an empty sandbox with a year of STEP 1s and STEP 2s (sandbox/seed.py)",
+        metavar="ANNÉE",
+        help="remplir un bac à sable vide d'une année de STEP 1 et de STEP 2 (sandbox/seed.py)",
     )
     p.set_defaults(handler=_run_sandbox)
 
@@ -74,18 +78,34 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 def _add_sample_export(sub: SubParsers) -> None:
     p = sub.add_parser(
         "sample-export",
-        help="write a realistic fictitious ICOPE et Moi export (demo, tests, training)",
-        description="Write a fictitious ICOPE et Moi export with plausible answers and alert "
-        "rates, optionally with returning usagers, homonyms, bad rows and discordant alerts.",
+        help="écrire un export ICOPE et Moi fictif et réaliste (démonstration, tests, formation)",
+        description="Écrire un export ICOPE et Moi fictif aux réponses et taux d'alerte "
+        "plausibles, avec au choix des usagers qui reviennent, des homonymes, des lignes "
+        "fautives et des alertes discordantes.",
     )
-    p.add_argument("--rows", type=int, required=True, help="number of rows (all kinds included)")
-    p.add_argument("--out", type=Path, required=True, help="output file, .xlsx or .csv")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same file (default 0)")
-    p.add_argument("--returning", type=int, default=0, help="later assessments of the same people")
-    p.add_argument("--homonyms", type=int, default=0, help="people sharing names with others")
-    p.add_argument("--errors", type=int, default=0, help="rows with one deliberate bad cell")
     p.add_argument(
-        "--discordant", type=int, default=0, help="rows whose app alert disagrees with the rules"
+        "--rows",
+        type=int,
+        required=True,
+        metavar="LIGNES",
+        help="nombre de lignes (tous cas compris)",
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="FICHIER", help="fichier à écrire, .xlsx ou .csv"
+    )
+    p.add_argument("--seed", type=int, default=0, help="même graine, même fichier (par défaut 0)")
+    p.add_argument(
+        "--returning", type=int, default=0, help="nouvelles évaluations des mêmes personnes"
+    )
+    p.add_argument("--homonyms", type=int, default=0, help="personnes portant le nom d'une autre")
+    p.add_argument(
+        "--errors", type=int, default=0, help="lignes avec une cellule volontairement fausse"
+    )
+    p.add_argument(
+        "--discordant",
+        type=int,
+        default=0,
+        help="lignes dont l'alerte de l'application contredit les règles",
     )
     p.set_defaults(handler=_run_sample_export)
 
@@ -107,9 +127,11 @@ def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Export d'exemple impossible : {e}", file=sys.stderr)
         return 2
     print(
-        f"{path} : {len(export.rows)} lignes ({len(export.returning)} retours, "
-        f"{len(export.homonyms)} homonymes, {len(export.errors)} erreurs voulues, "
-        f"{len(export.discordant)} alertes discordantes)."
+        f"{path} : {count(len(export.rows), 'ligne')} ("
+        f"{count(len(export.returning), 'retour')}, {count(len(export.homonyms), 'homonyme')}, "
+        f"{count(len(export.errors), 'erreur voulue')}, "
+        f"{count(len(export.discordant), 'alerte discordante')}, "
+        f"{count(len(export.no_consent), 'ligne')} sans consentement au partage)."
     )
     return 0
 
@@ -117,21 +139,36 @@ def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
 def _add_demo(sub: SubParsers, run_command: Callable[[Sequence[str]], int]) -> None:
     p = sub.add_parser(
         "demo",
-        help="the whole double entry on fictitious data, against the sandbox (make demo)",
-        description="Start the sandbox e-parcours and a local mail system, generate a fictitious "
-        "ICOPE et Moi export, queue it, run the double entry, prepare the reviewer's file, then "
-        "keep the sandbox open so you can log in and enter a STEP 1 by hand.",
+        help="toute la double saisie sur des données fictives, dans le bac à sable (make demo)",
+        description="Démarrer le bac à sable e-parcours et une messagerie locale, générer un "
+        "export ICOPE et Moi fictif, le mettre en file, faire la double saisie, préparer le "
+        "fichier des exceptions, puis garder le bac à sable ouvert pour s'y connecter et saisir "
+        "une STEP 1 à la main.",
     )
-    p.add_argument("--rows", type=int, default=12, help="rows in the sample export (default 12)")
-    p.add_argument("--seed", type=int, default=7, help="sample data seed (default 7)")
-    p.add_argument("--workers", type=int, default=2, help="browsers working at once (default 2)")
     p.add_argument(
-        "--port", type=int, default=8765, help="sandbox port on 127.0.0.1 (default 8765)"
+        "--rows",
+        type=int,
+        default=12,
+        metavar="LIGNES",
+        help="lignes de l'export d'exemple (par défaut 12)",
     )
-    p.add_argument("--headed", action="store_true", help="show the browsers while they work")
-    p.add_argument("--dir", type=Path, help="demo folder, emptied first (default demo-run/)")
     p.add_argument(
-        "--no-wait", action="store_true", help="stop the sandbox at the end instead of waiting"
+        "--seed", type=int, default=7, help="graine des données d'exemple (par défaut 7)"
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="navigateurs au travail en même temps (par défaut 2)"
+    )
+    p.add_argument(
+        "--port", type=int, default=8765, help="port du bac à sable sur 127.0.0.1 (par défaut 8765)"
+    )
+    p.add_argument(
+        "--headed", action="store_true", help="montrer les navigateurs pendant qu'ils travaillent"
+    )
+    p.add_argument(
+        "--dir", type=Path, help="dossier de la démonstration, vidé d'abord (par défaut demo-run/)"
+    )
+    p.add_argument(
+        "--no-wait", action="store_true", help="arrêter le bac à sable à la fin au lieu d'attendre"
     )
     p.set_defaults(handler=_run_demo, run_command=run_command)
 

@@ -13,13 +13,15 @@ from bot.config import Settings
 __all__ = ["register"]
 
 EPILOG = """\
-Writes into the reports folder (or --out):
-  evaluation-<period>.html         one page for the evaluation committee (charts + tables)
-  evaluation-<period>.xlsx         one sheet per table, native Excel charts
-  evaluation-<period>-agrege.csv   aggregated figures only (";", UTF-8 with BOM)
-  evaluation-<period>-ecarts.csv   the gaps item by item: PRIVATE, never sent (erased by purge)
-Counts under ICOPE_BOT_SMALL_COUNT_THRESHOLD (11) are shown "< 11" in the first three files.
-Territories: communes listed in mappings/territories.yaml (ICOPE_BOT_TERRITORIES).
+Écrit dans le dossier des rapports (ou --out) :
+  evaluation-<period>.html         une page pour le comité d'évaluation (graphiques + tableaux)
+  evaluation-<period>.xlsx         une feuille par tableau, graphiques Excel natifs
+  evaluation-<period>-agrege.csv   chiffres agrégés seulement (« ; », UTF-8 avec BOM)
+  evaluation-<period>-ecarts.csv   les écarts élément par élément : PRIVÉ, jamais envoyé
+                                   (effacé par la purge)
+Les effectifs sous ICOPE_BOT_SMALL_COUNT_THRESHOLD (11) s'affichent « < 11 » dans les trois
+premiers fichiers. Territoires : communes listées dans mappings/territories.yaml
+(ICOPE_BOT_TERRITORIES).
 """
 
 
@@ -36,23 +38,29 @@ def register(sub: SubParsers) -> None:
 
     p = sub.add_parser(
         "evaluation",
-        help="evaluation report of a period: queue + e-parcours exports → figures, charts, gaps",
-        description="Collect the queue's ledger and the e-parcours's evaluations export "
-        "(downloaded from its Exports page), compute volumes, delays, alert rates, concordance, "
-        "STEP 2 follow-up, returns, review and population per month and territory, and write "
-        "the report.",
+        help="rapport d'évaluation d'une période : file + exports de l'e-parcours → chiffres, "
+        "graphiques, écarts",
+        description="Rassembler le registre de la file et l'export des évaluations de "
+        "l'e-parcours (téléchargé depuis sa page Exports), calculer volumes, délais, taux "
+        "d'alerte, concordance, suivi des STEP 2, retours, vérifications et population par mois "
+        "et par territoire, puis écrire le rapport.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--from", dest="start", type=day, required=True, metavar="AAAA-MM-JJ")
     p.add_argument("--to", dest="end", type=day, required=True, metavar="AAAA-MM-JJ")
-    p.add_argument("--territory", metavar="NOM", help="one territory only (default: all)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="folder (default: the reports folder)")
+    p.add_argument("--territory", metavar="NOM", help="un seul territoire (par défaut : tous)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DOSSIER",
+        help="dossier (par défaut : celui des rapports)",
+    )
     p.add_argument(
         "--export-file",
         type=Path,
         metavar="CSV",
-        help="an evaluations CSV already downloaded from the e-parcours (no browser)",
+        help="un CSV des évaluations déjà téléchargé de l'e-parcours (sans navigateur)",
     )
     p.set_defaults(handler=_run_evaluation)
 

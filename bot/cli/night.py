@@ -18,40 +18,45 @@ def register(sub: SubParsers) -> None:
 
 
 SCHEDULE_EPILOG = """\
-Each night (times from ICOPE_BOT_SCHEDULE_*, Europe/Paris by default):
-  21:00  ingest the files dropped in queue/inbox/
-  21:05  check the e-parcours screens; if they changed, do not run (said in the report)
-         otherwise run the queue; no new item after the stop time (06:00)
-  06:15  morning report reports/morning-<date>.txt / .json, exceptions file in reviews/
+Chaque nuit (heures dans ICOPE_BOT_SCHEDULE_*, heure de Paris par défaut) :
+  21:00  mettre en file les fichiers déposés dans queue/inbox/
+  21:05  contrôler les écrans de l'e-parcours ; s'ils ont changé, pas de passage (dit dans le
+         rapport), sinon traiter la file ; aucun nouvel élément après l'heure de fin (06:00)
+  06:15  rapport du matin reports/morning-<date>.txt / .json, fichier des exceptions dans
+         reviews/
 
-One run at a time: a step that finds another one running does nothing (lock queue/.scheduler.lock).
---once exit code: 0 nothing to look at, 1 items wait for your decision, 2 technical failures,
-3 another run was in progress (nothing done), 4 the e-parcours screens changed (queue not run).
-See docs/scheduler.md to run it as a service.
+Une exécution à la fois : une étape qui en trouve une autre en cours ne fait rien (verrou
+queue/.scheduler.lock).
+Code de sortie de --once : 0 rien à examiner, 1 des éléments attendent votre décision,
+2 échecs techniques, 3 une autre exécution était en cours (rien n'a été fait), 4 les écrans de
+l'e-parcours ont changé (file non traitée).
+Voir docs/scheduler.md pour le faire tourner comme un service.
 """
 
 
 def _add_schedule(sub: SubParsers) -> None:
     p = sub.add_parser(
         "schedule",
-        help="overnight runs: ingest, check the target, run until the stop time, morning report",
-        description="Run the overnight cycle on its schedule until stopped (Ctrl-C, SIGTERM),\n"
-        "or one whole cycle now with --once.",
+        help="passages de nuit : mise en file, contrôle de l'outil cible, passage jusqu'à "
+        "l'heure de fin, rapport du matin",
+        description="Faire tourner le cycle de nuit selon son planning jusqu'à l'arrêt "
+        "(Ctrl-C, SIGTERM),\nou un cycle complet tout de suite avec --once.",
         epilog=SCHEDULE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--once",
         action="store_true",
-        help="one whole cycle now: ingest, check, run until done or the stop time, report",
+        help="un cycle complet tout de suite : mise en file, contrôle, passage jusqu'à la fin "
+        "ou l'heure de fin, rapport",
     )
     p.add_argument(
         "--stop-at",
-        metavar="TIME",
-        help="with --once: no new item after TIME, HH:MM or 2025-06-02T06:00 "
-        "(default: ICOPE_BOT_SCHEDULE_STOP_TIME, 06:00)",
+        metavar="HEURE",
+        help="avec --once : aucun nouvel élément après HEURE, HH:MM ou 2025-06-02T06:00 "
+        "(par défaut : ICOPE_BOT_SCHEDULE_STOP_TIME, 06:00)",
     )
-    p.add_argument("--json", action="store_true", help="with --once: print the report as JSON")
+    p.add_argument("--json", action="store_true", help="avec --once : afficher le rapport en JSON")
     p.set_defaults(handler=_run_schedule)
 
 
@@ -115,19 +120,21 @@ def _add_purge(sub: SubParsers) -> None:
 
     p = sub.add_parser(
         "purge",
-        help="erase health data of finished items (done, approved, rejected) older than an age",
-        description="Erase the assessment, raw row, result, details and screenshots of items "
-        "finished (done, approved, rejected) before the given age, and their screenshots in "
-        "the run reports; also delete, when older than the age, the review files, the "
-        "screenshots no waiting item needs (dry runs included) and the archived exports whose "
-        "every row is purged. The anonymous history and the counts stay.",
+        help="effacer les données de santé des éléments finis (terminés, validés, rejetés) "
+        "depuis plus d'une durée",
+        description="Effacer l'auto-évaluation, la ligne brute, le résultat, les détails et les "
+        "captures d'écran des éléments finis (terminés, validés, rejetés) depuis plus que la "
+        "durée donnée, et leurs captures dans les rapports de passage ; effacer aussi, quand ils "
+        "sont plus anciens que la durée, les fichiers des exceptions, les captures dont aucun "
+        "élément en attente n'a besoin (essais à blanc compris) et les exports archivés dont "
+        "toutes les lignes sont purgées. L'historique anonyme et les comptes restent.",
     )
     p.add_argument(
         "--older-than",
         required=True,
         type=age,
-        metavar="AGE",
-        help="age since the item finished: 90d (days), 12h (hours) or 30m (minutes)",
+        metavar="DURÉE",
+        help="durée depuis la fin de l'élément : 90d (jours), 12h (heures) ou 30m (minutes)",
     )
     p.set_defaults(handler=_run_purge)
 

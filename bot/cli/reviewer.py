@@ -20,43 +20,56 @@ def register(sub: SubParsers) -> None:
 def _add_review(sub: SubParsers) -> None:
     p = sub.add_parser(
         "review",
-        help="exceptions file for the reviewer, and the reviewer's decisions",
-        description="Export the items a person must decide on (to review, failed, invalid) to "
-        "an XLSX and a CSV file; import the reviewer's decisions (approve, retry, reject, fix).",
+        help="fichier des exceptions pour la personne qui vérifie, et ses décisions",
+        description="Exporter les éléments sur lesquels une personne doit décider (à vérifier, en "
+        "échec, invalides) dans un fichier XLSX et un CSV ; importer ses décisions (valider, "
+        "relancer, rejeter, corriger).",
     )
     actions = p.add_subparsers(dest="review_action", metavar="ACTION", required=True)
-    e = actions.add_parser("export", help="write reviews/exceptions-<date>.xlsx and .csv")
+    e = actions.add_parser("export", help="écrire reviews/exceptions-<date>.xlsx et .csv")
     who = e.add_mutually_exclusive_group()
     who.add_argument(
         "--with-identity",
         dest="with_identity",
         action="store_true",
         default=True,
-        help="usager's full identity in the file, correctable by 'fix' (default)",
+        help="identité complète de l'usager dans le fichier, corrigeable par « corriger » "
+        "(par défaut)",
     )
     who.add_argument(
         "--masked",
         dest="with_identity",
         action="store_false",
-        help="usager as initials, no identity columns ('fix' then corrects answers only)",
+        help="usager en initiales, sans colonnes d'identité (« corriger » ne corrige alors que "
+        "les réponses)",
     )
-    e.add_argument("--out", type=Path, help="folder for the files (default: reviews_dir)")
+    e.add_argument(
+        "--out",
+        type=Path,
+        metavar="DOSSIER",
+        help="dossier des fichiers (par défaut : ICOPE_BOT_REVIEWS_DIR)",
+    )
     e.set_defaults(handler=_run_review_export)
-    i = actions.add_parser("import", help="apply the decisions of a filled-in exceptions file")
-    i.add_argument("file", type=Path, help="the filled-in .xlsx or .csv file")
-    i.add_argument("--reviewer", required=True, help="your name, recorded in each item's history")
+    i = actions.add_parser(
+        "import", help="appliquer les décisions d'un fichier des exceptions rempli"
+    )
+    i.add_argument("file", type=Path, metavar="FICHIER", help="le fichier .xlsx ou .csv rempli")
+    i.add_argument(
+        "--reviewer", required=True, help="votre nom, inscrit dans l'historique de chaque élément"
+    )
     i.set_defaults(handler=_run_review_import)
 
 
 def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.review import export_exceptions
-    from bot.workqueue import STATE_LABELS, open_queue
+    from bot.wording import state_count
+    from bot.workqueue import open_queue
 
     with open_queue(settings.queue_target) as queue:
         result = export_exceptions(
             queue, args.out or settings.reviews_dir, with_identity=args.with_identity
         )
-    states = ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in result.by_state.items())
+    states = ", ".join(state_count(n, s) for s, n in result.by_state.items())
     print(f"{result.count} élément(s) à examiner ({states}).")
     print(f"  {result.xlsx}\n  {result.csv}")
     print(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot.concordance import Concordance, FieldDifference, compare_alerts, compare_readback
 from bot.errors import BotError, BusinessException, EffecteurUnknown, SystemException
 from bot.evidence import Capture, EvidencePolicy
-from bot.flows.identity import IdentityQuestion, find_or_create_usager
+from bot.flows.identity import IdentityQuestion, find_or_create_usager, search_keys
 from bot.icope import alerts_for, load_rules
 from bot.locks import LockTimeout
 from bot.logs import logger
@@ -135,7 +135,9 @@ class _DoubleEntry:
 
     def run(self) -> EntryResult:
         ref = self.item.reference
-        logger.info(
+        # Steps of a normal entry log at DEBUG (the JSON log file keeps them): at the default
+        # level the console shows each item once, at its end (bot.console.RunProgress).
+        logger.debug(
             "{} : ressaisie (tentative {}{})",
             ref,
             self.item.attempt,
@@ -162,23 +164,25 @@ class _DoubleEntry:
 
     @contextlib.contextmanager
     def _identity_lock(self) -> Iterator[None]:
-        traits = [str(t) for t in self.assessment.identity.strict_traits()]
-        # Taken in the queue's backend: across machines when they share a PostgreSQL queue.
-        lock = self.item.queue.lock(
-            "usager", self.settings.base_url, *traits, timeout=self.settings.lease_seconds / 2
-        )
-        try:
-            lock.acquire()
-        except LockTimeout as e:
-            raise SystemException(
-                "Un autre robot traite une auto-évaluation de la même personne depuis trop "
-                "longtemps : nouvel essai plus tard.",
-                code="usager_busy",
-            ) from e
-        try:
+        # One lock per key the search looks at (not per strict trait): near twins, who differ
+        # by one trait, share a key, so they are never searched for at the same moment. Taken in
+        # sorted order by every worker, so two items never wait for each other; in the queue's
+        # backend, so across machines when they share a PostgreSQL queue.
+        with contextlib.ExitStack() as held:
+            for key in search_keys(self.assessment.identity):
+                lock = self.item.queue.lock(
+                    "usager", self.settings.base_url, *key, timeout=self.settings.lease_seconds / 2
+                )
+                try:
+                    lock.acquire()
+                except LockTimeout as e:
+                    raise SystemException(
+                        "Un autre robot traite une auto-évaluation de la même personne depuis "
+                        "trop longtemps : nouvel essai plus tard.",
+                        code="usager_busy",
+                    ) from e
+                held.callback(lock.release)
             yield
-        finally:
-            lock.release()
 
     def _proceed_with_relogin(self) -> EntryResult:
         losses = 0
@@ -270,7 +274,7 @@ class _DoubleEntry:
                 code="step1_refused",
                 details="\n".join(saved.errors()),
             )
-        logger.info(
+        logger.debug(
             "{} : STEP 1 enregistrée (évaluation {})", self.item.reference, saved.evaluation_id
         )
         return saved
@@ -348,7 +352,7 @@ class _DoubleEntry:
                 code="alerts_discordant",
                 details=self.concordance.details(),
             )
-        logger.info("{} : relecture identique, alertes concordantes", self.item.reference)
+        logger.debug("{} : relecture identique, alertes concordantes", self.item.reference)
         return self._result()
 
     def _header_diff(self, read_back: Step1ReadBack) -> list[FieldDifference]:

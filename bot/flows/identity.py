@@ -7,9 +7,14 @@
 3. One exact match: open it. Several: never guess (``identity_ambiguous``). A near match (all
    traits but one agree, or the same INS with other traits): never guess (``identity_near_match``).
 4. Nobody on that birth date: the near matches a birth-date search cannot see (same name and first
-   name with another birth date, same INS) are looked for by name and by INS; then the usager is
-   created (provisional identity, consent as exported). The tool's own double warning is cancelled
-   and sent to review: the bot never confirms a potential double.
+   name with another birth date, same INS) are looked for by name and by INS; then the birth
+   date is searched again right before the creation (someone may have created the usager
+   meanwhile), and the usager is created (provisional identity, consent as exported). The tool's own double
+   warning is cancelled and sent to review: the bot never confirms a potential double.
+
+The decision must not depend on how many workers run, nor on their timing: the callers hold one
+lock per :func:`search_keys` of the identity, so two people whose searches could see each other
+(any near match) are never searched for at the same time.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from bot.models import Identity, SelfAssessment, normalize_trait
 from bot.pages.dossier import DossierPage
 from bot.pages.duplicate import DuplicateWarningPage
 from bot.pages.screen import first_word
-from bot.pages.search import ResultsPage, UsagerRow
+from bot.pages.search import ResultsPage, SearchPage, UsagerRow
 from bot.pages.session import TargetSession
 from bot.pages.usager_form import UsagerFormPage
 
@@ -38,6 +43,7 @@ __all__ = [
     "find_or_create_usager",
     "match_candidates",
     "name_prefix",
+    "search_keys",
 ]
 
 #: Result pages read at most for one search (10 per page on the sandbox).
@@ -76,6 +82,23 @@ def fields_to_type(identity: Identity) -> dict[str, str | date]:
 def name_prefix(name: str) -> str:
     """At most the first three letters of a name, as the RNIV search advises."""
     return normalize_trait(name)[:3].strip()
+
+
+def search_keys(identity: Identity) -> list[tuple[str, ...]]:
+    """What the search looks at, one key per way two identities can be near matches.
+
+    A near match differs by one strict trait at most, or shares the INS: with the same birth date
+    both share the first key; otherwise they agree on every other trait, so on the birth name and
+    first name prefixes (the second key); or they share the INS (the third). Locking every key
+    serialises any two items whose searches could find each other, whatever their other traits.
+    """
+    keys = [
+        ("naissance", identity.birth_date.isoformat()),
+        ("nom", name_prefix(identity.birth_name), name_prefix(identity.first_name)),
+    ]
+    if identity.ins:
+        keys.append(("ins", identity.ins))
+    return sorted(keys)
 
 
 def differing_traits(identity: Identity, row: UsagerRow) -> list[str]:
@@ -183,21 +206,24 @@ def _search(results: ResultsPage, **criteria: Any) -> tuple[ResultsPage, list[Us
     return results, _all_rows(results)
 
 
-def find_or_create_usager(
-    session: TargetSession,
-    assessment: SelfAssessment,
-    *,
-    dry_run: bool = False,
-) -> UsagerFound:
-    """Open the usager's dossier after a strict search; create it when nobody matches."""
-    identity = assessment.identity
-    search = session.open_search()
+def _by_birth_date(
+    search: ResultsPage | SearchPage, identity: Identity
+) -> tuple[ResultsPage, list[UsagerRow]]:
+    """Everyone born that day (narrowed by the birth name's first letters past one page)."""
     results = search.search(birth_date=identity.birth_date)
     if results.has_next_page():
         results = results.search(
             birth_date=identity.birth_date, birth_name=name_prefix(identity.birth_name)
         )
-    rows = _all_rows(results)
+    return results, _all_rows(results)
+
+
+def _candidates(
+    search: ResultsPage | SearchPage, identity: Identity
+) -> tuple[ResultsPage, list[UsagerRow]]:
+    """Every usager the searches show for this identity: by birth date (narrowed by the birth
+    name's first letters when it runs over a page); when nobody shares it, by name and by INS."""
+    results, rows = _by_birth_date(search, identity)
     match = match_candidates(identity, rows)
     if not match.exact and not match.near:
         results, more = _search(
@@ -209,11 +235,29 @@ def find_or_create_usager(
         if identity.ins:
             results, more = _search(results, ins=identity.ins)
             rows += more
+    return results, rows
+
+
+def find_or_create_usager(
+    session: TargetSession,
+    assessment: SelfAssessment,
+    *,
+    dry_run: bool = False,
+) -> UsagerFound:
+    """Open the usager's dossier after a strict search; create it when nobody matches."""
+    identity = assessment.identity
+    results, rows = _candidates(session.open_search(), identity)
+    match = match_candidates(identity, rows)
+    if not match.exact and not match.near and not dry_run:
+        # Right before creating, search the birth date again: the lock covers this machine's
+        # workers, not a person or another machine creating the usager meanwhile. One search
+        # only (a creation costs it each time); the tool's double warning stays the last guard.
+        results, rows = _by_birth_date(results, identity)
         match = match_candidates(identity, rows)
     _decide(match, assessment.reference)
     if match.exact:
         row = match.exact[0]
-        logger.info("{} : usager trouvé ({})", assessment.reference, _dossier(row))
+        logger.debug("{} : usager trouvé ({})", assessment.reference, _dossier(row))
         return UsagerFound(results.open(row), created=False)
     form = results.open_create_form()
     form.fill(fields_to_type(identity), sex=identity.sex, consent=assessment.consent_sharing)
@@ -236,7 +280,7 @@ def find_or_create_usager(
             code="invalid_input",
             details="\n".join(outcome.errors()),
         )
-    logger.info("{} : usager créé ({})", assessment.reference, f"dossier {outcome.dossier_id}")
+    logger.debug("{} : usager créé ({})", assessment.reference, f"dossier {outcome.dossier_id}")
     return UsagerFound(outcome, created=True)
 
 

@@ -26,7 +26,7 @@ from bot.ingest._cells import (
 from bot.ingest._guard import ReadLimits
 from bot.ingest._mapping import ExportMapping, load_mapping
 from bot.ingest._read import FileRefused, _open, _Source
-from bot.logs import logger, register_pii
+from bot.logs import logger, mask, register_pii
 from bot.models import DOMAINS, HearingTest, ItemState, NameRules, SelfAssessment
 
 if TYPE_CHECKING:
@@ -158,6 +158,9 @@ class Summary:
     to_review: int = 0  # new, but out of the programme: waiting for a person (age under 60)
     refused_as: str | None = None  # inbox only: its name in refused/ (beside a .raison.txt)
     already_ingested: bool = False  # inbox only: same content ingested before, skipped
+    #: The reasons of each quarantined row ("Ligne N, colonne « … » : …"), masked (dates,
+    #: contacts): for the terminal.
+    quarantined: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -553,6 +556,7 @@ def _apply(
                 ref, row, reasons, raw = args
                 queue.quarantine(ref, source=source, row=row, reasons=reasons, raw=raw)
                 summary.invalid += 1
+                summary.quarantined.append(mask(" ; ".join(reasons)))
                 continue
             assessment, row, _raw = args
             # A valid row lives on as its validated assessment: storing the raw cells too would

@@ -2,14 +2,20 @@
 
 The bot logs in and visits every screen of a double entry, checking each text of the mapping
 where the screen shows it (headings, labels, questions, buttons, links, columns, options, terms,
-alert names). Each text ends ``found``, ``missing`` or ``not_checked`` (a message that only shows
-in some situation, a screen that could not be reached). One missing text → the report is not ok:
-the overnight run does not start, a person updates ``mappings/``.
+alert names). Each text ends ``found``, ``missing``, ``waived`` (the mapping's ``waived:`` list
+says why the tour may leave it unchecked: a message shown only after an error, say) or
+``not_checked``. One missing text, or one text left unchecked without a waiver, and the report is
+not ok: the overnight run does not start, a person updates ``mappings/``. A preflight that did
+not look must not say "conforme".
 
-On a training target (``target: {sandbox: true}`` in the mapping, or ``allow_create=True``) the
-tour creates a throw-away usager ("CONTROLE Cible", born 01/01/1901), meets the double warning by
-creating it a second time (cancelled), and saves a STEP 1 for it. On any other target it stays
-read-only: it searches, opens the creation form without sending it, and checks nothing further.
+Read-only (the default, any target): the tour opens the creation form without sending it, then
+the dossier of a test usager (settings ``check_birth_name`` / ``check_birth_date``), opens a new
+STEP 1 form and reads it without typing or saving anything (leaving the form is the cancel), and
+reads the dossier's saved STEP 1s. No test usager, or no STEP 1 in its dossier: the tour fails,
+saying so. On a training target (``target: {sandbox: true}`` in the mapping, or
+``allow_create=True``) the tour first creates that test usager ("CONTROLE Cible", born 01/01/1901,
+the default test usager), meets the double warning by creating it a second time (cancelled), and
+saves a STEP 1 for it.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from bot.pages.evaluation import EvaluationPage
 from bot.pages.login import LoginPage
 from bot.pages.mapping import TargetMapping, load_mapping
 from bot.pages.screen import Screen
-from bot.pages.search import SearchPage, UsagerRow
+from bot.pages.search import ResultsPage, SearchPage, UsagerRow
 from bot.pages.session import TargetSession
 from bot.pages.step1_form import Step1FormPage
 
@@ -42,7 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PROBE", "CheckLine", "CheckReport", "check_target"]
 
-Status = Literal["found", "missing", "not_checked"]
+Status = Literal["found", "missing", "waived", "not_checked"]
+#: How many of the test usager's STEP 1s the read-only tour consults, at most.
+_MAX_EVALUATIONS = 5
 
 #: The throw-away usager of a training target (never created elsewhere).
 PROBE = Identity(
@@ -103,7 +111,8 @@ class CheckLine:
 
 @dataclass
 class CheckReport:
-    """Every mapped text with its status; ``ok`` when none is missing and the tour completed."""
+    """Every mapped text with its status; ``ok`` when the tour completed and every text was
+    found or is waived by the mapping."""
 
     lines: list[CheckLine]
     created_probe: bool = False
@@ -116,11 +125,18 @@ class CheckReport:
         return [f"{line.path} « {line.text} »" for line in self.lines if line.status == "missing"]
 
     @property
+    def unchecked(self) -> list[str]:
+        """``screen.group.key « text »`` for each text the tour could not check (not waived)."""
+        return [
+            f"{line.path} « {line.text} »" for line in self.lines if line.status == "not_checked"
+        ]
+
+    @property
     def ok(self) -> bool:
-        return not self.missing and self.error is None
+        return not self.missing and not self.unchecked and self.error is None
 
     def counts(self) -> dict[str, int]:
-        out = {"found": 0, "missing": 0, "not_checked": 0}
+        out = {"found": 0, "missing": 0, "waived": 0, "not_checked": 0}
         for line in self.lines:
             out[line.status] += 1
         return out
@@ -133,6 +149,7 @@ class CheckReport:
             "error": self.error,
             "counts": self.counts(),
             "missing": self.missing,
+            "unchecked": self.unchecked,
             "lines": [
                 {"path": line.path, "text": line.text, "status": line.status, "note": line.note}
                 for line in self.lines
@@ -180,6 +197,7 @@ class _Tour:
     texts: dict[tuple[str, str, str], str] = field(default_factory=dict)
     error: str | None = None
     created_probe: bool = False
+    any_of: bool = False  # a text found once stays found (the test usager's several STEP 1s)
 
     def __post_init__(self) -> None:
         self.m = self.session.mapping
@@ -192,6 +210,8 @@ class _Tour:
 
     def mark(self, screen: str, group: str, key: str, found: bool, note: str = "") -> None:
         if (screen, group, key) in self.texts:
+            if self.any_of and self.status[(screen, group, key)][0] == "found":
+                return  # seen on an earlier evaluation: content varies from one to the next
             self.status[(screen, group, key)] = ("found" if found else "missing", note)
 
     def check(self, screen: str, page: Screen, *groups: str) -> AriaNode:
@@ -259,10 +279,13 @@ class _Tour:
         options = page.label(label).first.get_by_role("option", name=text, include_hidden=True)
         return options.count() > 0
 
-    def see_text(self, screen: str, group: str, key: str, tree: AriaNode) -> None:
-        """A message that should show now."""
+    def see_text(
+        self, screen: str, group: str, key: str, tree: AriaNode, *, may_show: bool = False
+    ) -> None:
+        """A message that should show now (``may_show``: that shows only in some dossiers, so
+        not seeing it leaves it unchecked rather than missing)."""
         text = self.texts.get((screen, group, key))
-        if text is not None:
+        if text is not None and (text in tree.text() or not may_show):
             self.mark(screen, group, key, text in tree.text())
 
     @contextmanager
@@ -276,16 +299,14 @@ class _Tour:
             raise _Stop from e
 
     def report(self) -> CheckReport:
-        lines = [
-            CheckLine(
-                screen,
-                group,
-                key,
-                self.texts[(screen, group, key)],
-                *self.status[(screen, group, key)],
-            )
-            for (screen, group, key) in self.texts
-        ]
+        lines = []
+        for (screen, group, key), text in self.texts.items():
+            status, note = self.status[(screen, group, key)]
+            line = CheckLine(screen, group, key, text, status, note)
+            reason = self.m.waived.get(line.path)
+            if status == "not_checked" and reason is not None:
+                line = CheckLine(screen, group, key, text, "waived", reason)
+            lines.append(line)
         return CheckReport(
             lines, created_probe=self.created_probe, read_only=not self.create, error=self.error
         )
@@ -321,13 +342,13 @@ class _Tour:
         with self.stage("formulaire de création d'usager"):
             form = results.open_create_form()
             self.check("usager_form", form)
-        if not self.create:
-            return
-        with self.stage("usager de contrôle"):
-            dossier = self._probe_dossier(form)
+        with self.stage("usager de contrôle" if self.create else "dossier de l'usager de test"):
+            dossier = self._probe_dossier() if self.create else self._reference_dossier()
         with self.stage("dossier"):
             self.check("dossier", dossier, "heading", "tabs")
+            dossier_url = dossier.url
             tree = dossier.show_evaluations().state()
+            self.see_text("dossier", "texts", "no_evaluation", tree, may_show=True)
             link = self.m.dossier.links["new_evaluation"]
             self.mark("dossier", "links", "new_evaluation", tree.has("link", link))
             chooser = dossier.new_evaluation()
@@ -336,18 +357,53 @@ class _Tour:
             step1 = chooser.choose_step1()
         with self.stage("formulaire STEP 1"):
             self.check("step1", step1)
-            saved = self._probe_step1(step1)
-        with self.stage("consultation de l'évaluation"):
-            self._check_evaluation(saved)
+            # Read-only: nothing typed, nothing saved; leaving the form is the cancel.
+            if self.create:
+                saved = self._probe_step1(step1)
+                self.see_text("evaluation", "texts", "saved", saved.state())
         with self.stage("évaluations du dossier"):
-            dossier = s.goto(dossier.url, DossierPage).show_evaluations()
+            dossier = s.goto(dossier_url, DossierPage).show_evaluations()
             tree = self.check("dossier", dossier, "columns", "links")
             self.see_text("dossier", "texts", "type_step1", tree)
-            self.see_text("dossier", "texts", "step2_task", tree)
+            self.see_text("dossier", "texts", "step2_task", tree, may_show=True)
+            step1_type = self.m.dossier.texts["type_step1"]
+            rows = [r for r in dossier.evaluations() if r.type == step1_type and r.link]
+            if not rows:
+                raise SystemException(
+                    "Le dossier de l'usager de test n'a aucune STEP 1 à consulter : l'écran de "
+                    "consultation des évaluations ne peut pas être vérifié.",
+                    code="check_failed",
+                )
+        with self.stage("consultation de l'évaluation"):
+            shown: Screen = dossier
+            for row in rows[:_MAX_EVALUATIONS]:
+                shown = dossier.open_evaluation(row)
+                self._check_evaluation(shown)
+                self.any_of = True
+            self.any_of = False
         with self.stage("exports"):
-            self._check_exports(dossier)
+            self._check_exports(shown)
 
-    def _probe_dossier(self, form: Any) -> DossierPage:
+    def _reference_dossier(self) -> DossierPage:
+        """The test usager's dossier (settings check_birth_name / check_birth_date), found by a
+        search, opened read-only; the results' texts checked on the way."""
+        s = self.session
+        results = s.open_search().search(
+            birth_date=s.settings.check_birth_date, birth_name=s.settings.check_birth_name
+        )
+        wanted = normalize_trait(s.settings.check_birth_name)
+        rows = [r for r in self._result_rows(results) if normalize_trait(r.birth_name) == wanted]
+        if not rows or rows[0].link is None:
+            # No name or date in the message: the settings say which usager is meant.
+            raise SystemException(
+                "L'usager de test du contrôle est introuvable dans l'outil cible (réglages "
+                "ICOPE_BOT_CHECK_BIRTH_NAME et ICOPE_BOT_CHECK_BIRTH_DATE) : sans son dossier, "
+                "le formulaire STEP 1 et les évaluations ne peuvent pas être vérifiés.",
+                code="check_failed",
+            )
+        return results.open(rows[0])
+
+    def _probe_dossier(self) -> DossierPage:
         """Open the throw-away usager's dossier, creating it first when needed; meet the
         double warning on the way (a second creation, cancelled)."""
         s = self.session
@@ -374,7 +430,11 @@ class _Tour:
 
     def _probe_rows(self, search: SearchPage) -> list[UsagerRow]:
         """The throw-away usager in the search results (the results' texts checked)."""
-        results = search.search(birth_date=PROBE.birth_date)
+        rows = self._result_rows(search.search(birth_date=PROBE.birth_date))
+        return [r for r in rows if normalize_trait(r.birth_name) == PROBE.birth_name]
+
+    def _result_rows(self, results: ResultsPage) -> list[UsagerRow]:
+        """The rows of a search's results, their columns and links checked when there are some."""
         tree = results.state()
         if self.m.search.texts["no_result"] in tree.text():
             return []
@@ -383,8 +443,7 @@ class _Tour:
         for key in ("next_page", "previous_page"):
             if key in self.m.search.links and tree.has("link", self.m.search.links[key]):
                 self.mark("search", "links", key, True)
-        rows = results.rows()
-        return [r for r in rows if normalize_trait(r.birth_name) == PROBE.birth_name]
+        return results.rows()
 
     def _probe_step1(self, step1: Step1FormPage) -> EvaluationPage:
         choices = step1.effecteur_choices()
@@ -407,7 +466,6 @@ class _Tour:
     def _check_evaluation(self, saved: EvaluationPage) -> None:
         saved.alerts_panel()
         tree = self.check("evaluation", saved)
-        self.see_text("evaluation", "texts", "saved", tree)
         alerts = self.m.evaluation.alerts
         region = tree.find("region", alerts.region)
         self.mark("evaluation", "alerts", "region", region is not None)

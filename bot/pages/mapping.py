@@ -8,7 +8,10 @@ French e-parcours tools:
 
 - ``target``: ``sandbox: true`` marks a training target where ``check-target`` may create a
   throw-away usager (never set it for the real tool);
-- ``formats``: how dates and decimal numbers are written on the screens.
+- ``formats``: how dates and decimal numbers are written on the screens;
+- ``waived``: the texts ``check-target`` may leave unchecked, each with the reason (a message the
+  tool shows only in a situation the read-only tour must not provoke). Any other text it cannot
+  check makes the preflight fail.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pydantic import (
     ConfigDict,
     ValidationError,
     field_validator,
+    model_validator,
     with_config,
 )
 from typing_extensions import TypedDict
@@ -331,15 +335,41 @@ class TargetMapping(_Section):
     target: TargetInfo = TargetInfo()
     formats: Formats = Formats()
     rules: TargetRules = TargetRules()
+    #: ``screen.group.key`` → why check-target may leave that text unchecked (French).
+    waived: dict[str, str] = {}
 
     def screens(self) -> dict[str, dict[str, Any]]:
         """Screen → group → key → text, as in the file (check-target walks it)."""
-        skip = {"otp_email", "target", "formats", "rules"}
+        skip = {"otp_email", "target", "formats", "rules", "waived"}
         return {
             name: value
             for name, value in self.model_dump(exclude_none=True).items()
             if name not in skip
         }
+
+    @model_validator(mode="after")
+    def _waived_texts_exist(self) -> TargetMapping:
+        # A waiver naming no text (a typo, a renamed key) would silently waive nothing.
+        known = set(_paths(self.screens()))
+        unknown = sorted(set(self.waived) - known)
+        if unknown:
+            raise ValueError(f"waived : texte(s) inconnu(s) : {', '.join(unknown)}")
+        empty = sorted(path for path, reason in self.waived.items() if not reason.strip())
+        if empty:
+            raise ValueError(f"waived : raison manquante pour {', '.join(empty)}")
+        return self
+
+
+def _paths(section: dict[str, Any], prefix: str = "") -> list[str]:
+    """``screen.group.key`` of every text (the path check-target reports)."""
+    out: list[str] = []
+    for name, value in section.items():
+        path = f"{prefix}.{name}" if prefix else name
+        if isinstance(value, str):
+            out.append(path)
+        elif isinstance(value, dict):
+            out.extend(_paths(value, path))
+    return out
 
 
 @cache

@@ -4,7 +4,7 @@
 
     queue (needs_review, failed, invalid) ──export──► reviews/exceptions-<date>.xlsx / .csv
                                                         │  the reviewer fills « Décision »
-    queue ◄──import (one transaction, reviewer:<name>)──┘  approve | retry | reject | fix
+    queue ◄──import (one transaction, reviewer:<name>)──┘  valider | relancer | rejeter | corriger
 
 The file holds health data: its folder is 0700, the files 0600, and nothing of its content goes to
 the logs (references and counts only). Cells are written as text, never as formulas, and a CSV

@@ -45,10 +45,11 @@ S = ItemState
 _DECISION_SYNONYMS: dict[str, Decision] = {
     **{d.value: d for d in Decision},
     "approuver": Decision.APPROVE,
-    "valider": Decision.APPROVE,
-    "relancer": Decision.RETRY,
-    "rejeter": Decision.REJECT,
-    "corriger": Decision.FIX,
+    # The English words of earlier files (approve/retry/reject/fix) still read.
+    "approve": Decision.APPROVE,
+    "retry": Decision.RETRY,
+    "reject": Decision.REJECT,
+    "fix": Decision.FIX,
 }
 _ALLOWED_FROM: dict[Decision, frozenset[ItemState]] = {
     Decision.APPROVE: frozenset({S.NEEDS_REVIEW, S.FAILED}),
@@ -284,7 +285,7 @@ def _state_refusal(decision: Decision, state: ItemState) -> str:
     if state is S.INVALID:
         return (
             f"décision « {decision.value} » impossible sur une ligne invalide : "
-            "corrigez-la (fix) ou rejetez-la (reject)"
+            "corrigez-la (corriger) ou rejetez-la (rejeter)"
         )
     return (
         f"décision « {decision.value} » impossible : l'élément est maintenant "
@@ -303,7 +304,7 @@ def _fixed_assessment(
     """The corrected payload of a ``fix`` row, validated; same reference."""
     if not identity_in_file and view.assessment is None:
         raise _Refused(
-            "fix impossible : le fichier a été exporté sans identité (--masked) et la ligne "
+            "« corriger » impossible : le fichier a été exporté sans identité (--masked) et la ligne "
             "invalide n'en a pas d'autre ; réexportez avec l'identité"
         )
     data: dict[str, Any] = {
@@ -357,7 +358,7 @@ def _fixed_assessment(
             )
         if not problems:
             return assessment
-    raise _Refused("correction (fix) invalide : " + " ; ".join(problems))
+    raise _Refused("correction (corriger) invalide : " + " ; ".join(problems))
 
 
 _HEADER_OF = {c.key: c.header for c in ALL_COLUMNS}

@@ -15,6 +15,9 @@ from bot.icope import alerts_for
 
 # Reused from ingest: cells are read with the export's own rules and synonyms.
 from bot.ingest import (
+    FIELD_KINDS,
+    SKIP,
+    _CellReader,
     load_mapping,
     normalize_header,
 )
@@ -84,7 +87,7 @@ def export_exceptions(
 def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
     """One item as typed cell values keyed by column key (formatting happens per file type)."""
     fix = _payload_values(v)
-    details = v.details
+    details = _details(v)
     if v.conflict is not None:
         # The correctable columns carry the NEW version: "corriger" applies it (edited or not),
         # "valider" keeps the queued one. The details put both side by side, field by field.
@@ -115,6 +118,18 @@ def _reason(v: ItemView) -> str:
     code = v.error_code or ("invalid_row" if v.state is ItemState.INVALID else None)
     action = what_to_do(code)
     return f"{v.reason}\nQue faire : {action}" if action else v.reason
+
+
+def _details(v: ItemView) -> str | None:
+    """The item's details; for an invalid row, also the cells left empty as unreadable, with the
+    text the export held, for the reviewer to correct."""
+    unreadable = unreadable_cells(v.raw) if v.assessment is None else []
+    if not unreadable:
+        return v.details
+    lines = "\n".join(f"  {cell}" for cell in unreadable)
+    return "\n".join(
+        p for p in (v.details, f"Cellules illisibles de l'export (laissées vides) :\n{lines}") if p
+    )
 
 
 def _usager(fix: dict[str, Any], with_identity: bool) -> str:
@@ -203,14 +218,45 @@ def _plain(value: Any) -> Any:
 
 
 def values_from_raw(raw: dict[str, str] | None) -> dict[str, Any]:
-    """An invalid row's cells as exported, by field, found as ingest finds them (aliases too)."""
-    matchers = load_mapping().matchers()
+    """An invalid row's cells, by field, found as ingest finds them (aliases too), typed as a
+    valid row's: a date column holds dates and a number column numbers on every row.
+
+    A cell ingest cannot read is left empty (a text among dates would break the reviewer's sorting
+    and filters); :func:`unreadable_cells` lists them for the row's details. Text fields keep the
+    exported text.
+    """
+    return _typed_raw(raw)[0]
+
+
+def unreadable_cells(raw: dict[str, str] | None) -> list[str]:
+    """« header » : text, for each cell of an invalid row left empty because unreadable."""
+    return _typed_raw(raw)[1]
+
+
+def _typed_raw(raw: dict[str, str] | None) -> tuple[dict[str, Any], list[str]]:
+    mapping = load_mapping()
+    matchers = mapping.matchers()
+    reader = _CellReader(mapping)
     values: dict[str, Any] = {}
+    unreadable: list[str] = []
     for header, cell in (raw or {}).items():
         key = matchers.get(normalize_header(header))
-        if key is not None and key not in values:
+        if key is None or key in values:
+            continue
+        kind = FIELD_KINDS.get(key, "text")
+        if kind in ("text", "insee", "ins"):
             values[key] = cell
-    return values
+            continue
+        value, why = reader.read(kind, str(cell or ""))
+        if why is not None or value is SKIP:
+            values[key] = None
+            if why is not None:
+                unreadable.append(f"« {header} » : {cell}")
+        elif kind == "domains":  # one cell listing the alerted domains: one column each here
+            values.update({f"app_alerts.{d}": _plain(bool(value[d])) for d in DOMAINS})
+        else:
+            values[key] = _plain(value)
+    return values, unreadable
 
 
 _ALERT_WORDS: dict[bool | None, str] = {True: "alerte", False: "pas d'alerte", None: "non lu"}

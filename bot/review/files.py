@@ -128,10 +128,11 @@ def write_xlsx(path: Path, columns: Iterable[Column], rows: list[dict[str, Any]]
         allow_blank=True,
         showErrorMessage=True,
         errorTitle="Décision inconnue",
-        error="Choisissez approve, retry, reject ou fix (voir l'onglet « Mode d'emploi »).",
+        error="Choisissez valider, relancer, rejeter ou corriger (voir l'onglet « Mode "
+        "d'emploi »).",
         showInputMessage=True,
         promptTitle="Décision",
-        prompt="approve = valider, retry = relancer, reject = rejeter, fix = corriger",
+        prompt="valider, relancer, rejeter ou corriger",
     )
     dv.add(f"{decision_col}2:{decision_col}{last_row}")
     ws.add_data_validation(dv)

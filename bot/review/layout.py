@@ -2,10 +2,12 @@
 
 Layout (one row per item, sheet « Exceptions », then a « Mode d'emploi » sheet)::
 
-    Référence | Usager | Date d'évaluation | État | Motif | Détails
+    Référence | Usager | Motif | Décision | Commentaire | Date d'évaluation | État | Détails
     | Alertes comparées — <domaine> ×6  ("app : alerte / e-parcours : pas d'alerte / règle : alerte")
-    | Capture (lien) | Autres captures | Décision | Commentaire | Origine
-    | Dernière modification (ne pas modifier)
+    | Capture (lien) | Autres captures | Origine | Dernière modification (ne pas modifier)
+
+The decision sits next to what it is about (reference, usager, reason): the reviewer reads and
+decides without scrolling past fourteen columns.
     | the correctable payload, for ``fix``: Consentement au partage, [identity ×11],
       Alerte <domaine> ×6, the 18 STEP 1 answers (headers of mappings/icope_et_moi.yaml)
 
@@ -33,10 +35,12 @@ DISCORDANT = "⚠ "
 
 
 class Decision(StrEnum):
-    APPROVE = "approve"  # the difference is accepted as is → approved
-    RETRY = "retry"  # run it again → pending, attempts reset
-    REJECT = "reject"  # drop it → rejected
-    FIX = "fix"  # the corrected columns become the payload → pending
+    """The reviewer's choice, in the file's language (the English words are accepted on import)."""
+
+    APPROVE = "valider"  # the difference is accepted as is → approved
+    RETRY = "relancer"  # run it again → pending, attempts reset
+    REJECT = "rejeter"  # drop it → rejected
+    FIX = "corriger"  # the corrected columns become the payload → pending
 
 
 # --- the file's columns ----------------------------------------------------------------------
@@ -66,9 +70,11 @@ ASSESSED_ON = _from_export("assessed_on", 13, "date")
 INFO_COLUMNS: tuple[Column, ...] = (
     Column("reference", "Référence", 22),
     Column("usager", "Usager", 30),
+    Column("reason", "Motif", 40, "wrap"),
+    Column("decision", "Décision", 12, "decision"),
+    Column("comment", "Commentaire", 40, "wrap"),
     ASSESSED_ON,
     Column("state", "État", 16),
-    Column("reason", "Motif", 40, "wrap"),
     Column("details", "Détails", 60, "wrap"),
     *(
         Column(f"alerts.{d}", f"Alertes comparées — {DOMAIN_LABELS[d]}", 24, "wrap")
@@ -76,8 +82,6 @@ INFO_COLUMNS: tuple[Column, ...] = (
     ),
     Column("evidence", "Capture", 20, "link"),
     Column("evidence_more", "Autres captures", 30, "wrap"),
-    Column("decision", "Décision", 12, "decision"),
-    Column("comment", "Commentaire", 40, "wrap"),
     Column("origin", "Origine", 24),
     Column("updated_at", "Dernière modification (ne pas modifier)", 34),
 )
@@ -129,15 +133,16 @@ terminer seul : alertes discordantes, identité à vérifier, erreur technique r
 invalides dans l'export. Lisez le motif, les détails, les alertes comparées et la capture d'écran,
 puis choisissez une décision dans la colonne « Décision » (liste déroulante) :
 
-approve — valider : la différence est acceptée telle quelle, le dossier est clos.
-retry — relancer : le robot refait la saisie (après une panne, une identité créée à la main...).
-reject — rejeter : l'auto-évaluation ne sera pas saisie (doublon, refus de l'usager...).
-fix — corriger : corrigez les colonnes de droite (identité, consentement, réponses, alertes de
-      l'application) ; elles remplacent les données de l'export et le robot refait la saisie.
-      Valeurs : Oui/Non, dates jj/mm/aaaa, nombres avec virgule, lever de chaise vide si non réalisé.
+valider : la différence est acceptée telle quelle, le dossier est clos.
+relancer : le robot refait la saisie (après une panne, une identité créée à la main...).
+rejeter : l'auto-évaluation ne sera pas saisie (doublon, refus de l'usager...).
+corriger : corrigez les colonnes de droite (identité, consentement, réponses, alertes de
+           l'application) ; elles remplacent les données de l'export et le robot refait la
+           saisie. Valeurs : Oui/Non, dates jj/mm/aaaa, nombres avec virgule, lever de chaise
+           vide si non réalisé.
 
 Laissez la décision vide pour ne rien changer. La colonne « Commentaire » est gardée dans l'historique.
-Une ligne invalide (données de l'export illisibles) ne peut être que corrigée (fix) ou rejetée (reject).
+Une ligne invalide (données de l'export illisibles) ne peut être que corrigée ou rejetée.
 
 Ne modifiez ni la « Référence » ni la « Dernière modification » : elles servent à vérifier que
 l'élément n'a pas changé depuis l'export. Si le robot ou un autre relecteur l'a modifié entre-temps,

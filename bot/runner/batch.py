@@ -36,6 +36,7 @@ from bot.models import ItemState
 from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
 from bot.runner.recovery import browser_tmp, recover_dead_workers, worker_name
 from bot.runner.summary import (
+    STOP_LABELS,
     STOP_MESSAGES,
     Ask,
     Category,
@@ -46,9 +47,11 @@ from bot.runner.summary import (
     RunOptions,
     RunSummary,
     StopReason,
+    duration_text,
 )
+from bot.runner.turns import Turns
 from bot.runner.worker import LeaseHeartbeat, WorkerBrowser
-from bot.workqueue import RetryPolicy, WorkItem, WorkQueue, work_by_machine
+from bot.workqueue import STATE_LABELS, RetryPolicy, WorkItem, WorkQueue, work_by_machine
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -100,6 +103,8 @@ class _Run(Generic[SessionT]):
         self.message = ""
         #: Not to be taken again in this run: dry-run items (back to pending) and skipped ones.
         self.excluded: set[str] = set()
+        #: Items of people whose searches could meet go in lease order, as with one worker.
+        self.turns = Turns()
 
     # --- events and stopping -------------------------------------------------------------
 
@@ -117,7 +122,7 @@ class _Run(Generic[SessionT]):
             if self.stopped_reason is None:
                 self.stopped_reason = reason
                 self.message = STOP_MESSAGES[reason].format(**fmt)
-                logger.warning("Arrêt du lot ({})", reason)
+                logger.warning("Arrêt du lot : {}", STOP_LABELS.get(reason, reason))
                 self.halt.set()
                 self.emit(RunEvent("stopping", message=self.message))
 
@@ -158,6 +163,9 @@ class _Run(Generic[SessionT]):
             if not items:
                 return None
             self.taken += 1
+            from bot.flows.identity import search_keys
+
+            self.turns.join(items[0].reference, search_keys(items[0].assessment.identity))
             return items[0]
 
     def _references(self) -> list[str] | None:
@@ -202,6 +210,7 @@ class _Run(Generic[SessionT]):
                 if self.should_stop():
                     # Stop asked while leasing: the item was not started, give it back.
                     self.queue.release_unstarted(item, item.actor)
+                    self.turns.leave(item.reference)
                     break
                 register_pii(
                     item.assessment.identity.birth_name,
@@ -221,6 +230,7 @@ class _Run(Generic[SessionT]):
                     self.process(item, browser, session, worker)
                 finally:
                     self.heartbeat.drop(item)
+                    self.turns.leave(item.reference)
         finally:
             browser.stop()
 
@@ -229,7 +239,7 @@ class _Run(Generic[SessionT]):
     ) -> None:
         settings, options = self.settings, self.options
         self.emit(RunEvent("item_started", worker, item.reference, item.attempt))
-        logger.info(
+        logger.debug(
             "Élément {} : début (tentative {}{})",
             item.reference,
             item.attempt,
@@ -249,7 +259,10 @@ class _Run(Generic[SessionT]):
                     session.ensure_logged_in()
                     browser.fresh = False
                 in_flow.append(True)
-                self.flow(session, item, settings, evidence=self.evidence, dry_run=options.dry_run)
+                with self.turns.turn(item.reference):
+                    self.flow(
+                        session, item, settings, evidence=self.evidence, dry_run=options.dry_run
+                    )
             except Exception as e:
                 if not isinstance(e, BusinessException):
                     captured.append(self.capture_failure(item, browser, screen=not in_flow))
@@ -313,9 +326,15 @@ class _Run(Generic[SessionT]):
             recovered=item.recovered,
             dry_run=self.options.dry_run,
             evidence=tuple(item.evidence),
+            alerts=item.result.get("alerts") if item.result else None,
         )
-        logger.info(
-            "Élément {} → {} ({}) en {:.1f} s", item.reference, outcome.value, code or "ok", seconds
+        # DEBUG: the console already shows each item's end once (bot.console.RunProgress).
+        logger.debug(
+            "Élément {} : {}{} en {}",
+            item.reference,
+            STATE_LABELS[outcome],
+            f" [{code}]" if code else "",
+            duration_text(seconds),
         )
         return record
 

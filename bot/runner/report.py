@@ -55,10 +55,20 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .message { padding: .6em 1em; border-left: 4px solid #a4161a; background: #fbeaea; }
 .exception { border: 1px solid #ddd; padding: .6em 1em; margin: 1em 0; }
 .exception h3 { margin: 0 0 .3em; font-size: 1.05em; }
-.thumbs { display: flex; flex-wrap: wrap; gap: .6em; }
+.thumbs { display: flex; flex-wrap: wrap; gap: .8em; }
 .thumbs figure { margin: 0; }
-.thumbs img { max-width: 260px; max-height: 200px; border: 1px solid #bbb; }
+/* Large enough to read the screen's texts; a click shows the capture at full size (no script:
+   the report may be opened from a mail, where scripts do not run). */
+.thumbs img { width: 520px; max-width: 100%; border: 1px solid #bbb; cursor: zoom-in; }
+.thumbs figure:target { position: fixed; inset: 0; z-index: 10; margin: 0; padding: 1em;
+  background: rgba(0, 0, 0, .85); overflow: auto; }
+.thumbs figure:target img { width: auto; max-width: none; cursor: default; }
+.thumbs .close { display: none; }
+.thumbs figure:target .close { display: inline-block; color: #fff; font-size: 1.1em;
+  margin-bottom: .5em; }
+.thumbs figure:target figcaption { color: #eee; }
 .thumbs figcaption, .path { font-size: .8em; color: #555; word-break: break-all; }
+table.alerts td.differs { background: #fce4d6; font-weight: 600; }
 </style>
 </head>
 <body>
@@ -104,11 +114,18 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 <p>{{ e.reason }}{% if e.code %} <code>{{ e.code }}</code>{% endif %}<br>
 {% if e.action %}<strong>Que faire :</strong> {{ e.action }}<br>{% endif %}
 <span class="path">tentative {{ e.attempt }}, {{ e.seconds }}, robot {{ e.worker }}</span></p>
+{% if e.alerts %}<table class="alerts">
+<tr><th>Domaine</th><th>ICOPE et Moi</th><th>e-parcours</th><th>Règle de référence</th></tr>
+{% for a in e.alerts %}<tr><td>{{ a.domain }}</td>
+{% for said in a.said %}<td{% if a.differs %} class="differs"{% endif %}>{{ said }}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endif %}
 {# The purge (bot/retention.py) finds an item's evidence between these two comments. #}
 <!-- preuves {{ e.reference }} -->
 {% if e.images %}<div class="thumbs">
-{% for img in e.images %}<figure><img src="{{ img.uri }}" alt="capture {{ img.name }}">
-<figcaption>{{ img.name }}</figcaption></figure>
+{% for img in e.images %}<figure id="{{ e.reference }}-{{ e.attempt }}-{{ loop.index }}">
+<a class="close" href="#{{ e.reference }}-{{ e.attempt }}">✕ fermer</a>
+<a href="#{{ e.reference }}-{{ e.attempt }}-{{ loop.index }}" title="Afficher en grand"><img src="{{ img.uri }}" alt="capture {{ img.name }}"></a>
+<figcaption>{{ img.name }} — cliquer pour agrandir</figcaption></figure>
 {% endfor %}</div>{% endif %}
 {% for f in e.files %}<div class="path">{{ f }}</div>{% endfor %}
 <!-- fin des preuves -->
@@ -121,7 +138,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 {% for r in rows %}<tr><td>{{ r.reference }}</td><td class="n">{{ r.attempt }}</td>
 <td>{{ r.outcome }}</td><td class="n">{{ r.seconds }}</td></tr>
 {% endfor %}</table>
-<p class="path">Les traces (.zip) s'ouvrent avec : playwright show-trace CHEMIN</p>
+{% if traces %}<p class="path">Les traces (.zip) s'ouvrent avec : playwright show-trace CHEMIN</p>{% endif %}
 </body>
 </html>
 """
@@ -172,7 +189,31 @@ def _exception(record: ItemRecord) -> dict[str, object]:
         "worker": record.worker,
         "images": images,
         "files": files,
+        "alerts": _alert_rows(record),
     }
+
+
+_SAID = {True: "alerte", False: "pas d'alerte", None: "non lu"}
+
+
+def _alert_rows(record: ItemRecord) -> list[dict[str, object]]:
+    """Per domain, what each source said, for an item whose alerts were compared."""
+    from bot.models import DOMAIN_LABELS, DOMAINS
+
+    alerts = record.alerts or {}
+    if not any(alerts.get(s) for s in ("app", "target", "reference")):
+        return []
+    rows: list[dict[str, object]] = []
+    for d in DOMAINS:
+        said = [alerts.get(s, {}).get(d) for s in ("app", "target", "reference")]
+        rows.append(
+            {
+                "domain": DOMAIN_LABELS[d],
+                "said": [_SAID[x] for x in said],
+                "differs": len({x for x in said if x is not None}) > 1,
+            }
+        )
+    return rows
 
 
 def render_run_report(summary: RunSummary) -> str:
@@ -209,6 +250,7 @@ def render_run_report(summary: RunSummary) -> str:
             for machine, states in summary.machines.items()
         ],
         exceptions=[_exception(r) for r in summary.exceptions],
+        traces=any(str(p).endswith(".zip") for r in summary.exceptions for p in r.evidence),
         rows=[
             {
                 "reference": r.reference,

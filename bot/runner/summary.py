@@ -89,6 +89,8 @@ class ItemRecord:
     recovered: bool = False
     dry_run: bool = False
     evidence: tuple[str, ...] = ()
+    #: Alerts per source ("app", "target", "reference") and domain, when they were compared.
+    alerts: dict[str, dict[str, bool]] | None = None
 
 
 @dataclass

@@ -78,7 +78,9 @@ def check_step(settings: Settings, night: Night) -> bool:
         logger.opt(exception=True).error("Contrôle de l'outil cible en erreur")
         check = TargetCheck(ok=False, message=f"Contrôle impossible ({type(e).__name__}).")
     else:
+        # A text the tour could not check counts as missing: it did not look, so not "conforme".
         missing = [mask(str(m)) for m in report.missing]
+        missing += [mask(f"{m} (non vérifié)") for m in report.unchecked]
         # report.error: why the tour stopped before its end (a screen it could not reach)
         message = "" if report.ok else (report.error or "L'écran de l'outil cible a changé.")
         check = TargetCheck(ok=bool(report.ok), missing=missing, message=message)

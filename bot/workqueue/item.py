@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from bot.errors import BusinessException, ConfigurationError, SystemException
 from bot.logs import logger, register_pii
 from bot.models import ItemState, SelfAssessment
-from bot.workqueue.contract import IllegalTransition, RetryPolicy, TransitionChanges
+from bot.workqueue.contract import STATE_LABELS, IllegalTransition, RetryPolicy, TransitionChanges
 
 if TYPE_CHECKING:
     from bot.workqueue.contract import WorkQueue
@@ -171,7 +171,11 @@ class WorkItem:
             self.error = exc or lost
             logger.warning("Élément {} non libéré : {}", self.reference, lost.message)
         if self.outcome is not None:
-            logger.info(
-                "Élément {} → {} (tentative {})", self.reference, self.outcome, self.attempt
+            # DEBUG: the console already says how each item ended, once (bot.console).
+            logger.debug(
+                "Élément {} : {} (tentative {})",
+                self.reference,
+                STATE_LABELS[self.outcome],
+                self.attempt,
             )
         return exc is not None

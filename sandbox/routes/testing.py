@@ -83,6 +83,16 @@ async def step1s(
     ]
 
 
+@router.get("/usagers")
+async def usagers(request: Request) -> list[dict[str, Any]]:
+    """Every usager, in creation order: strict traits, INS and who created it."""
+    keep = ("id", "birth_name", "first_names", "sex", "birth_date", "birth_insee", "ins")
+    return [
+        {k: r[k] for k in keep} | {"created_by": r["created_by"]}
+        for r in runtime(request).store.usagers()
+    ]
+
+
 @router.post("/usagers")
 async def add_usager(request: Request) -> JSONResponse:
     """Create a usager directly, without the double check (``first_names`` as a list or a string).
