@@ -91,18 +91,23 @@ def _add_sample_export(sub: SubParsers) -> None:
 
 
 def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from bot.console import RowProgress
     from bot.sample import generate
 
     try:
-        export = generate(
-            args.rows,
-            seed=args.seed,
-            returning=args.returning,
-            homonyms=args.homonyms,
-            errors=args.errors,
-            discordant=args.discordant,
-        )
-        path = export.write(args.out)
+        with RowProgress(Console(stderr=True)) as bar:
+            export = generate(
+                args.rows,
+                seed=args.seed,
+                returning=args.returning,
+                homonyms=args.homonyms,
+                errors=args.errors,
+                discordant=args.discordant,
+                progress=bar,
+            )
+            path = export.write(args.out, progress=bar)
     except ValueError as e:
         print(f"Export d'exemple impossible : {e}", file=sys.stderr)
         return 2
