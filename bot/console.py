@@ -297,7 +297,10 @@ _DATA_NAMES = {
 def print_data_folders(console: Console, settings: Settings) -> None:
     """Where the data lives: the data folder, and each place set apart from it."""
     home = settings.home.expanduser().resolve()
-    console.print(f"Données : {home} (ICOPE_BOT_HOME)", markup=False, highlight=False)
+    # soft_wrap: a path cut in two cannot be copied
+    console.print(
+        f"Données : {home} (ICOPE_BOT_HOME)", markup=False, highlight=False, soft_wrap=True
+    )
     for name, path in settings.data_paths().items():
         if not path.expanduser().resolve().is_relative_to(home):
             variable = f"ICOPE_BOT_{name.upper()}"
@@ -305,4 +308,5 @@ def print_data_folders(console: Console, settings: Settings) -> None:
                 f"  {_DATA_NAMES[name]} ailleurs : {path} ({variable})",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,
             )
