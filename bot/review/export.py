@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,13 @@ from bot.review.layout import (
 )
 from bot.workqueue import STATE_LABELS, ItemView, WorkQueue
 
-__all__ = ["ExportResult", "export_exceptions", "values_from_raw"]
+__all__ = ["INFO_DAYS", "ExportResult", "export_exceptions", "values_from_raw"]
 
 S = ItemState
+
+#: The Informations sheet lists the identity details that differed in the last INFO_DAYS days:
+#: nothing is to decide there, so older ones would only pile up in every new file.
+INFO_DAYS = 30
 
 # --- export ------------------------------------------------------------------------------------
 
@@ -69,7 +73,8 @@ def export_exceptions(
         out_dir, f"exceptions-{(today or date.today()).isoformat()}", (".xlsx", ".csv")
     )
     xlsx, csv_path = out_dir / f"{stem}.xlsx", out_dir / f"{stem}.csv"
-    write_private(xlsx, lambda tmp: write_xlsx(tmp, columns, rows))
+    informations = _informations(queue, views, with_identity)
+    write_private(xlsx, lambda tmp: write_xlsx(tmp, columns, rows, informations=informations))
     write_private(csv_path, lambda tmp: write_csv(tmp, columns, rows))
     by_state = {s: sum(v.state == s for v in views) for s in REVIEW_STATES}
     logger.info(
@@ -115,6 +120,35 @@ def _reason(v: ItemView) -> str:
     code = v.error_code or ("invalid_row" if v.state is ItemState.INVALID else None)
     action = what_to_do(code)
     return f"{v.reason}\nQue faire : {action}" if action else v.reason
+
+
+def _informations(
+    queue: WorkQueue, views: list[ItemView], with_identity: bool
+) -> list[dict[str, Any]]:
+    """One row per used trait or contact detail the export gives otherwise than the dossier.
+
+    Done items too: they went through (the strict traits matched), a person should still know.
+    Without identity, the values are left out and only the trait is named.
+    """
+    since = datetime.now(UTC) - timedelta(days=INFO_DAYS)
+    done = [v for v in queue.items([S.DONE]) if v.updated_at >= since]
+    out = []
+    for v in sorted([*views, *done], key=lambda v: (v.created_at, v.reference)):
+        infos = (v.result or {}).get("identity_info") or []
+        for info in infos:
+            out.append(
+                {
+                    "reference": v.reference,
+                    "usager": _usager(_payload_values(v), with_identity),
+                    "state": STATE_LABELS[v.state],
+                    "dossier": (v.result or {}).get("dossier_id"),
+                    "label": info.get("label"),
+                    "kind": info.get("kind"),
+                    "export": info.get("export") if with_identity else None,
+                    "in_dossier": (info.get("dossier") or "(vide)") if with_identity else None,
+                }
+            )
+    return out
 
 
 def _usager(fix: dict[str, Any], with_identity: bool) -> str:

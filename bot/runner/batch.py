@@ -313,6 +313,9 @@ class _Run(Generic[SessionT]):
             recovered=item.recovered,
             dry_run=self.options.dry_run,
             evidence=tuple(item.evidence),
+            identity_info=tuple(
+                str(d.get("label")) for d in item.result.get("identity_info") or ()
+            ),
         )
         logger.info(
             "Élément {} → {} ({}) en {:.1f} s", item.reference, outcome.value, code or "ok", seconds

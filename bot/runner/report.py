@@ -115,6 +115,17 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 </section>
 {% else %}<p>Aucune exception.</p>{% endfor %}
 
+{% if informations %}
+<h2>Informations d'identité ({{ informations|length }})</h2>
+<p>Dossiers trouvés sur leurs traits stricts dont l'export donne d'autres traits d'usage ou
+coordonnées. Aucune décision n'est demandée et le robot n'a rien modifié dans les dossiers ;
+le détail est dans l'onglet « Informations » du fichier de vérification.</p>
+<table>
+<tr><th>Référence</th><th>Diffère du dossier par</th></tr>
+{% for i in informations %}<tr><td>{{ i.reference }}</td><td>{{ i.traits }}</td></tr>
+{% endfor %}</table>
+{% endif %}
+
 <h2>Tous les éléments</h2>
 <table>
 <tr><th>Référence</th><th>Tentative</th><th>État</th><th>Durée</th></tr>
@@ -209,6 +220,11 @@ def render_run_report(summary: RunSummary) -> str:
             for machine, states in summary.machines.items()
         ],
         exceptions=[_exception(r) for r in summary.exceptions],
+        informations=[
+            {"reference": r.reference, "traits": ", ".join(r.identity_info)}
+            for r in summary.items
+            if r.identity_info
+        ],
         rows=[
             {
                 "reference": r.reference,

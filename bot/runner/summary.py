@@ -89,6 +89,8 @@ class ItemRecord:
     recovered: bool = False
     dry_run: bool = False
     evidence: tuple[str, ...] = ()
+    # labels of the used traits / contact details the dossier shows otherwise (never values)
+    identity_info: tuple[str, ...] = ()
 
 
 @dataclass
