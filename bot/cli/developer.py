@@ -45,6 +45,11 @@ def _add_sandbox(sub: SubParsers) -> None:
         metavar="YEAR",
         help="fill an empty sandbox with a year of STEP 1s and STEP 2s (sandbox/seed.py)",
     )
+    p.add_argument(
+        "--ui-variant",
+        choices=["standard", "v2"],
+        help="screens to play: standard, or v2 (renamed labels, other order: the UI changed)",
+    )
     p.set_defaults(handler=_run_sandbox)
 
 
@@ -67,7 +72,11 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         given["otp_mode"] = args.otp
     if args.seed_year:
         given["seed_year"] = args.seed_year
-    serve(SandboxConfig(**given), port=args.port)
+    config = SandboxConfig(**given)
+    if args.ui_variant:
+        faults = config.faults.model_copy(update={"ui_variant": args.ui_variant})
+        config = config.model_copy(update={"faults": faults})
+    serve(config, port=args.port)
     return 0
 
 
