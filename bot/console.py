@@ -86,13 +86,13 @@ class RunProgress:
         """On a terminal, print log lines above the live bar rather than through it."""
         if not self.live:
             return
-        from bot.logs import configure_logging, logger
+        from bot.logs import CONSOLE_FORMAT, configure_logging, logger
 
         configure_logging(level, logs_dir, console=False)
         logger.add(
             lambda line: self.say(mask(str(line)).rstrip("\n")),
             level=level,
-            format="{time:HH:mm:ss} {level:<7} {message}",
+            format=CONSOLE_FORMAT,
             colorize=False,
         )
 

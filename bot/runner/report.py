@@ -22,7 +22,7 @@ from jinja2 import Environment, select_autoescape
 
 from bot.errors import what_to_do
 from bot.evidence import free_stem, private_dir, write_private
-from bot.logs import mask
+from bot.logs import local_text, local_time, mask
 from bot.workqueue import STATE_LABELS
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ class _Image:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone().strftime("%d/%m/%Y %H:%M:%S")
+    return local_text(moment)  # the schedule's zone, with its offset
 
 
 def _embedded(path: Path) -> _Image | None:
@@ -240,7 +240,7 @@ def render_run_report(summary: RunSummary) -> str:
 def write_run_report(summary: RunSummary, reports_dir: Path) -> Path:
     """Write ``<reports_dir>/run-<yyyymmdd-hhmmss>.html`` (folder 0700, file 0600)."""
     private_dir(reports_dir)
-    stamp = summary.started_at.astimezone().strftime("%Y%m%d-%H%M%S")
+    stamp = local_time(summary.started_at).strftime("%Y%m%d-%H%M%S")
     # Two runs started in the same second keep both reports.
     stem = free_stem(reports_dir, f"run-{stamp}", (".html",))
     return write_private(reports_dir / f"{stem}.html", render_run_report(summary))
