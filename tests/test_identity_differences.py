@@ -233,6 +233,7 @@ def test_other_phone_and_used_name_end_done_and_are_told_in_result_report_and_re
     ) in rows
     assert len(rows) == 1 + 4  # two items, two traits each
     assert exported.count == 0  # nothing to decide: no exception row
+    assert exported.informations == 4
 
     masked = export_exceptions(work_queue, settings.reviews_dir, with_identity=False)
     wb = load_workbook(masked.xlsx, read_only=True)

@@ -58,6 +58,11 @@ def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
         )
     states = ", ".join(f"{n} {STATE_LABELS[s]}" for s, n in result.by_state.items())
     print(f"{result.count} élément(s) à examiner ({states}).")
+    if result.informations:
+        print(
+            f"{result.informations} écart(s) d'identité pour information, sans décision à "
+            "prendre : onglet « Informations » du classeur."
+        )
     print(f"  {result.xlsx}\n  {result.csv}")
     print(
         "Remplissez la colonne « Décision » puis : icope-bot review import FICHIER --reviewer NOM"

@@ -48,6 +48,7 @@ class ExportResult:
     csv: Path
     count: int  # items listed
     by_state: dict[ItemState, int]
+    informations: int = 0  # rows of the Informations sheet (identity details, no decision)
 
 
 def export_exceptions(
@@ -83,7 +84,13 @@ def export_exceptions(
         len(views),
         ", ".join(f"{s.value} {n}" for s, n in by_state.items()),
     )
-    return ExportResult(xlsx=xlsx, csv=csv_path, count=len(views), by_state=by_state)
+    return ExportResult(
+        xlsx=xlsx,
+        csv=csv_path,
+        count=len(views),
+        by_state=by_state,
+        informations=len(informations),
+    )
 
 
 def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
