@@ -131,6 +131,21 @@ def test_sample_export_in_a_pipe_prints_one_line(tmp_path: Path) -> None:
     assert done.stdout.strip().endswith("0 alertes discordantes).")
 
 
+def test_review_export_on_a_terminal_shows_its_steps(export: Path, tmp_path: Path) -> None:
+    env = _env(tmp_path / "data")
+    assert _in_pipe(["ingest", str(export)], env, tmp_path).returncode == 0  # 2 rows quarantined
+
+    code, out = _in_terminal(["review", "export"], env, tmp_path)
+    piped = _in_pipe(["review", "export"], env, tmp_path)
+
+    assert code == 0, out
+    assert "Préparation des lignes" in out
+    assert "Écriture du classeur" in out
+    assert "2/2 lignes" in out
+    assert BAR not in piped.stdout + piped.stderr
+    assert "2 élément(s) à examiner" in piped.stdout
+
+
 # --- one data folder --------------------------------------------------------------------------
 
 

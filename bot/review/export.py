@@ -15,6 +15,7 @@ from bot.icope import alerts_for
 
 # Reused from ingest: cells are read with the export's own rules and synonyms.
 from bot.ingest import (
+    Progress,
     load_mapping,
     normalize_header,
 )
@@ -57,6 +58,7 @@ def export_exceptions(
     *,
     with_identity: bool = True,
     today: date | None = None,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Write every item a person must decide on to ``exceptions-<date>.xlsx`` and ``.csv``.
 
@@ -68,14 +70,21 @@ def export_exceptions(
         queue.items(REVIEW_STATES), key=lambda v: (order[v.state], v.created_at, v.reference)
     )
     columns = layout(with_identity)
-    rows = [_row(v, with_identity) for v in views]
+    rows = []
+    for n, v in enumerate(views, start=1):
+        rows.append(_row(v, with_identity))
+        if progress is not None and (n % 1_000 == 0 or n == len(views)):
+            progress("Préparation des lignes", n, len(views))
     private_dir(out_dir)
     stem = free_stem(
         out_dir, f"exceptions-{(today or date.today()).isoformat()}", (".xlsx", ".csv")
     )
     xlsx, csv_path = out_dir / f"{stem}.xlsx", out_dir / f"{stem}.csv"
     informations = _informations(queue, views, with_identity)
-    write_private(xlsx, lambda tmp: write_xlsx(tmp, columns, rows, informations=informations))
+    write_private(
+        xlsx,
+        lambda tmp: write_xlsx(tmp, columns, rows, informations=informations, progress=progress),
+    )
     write_private(csv_path, lambda tmp: write_csv(tmp, columns, rows))
     by_state = {s: sum(v.state == s for v in views) for s in REVIEW_STATES}
     logger.info(

@@ -132,6 +132,7 @@ def write_xlsx(
     rows: list[dict[str, Any]],
     *,
     informations: list[dict[str, Any]] | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> None:
     """The review workbook: Exceptions (to decide), Informations (to know), Mode d'emploi."""
     cols = list(columns)
@@ -155,6 +156,8 @@ def write_xlsx(
             cell.alignment = _WRAP if col.kind == "wrap" else _TOP
             if col.key.startswith("alerts.") and str(cell.value or "").startswith(DISCORDANT):
                 cell.fill = _DISCORDANT_FILL
+        if progress is not None and ((i - 1) % 1_000 == 0 or i - 1 == len(rows)):
+            progress("Écriture du classeur", i - 1, len(rows))
     last_row = max(len(rows) + 1, 2)
     ws.row_dimensions[1].height = 45
     ws.freeze_panes = "B2"  # header row and reference column stay visible
