@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.logs import mask
 from bot.runner.summary import duration_text
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RowProgress",
     "RunProgress",
+    "Working",
     "ask_in_terminal",
     "print_data_folders",
     "print_run_summary",
@@ -194,6 +195,29 @@ class RowProgress:
             rate=_thousands(round(rate)) if rate else "…",
             left=left,
         )
+
+
+class Working:
+    """A spinner and what is being done, for work that cannot count (a browser visiting screens).
+
+    On a terminal only, and gone once done: the command's own result follows.
+    """
+
+    def __init__(self, console: Console, text: str, *, live: bool = True) -> None:
+        self.console = console
+        self.text = text
+        self.live = live and console.is_terminal
+        self._status: Any = None
+
+    def __enter__(self) -> Working:
+        if self.live:
+            self._status = self.console.status(self.text)
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
 
 
 def _thousands(n: int) -> str:

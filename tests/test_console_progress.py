@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -16,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from bot.sample import generate
+from sandbox.server import RunningSandbox
+from tests.fixtures.sandbox import BOT_PASSWORD
+from tests.test_check_target import sandbox_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR = "/s · reste"  # the rate and time left of a progress bar line
@@ -175,3 +179,28 @@ def test_a_folder_set_on_its_own_stays_apart_and_status_says_so(tmp_path: Path) 
     assert data["queue_path"] == str(home / "queue" / "queue.db")
     assert data["reviews_dir"] == str(reviews)
     assert f"fichiers de vérification ailleurs : {reviews} (ICOPE_BOT_REVIEWS_DIR)" in text.stdout
+
+
+# --- work that cannot count: a spinner -----------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_check_target_on_a_terminal_says_what_it_is_doing(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    env = _env(
+        tmp_path / "data",
+        ICOPE_BOT_BASE_URL=sandbox.base_url,
+        ICOPE_BOT_PASSWORD=BOT_PASSWORD,
+        ICOPE_BOT_MAPPING=str(sandbox_mapping(tmp_path)),
+        ICOPE_BOT_TIMEOUT_MS="5000",
+    )
+
+    code, out = _in_terminal(["check-target"], env, tmp_path)
+    piped = _in_pipe(["check-target"], env, tmp_path)
+
+    assert code == 0, out
+    assert "Contrôle des écrans de l'e-parcours…" in out
+    assert "trouvé(s), 0 absent(s)" in re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)  # colours
+    assert piped.returncode == 0, piped.stderr
+    assert "Contrôle des écrans" not in piped.stdout + piped.stderr

@@ -148,11 +148,16 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from bot.console import Working
     from bot.errors import BotError
     from bot.pages.conformance import check_target
 
     try:
-        report = check_target(settings)
+        # --json is for programs: no spinner, even on a terminal
+        with Working(
+            Console(stderr=True), "Contrôle des écrans de l'e-parcours…", live=not args.json
+        ):
+            report = check_target(settings)
     except BotError as e:
         print(e.message, file=sys.stderr)
         return 1
