@@ -156,6 +156,7 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             return data
         home = Path(data.get("home") or PROJECT_ROOT).expanduser()
+        data["home"] = home
         for name, parts in DATA_LAYOUT.items():
             if data.get(name) in (None, ""):
                 data[name] = home.joinpath(*parts)

@@ -158,6 +158,9 @@ class RowProgress:
             TextColumn("· {task.fields[rate]}/s · reste {task.fields[left]}"),
             console=console,
             disable=not self.live,
+            # the figures change every PROGRESS_EVERY rows: redrawing ten times a second (rich's
+            # default) would only take CPU from the work it shows
+            refresh_per_second=2,
         )
         self.tasks: dict[str, tuple[TaskID, float]] = {}
 
