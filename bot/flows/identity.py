@@ -197,6 +197,8 @@ def first_names_difference(ours: Sequence[str], theirs: str) -> str:
     a, b = _first_names(ours), _first_names(theirs)
     if not b:
         return "aucun prénom dans le dossier"
+    if not a:
+        return "aucun prénom dans l'export"
     if sorted(a) == sorted(b):
         return "mêmes prénoms dans un autre ordre"
     if a[1:] and b == a[1 : len(b) + 1]:
