@@ -299,6 +299,14 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
         console.print(
             "Références inconnues : " + ", ".join(summary.unknown_references), markup=False
         )
+    told = [r.reference for r in summary.items if r.identity_info]
+    if told:
+        console.print(
+            f"Informations d'identité (sans décision, dossiers non modifiés) : {', '.join(told)}"
+            " — voir le rapport et l'onglet « Informations » du fichier de vérification.",
+            markup=False,
+            highlight=False,
+        )
     # The last line: what happened, true for a dry run, a stop, a retry not yet due (issue 11).
     console.print(
         f"Résultat : {summary.verdict.rstrip('.')} (code {summary.exit_code})",

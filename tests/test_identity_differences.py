@@ -9,14 +9,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from rich.console import Console
 
 from bot.config import Settings
+from bot.console import print_run_summary
 from bot.errors import BusinessException
 from bot.flows.double_entry import double_entry
 from bot.flows.identity import (
@@ -199,6 +202,13 @@ def test_other_phone_and_used_name_end_done_and_are_told_in_result_report_and_re
         assert (info["phone"]["export"], info["phone"]["dossier"]) == (EXPORT_PHONE, DOSSIER_PHONE)
         assert info["used_name"]["dossier"] == "DURAND"
         assert info["used_name"]["kind"] == "orthographe différente"
+
+    screen = Console(file=io.StringIO(), width=200)
+    print_run_summary(screen, summary, None)
+    assert (
+        "Informations d'identité (sans décision, dossiers non modifiés) : AE-INFO-1, AE-INFO-2"
+        in screen.file.getvalue()  # type: ignore[attr-defined]
+    )
 
     html = write_run_report(summary, settings.reports_dir).read_text(encoding="utf-8")
     assert "Informations d'identité (2)" in html
