@@ -18,8 +18,7 @@ import pytest
 
 from bot.sample import generate
 from sandbox.server import RunningSandbox
-from tests.fixtures.sandbox import BOT_PASSWORD
-from tests.test_check_target import sandbox_mapping
+from tests.fixtures.sandbox import BOT_PASSWORD, MAPPINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 BAR = "/s · reste"  # the rate and time left of a progress bar line
@@ -184,6 +183,14 @@ def test_a_folder_set_on_its_own_stays_apart_and_status_says_so(tmp_path: Path) 
 # --- work that cannot count: a spinner -----------------------------------------------------------
 
 
+def _training_mapping(tmp_path: Path) -> Path:
+    """The target mapping, saying the target is a training sandbox (check-target may create)."""
+    path = tmp_path / "target.yaml"
+    text = (MAPPINGS / "target.yaml").read_text(encoding="utf-8")
+    path.write_text(text + "\ntarget:\n  name: bac à sable\n  sandbox: true\n", encoding="utf-8")
+    return path
+
+
 @pytest.mark.browser
 def test_check_target_on_a_terminal_says_what_it_is_doing(
     sandbox: RunningSandbox, tmp_path: Path
@@ -192,7 +199,7 @@ def test_check_target_on_a_terminal_says_what_it_is_doing(
         tmp_path / "data",
         ICOPE_BOT_BASE_URL=sandbox.base_url,
         ICOPE_BOT_PASSWORD=BOT_PASSWORD,
-        ICOPE_BOT_MAPPING=str(sandbox_mapping(tmp_path)),
+        ICOPE_BOT_MAPPING=str(_training_mapping(tmp_path)),
         ICOPE_BOT_TIMEOUT_MS="5000",
     )
 
