@@ -13,14 +13,25 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError, CredentialsError, OtpSetupError
 
-__all__ = ["PROJECT_ROOT", "OtpMode", "ScreenshotMode", "Settings"]
+__all__ = ["DATA_LAYOUT", "PROJECT_ROOT", "OtpMode", "ScreenshotMode", "Settings"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Where each data folder lives beneath ``ICOPE_BOT_HOME`` unless its own variable says otherwise.
+DATA_LAYOUT: dict[str, tuple[str, ...]] = {
+    "queue_path": ("queue", "queue.db"),
+    "inbox_dir": ("queue", "inbox"),
+    "archive_dir": ("queue", "archive"),
+    "screenshots_dir": ("screenshots",),
+    "reports_dir": ("reports",),
+    "reviews_dir": ("reviews",),
+    "logs_dir": ("logs",),
+}
 
 
 class ScreenshotMode(StrEnum):
@@ -76,6 +87,9 @@ class Settings(BaseSettings):
     otp_clock_skew_seconds: float = Field(5.0, ge=0)  # mail server vs bot clock, INTERNALDATE
 
     # --- data ------------------------------------------------------------------------------
+    # One folder for all the data (ICOPE_BOT_HOME); each path below defaults to its place in it
+    # (DATA_LAYOUT) and can still be set on its own. The defaults below are never used as such.
+    home: Path = PROJECT_ROOT
     queue_path: Path = PROJECT_ROOT / "queue" / "queue.db"
     # postgresql://user@host/db: one queue shared by several machines (docs/scaling.md);
     # "" = the SQLite file queue_path (one machine)
@@ -139,6 +153,23 @@ class Settings(BaseSettings):
     def queue_target(self) -> Path | str:
         """What :func:`bot.workqueue.open_queue` opens: ``queue_url`` if set, else ``queue_path``."""
         return self.queue_url or self.queue_path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _data_beneath_home(cls, data: Any) -> Any:
+        """Place every data path not given on its own beneath ``home``."""
+        if not isinstance(data, dict):
+            return data
+        home = Path(data.get("home") or PROJECT_ROOT).expanduser()
+        data["home"] = home
+        for name, parts in DATA_LAYOUT.items():
+            if data.get(name) in (None, ""):
+                data[name] = home.joinpath(*parts)
+        return data
+
+    def data_paths(self) -> dict[str, Path]:
+        """Each data folder (or file) by setting name, for a person asking where things are."""
+        return {name: Path(getattr(self, name)) for name in DATA_LAYOUT}
 
     # --- secrets: the setting, else the system keyring -----------------------------------------
 

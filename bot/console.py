@@ -7,9 +7,10 @@ nothing themselves. On a terminal, rich draws a live bar; when the output is a f
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.logs import mask
 from bot.runner.summary import duration_text
@@ -20,10 +21,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rich.console import Console
+    from rich.progress import TaskID
 
+    from bot.config import Settings
     from bot.runner import ItemRecord, PauseChoice, PauseRequest, RunEvent, RunSummary
 
-__all__ = ["RunProgress", "ask_in_terminal", "print_run_summary"]
+__all__ = [
+    "RowProgress",
+    "RunProgress",
+    "Working",
+    "ask_in_terminal",
+    "print_data_folders",
+    "print_run_summary",
+]
 
 
 _SHORT = {
@@ -86,13 +96,13 @@ class RunProgress:
         """On a terminal, print log lines above the live bar rather than through it."""
         if not self.live:
             return
-        from bot.logs import configure_logging, logger
+        from bot.logs import CONSOLE_FORMAT, configure_logging, logger
 
         configure_logging(level, logs_dir, console=False)
         logger.add(
             lambda line: self.say(mask(str(line)).rstrip("\n")),
             level=level,
-            format="{time:HH:mm:ss} {level:<7} {message}",
+            format=CONSOLE_FORMAT,
             colorize=False,
         )
 
@@ -138,6 +148,94 @@ class RunProgress:
             f"{_MARK[record.category]} {record.reference} : {label} "
             f"({duration_text(record.seconds)}){why} [{self.finished}/{total or '?'}]"
         )
+
+
+class RowProgress:
+    """A bar per step of long file work (rows done, rows/s, time left), on a terminal only.
+
+    The work modules call it as ``progress(step, done, total)`` (``total`` None when unknown).
+    Off a terminal (cron, a pipe, a test) it draws nothing: the command's summary says it all.
+    """
+
+    def __init__(self, console: Console, unit: str = "lignes", *, live: bool = True) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn
+
+        self.live = live and console.is_terminal
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.fields[done_text]}/{task.fields[total_text]} " + unit),
+            TextColumn("· {task.fields[rate]}/s · reste {task.fields[left]}"),
+            console=console,
+            disable=not self.live,
+            # the figures change every PROGRESS_EVERY rows: redrawing ten times a second (rich's
+            # default) would only take CPU from the work it shows
+            refresh_per_second=2,
+        )
+        self.tasks: dict[str, tuple[TaskID, float]] = {}
+
+    def __enter__(self) -> RowProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, step: str, done: int, total: int | None) -> None:
+        if not self.live:
+            return
+        if step not in self.tasks:
+            task_id = self.progress.add_task(
+                step, total=total, done_text="0", total_text="?", rate="…", left="…"
+            )
+            self.tasks[step] = (task_id, time.monotonic())
+        task_id, started = self.tasks[step]
+        if total is not None and done > total:
+            total = done  # the estimate (lines of a CSV) was short: never show more than 100 %
+        # The average since the start, not rich's recent-window speed: updates may be tens of
+        # seconds apart on a busy machine, and rich then knows no speed at all.
+        elapsed = time.monotonic() - started
+        rate = done / elapsed if done and elapsed > 0 else 0.0
+        left = "…"
+        if rate and total is not None:
+            left = duration_text((total - done) / rate)
+        self.progress.update(
+            task_id,
+            completed=done,
+            total=total,
+            done_text=_thousands(done),
+            total_text=_thousands(total) if total is not None else "?",
+            rate=_thousands(round(rate)) if rate else "…",
+            left=left,
+        )
+
+
+class Working:
+    """A spinner and what is being done, for work that cannot count (a browser visiting screens).
+
+    On a terminal only, and gone once done: the command's own result follows.
+    """
+
+    def __init__(self, console: Console, text: str, *, live: bool = True) -> None:
+        self.console = console
+        self.text = text
+        self.live = live and console.is_terminal
+        self._status: Any = None
+
+    def __enter__(self) -> Working:
+        if self.live:
+            self._status = self.console.status(self.text)
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+def _thousands(n: int) -> str:
+    """12345 → "12 345", as French writes numbers (narrow no-break space)."""
+    return f"{n:,}".replace(",", "\u202f")
 
 
 def ask_in_terminal(
@@ -209,6 +307,14 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
         console.print(
             "Références inconnues : " + ", ".join(summary.unknown_references), markup=False
         )
+    told = [r.reference for r in summary.items if r.identity_info]
+    if told:
+        console.print(
+            f"Informations d'identité (sans décision, dossiers non modifiés) : {', '.join(told)}"
+            " — voir le rapport et l'onglet « Informations » du fichier de vérification.",
+            markup=False,
+            highlight=False,
+        )
     # The last line: what happened, true for a dry run, a stop, a retry not yet due (issue 11).
     console.print(
         f"Résultat : {summary.verdict.rstrip('.')} (code {summary.exit_code})",
@@ -218,3 +324,32 @@ def print_run_summary(console: Console, summary: RunSummary, report: Path | None
     )
     if report is not None:
         console.print(f"Rapport : {report}", markup=False, highlight=False)
+
+
+_DATA_NAMES = {
+    "queue_path": "file de travail",
+    "inbox_dir": "exports à ingérer",
+    "archive_dir": "exports archivés",
+    "screenshots_dir": "captures d'écran",
+    "reports_dir": "rapports",
+    "reviews_dir": "fichiers de vérification",
+    "logs_dir": "journal",
+}
+
+
+def print_data_folders(console: Console, settings: Settings) -> None:
+    """Where the data lives: the data folder, and each place set apart from it."""
+    home = settings.home.expanduser().resolve()
+    # soft_wrap: a path cut in two cannot be copied
+    console.print(
+        f"Données : {home} (ICOPE_BOT_HOME)", markup=False, highlight=False, soft_wrap=True
+    )
+    for name, path in settings.data_paths().items():
+        if not path.expanduser().resolve().is_relative_to(home):
+            variable = f"ICOPE_BOT_{name.upper()}"
+            console.print(
+                f"  {_DATA_NAMES[name]} ailleurs : {path} ({variable})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )

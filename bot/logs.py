@@ -3,6 +3,11 @@
 Code logs references and ids, never names. The mask is the safety net for what slips through
 (an exception message quoting a form value, a URL with a query string): it removes e-mail
 addresses, INS/NIR numbers, phone numbers, dates and any name registered with :func:`register_pii`.
+
+Times are written in the schedule's zone (``ICOPE_BOT_SCHEDULE_TIMEZONE``, Europe/Paris) with
+their offset, whatever the machine's own zone (often UTC on a server): the log, the run report
+and the night's schedule then speak of the same hours. :func:`local_text` does the same for
+every other time a person reads.
 """
 
 from __future__ import annotations
@@ -11,15 +16,50 @@ import functools
 import re
 import sys
 import unicodedata
+from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 
 if TYPE_CHECKING:
     from loguru import Record
 
-__all__ = ["configure_logging", "logger", "mask", "register_pii"]
+__all__ = [
+    "CONSOLE_FORMAT",
+    "configure_logging",
+    "local_text",
+    "local_time",
+    "logger",
+    "mask",
+    "register_pii",
+]
+
+#: A console log line: local time with its offset ("21:05:03+02:00 INFO    …").
+CONSOLE_FORMAT = "{time:HH:mm:ssZ} {level:<7} {message}"
+_FILE_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSSZ} {level:<7} {message}"
+
+_zone: tzinfo | None = None  # None: the machine's own zone
+
+
+def local_time(moment: datetime) -> datetime:
+    """The moment in the people's zone, as a fixed offset (so that it prints as +02:00)."""
+    t = moment.astimezone(_zone)
+    offset = t.utcoffset()
+    return t if offset is None else t.astimezone(timezone(offset))
+
+
+def local_text(moment: datetime, fmt: str = "%d/%m/%Y %H:%M:%S") -> str:
+    """A time as a person reads it: local to the schedule's zone, with its offset."""
+    t = local_time(moment)
+    offset = f"{t:%z}"  # "+0200"
+    return f"{t:{fmt}} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def _local_record_time(record: Record) -> None:
+    record["time"] = local_time(record["time"])
+
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
@@ -92,16 +132,28 @@ def _mask_record(record: Record) -> bool:
 
 
 def configure_logging(
-    level: str = "INFO", log_dir: Path | None = None, *, console: bool = True, **sink_options: Any
+    level: str = "INFO",
+    log_dir: Path | None = None,
+    *,
+    console: bool = True,
+    timezone_name: str | None = None,
+    **sink_options: Any,
 ) -> None:
-    """Configure loguru once: masked console output, and a masked JSON log file with rotation."""
+    """Configure loguru once: masked console output, and a masked JSON log file with rotation.
+
+    ``timezone_name`` (the schedule's zone) is kept for later calls that do not repeat it.
+    """
+    global _zone
+    if timezone_name:
+        _zone = ZoneInfo(timezone_name)
     logger.remove()
+    logger.configure(patcher=_local_record_time)
     if console:
         logger.add(
             sys.stderr,
             level=level,
             filter=_mask_record,
-            format="{time:HH:mm:ss} {level:<7} {message}",
+            format=CONSOLE_FORMAT,
         )
     if log_dir is not None:
         from bot.evidence import private_dir  # deferred: logs is imported by everything
@@ -112,6 +164,7 @@ def configure_logging(
             level="DEBUG",
             filter=_mask_record,
             serialize=True,
+            format=_FILE_FORMAT,  # the "text" of each JSON line
             rotation="10 MB",
             retention=30,
             compression="gz",

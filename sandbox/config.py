@@ -97,6 +97,33 @@ class Faults(BaseSettings):
             raise ValueError(f"domaine inconnu {v!r} (attendu : {', '.join(DOMAINS)})")
         return v
 
+    def describe(self) -> str:
+        """The faults being played, in French ("aucune" when the sandbox behaves)."""
+
+        def pct(share: float) -> str:
+            return f"{share * 100:g} %".replace(".", ",")
+
+        said = []
+        if self.latency_ms or self.jitter_ms:
+            jitter = f" ± {self.jitter_ms} ms" if self.jitter_ms else ""
+            said.append(f"latence {self.latency_ms} ms{jitter}")
+        if self.error_rate:
+            said.append(f"erreur 500 sur {pct(self.error_rate)} des pages")
+        if self.slow_rate:
+            seconds = f"{self.slow_seconds:g}".replace(".", ",")
+            said.append(f"{pct(self.slow_rate)} des pages ralenties de {seconds} s")
+        if self.expire_session_after:
+            said.append(f"session perdue après {self.expire_session_after} requêtes")
+        if self.info_modal_rate:
+            said.append(f"message bloquant sur {pct(self.info_modal_rate)} des pages")
+        if self.wrong_domain:
+            said.append(f"alerte {self.wrong_domain} calculée à l'envers")
+        if self.alerts_delay_ms != type(self).model_fields["alerts_delay_ms"].default:
+            said.append(f"alertes affichées après {self.alerts_delay_ms} ms")
+        if said and self.seed is not None:
+            said.append(f"tirage reproductible (graine {self.seed})")
+        return ", ".join(said) or "aucune"
+
 
 def _default_accounts() -> list[Account]:
     return [

@@ -120,6 +120,12 @@ def render(
         "csrf": session.get("csrf", ""),
         "flash": flash,
         "version": rt.config.version,
+        # what the sandbox is playing, for whoever looks at a screenshot or the screen
+        "playing": {
+            "faults": rt.faults.current.describe(),
+            "otp": rt.config.otp_mode,
+            "data": Path(rt.config.db_path).name,
+        },
         "info_modal": status < 400 and rt.faults.fires(rt.faults.current.info_modal_rate),
         "breadcrumb": [],
         **(context or {}),

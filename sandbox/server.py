@@ -129,9 +129,11 @@ def banner(config: SandboxConfig, url: str) -> str:
     """What the sandbox prints at start-up: where it runs and the training accounts."""
     lines = [
         f"e-parcours (bac à sable) version {config.version} sur {url}",
-        f"Base de données : {config.db_path}",
+        f"Interface : {config.faults.ui_variant}",
+        f"Défaillances simulées : {config.faults.describe()}",
         f"Second facteur : {config.otp_mode}"
         + (f" (SMTP {config.smtp_host}:{config.smtp_port})" if config.otp_mode == "email" else ""),
+        f"Données : {config.db_path}",
         "Comptes de formation (bac à sable uniquement) :",
     ]
     lines += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -159,6 +160,7 @@ def test_ingest_then_report_jobs_tell_the_night_without_a_run(tmp_path: Path) ->
     assert "1 invalide(s)" in text
     assert "Lignes d'export invalides (quarantaine) à corriger ou rejeter : 1" in text
     assert "Lot : pas lancé cette nuit." in text
+    assert re.search(r"^Heures de Europe/Paris \(UTC\+0[12]:00\)\.$", text, re.M)  # not UTC
     assert "en attente : 5" in text
     assert "Fichier des exceptions (1 élément(s))" in text
     report = json.loads(json_path.read_text(encoding="utf-8"))

@@ -47,7 +47,7 @@ def test_status_json_has_stable_keys_and_no_identity(
 
     out = capsys.readouterr().out
     summary = json.loads(out)
-    assert set(summary) == {"counts", "oldest_waiting", "total"}
+    assert set(summary) == {"counts", "oldest_waiting", "total", "data"}
     assert summary["counts"] == {s.value: 0 for s in S} | {
         "pending": 2,
         "needs_review": 1,

@@ -61,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except ConfigurationError as e:  # names the keys only, never a value (no traceback)
         return _configuration_refused(e)
-    configure_logging("DEBUG" if args.verbose else settings.log_level, settings.logs_dir)
+    configure_logging(
+        "DEBUG" if args.verbose else settings.log_level,
+        settings.logs_dir,
+        timezone_name=settings.schedule_timezone,  # the hours people plan the nights in
+    )
     handler: Handler = args.handler
     try:
         return handler(args, settings)

@@ -52,16 +52,19 @@ def _run_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     from rich.console import Console
 
+    from bot.console import RowProgress
     from bot.ingest import ingest_file, ingest_inbox, load_mapping, summary_table
     from bot.workqueue import open_queue
 
     if not args.files and not args.inbox:
         print("Indiquez un ou plusieurs fichiers, ou --inbox.", file=sys.stderr)
         return 2
-    with open_queue(settings.queue_target) as queue:
-        summaries = ingest_inbox(settings, queue) if args.inbox else []
+    # --json is for programs: no bar, even on a terminal.
+    bar = RowProgress(Console(stderr=True), live=not args.json)
+    with open_queue(settings.queue_target) as queue, bar:
+        summaries = ingest_inbox(settings, queue, progress=bar) if args.inbox else []
         mapping = load_mapping(settings.export_mapping)
-        summaries += [ingest_file(f, queue, mapping) for f in args.files]
+        summaries += [ingest_file(f, queue, mapping, progress=bar) for f in args.files]
     if args.json:
         print(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=2))
     else:
@@ -110,13 +113,15 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from bot.console import print_data_folders
     from bot.models import ItemState
     from bot.workqueue import STATE_LABELS, open_queue, status_summary
 
     with open_queue(settings.queue_target) as queue:
         summary = status_summary(queue)
+    data = {"home": str(settings.home)} | {k: str(p) for k, p in settings.data_paths().items()}
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        print(json.dumps(summary | {"data": data}, ensure_ascii=False, indent=2))
         return 0
     table = Table(title="File de travail")
     table.add_column("État")
@@ -138,6 +143,7 @@ def _run_status(args: argparse.Namespace, settings: Settings) -> int:
             f"Plus ancien en attente : {oldest['reference']} "
             f"({STATE_LABELS[ItemState(oldest['state'])]}, depuis {age})"
         )
+    print_data_folders(console, settings)
     return 0
 
 
@@ -168,11 +174,16 @@ def _run_check_target(args: argparse.Namespace, settings: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from bot.console import Working
     from bot.errors import BotError
     from bot.pages.conformance import check_target
 
     try:
-        report = check_target(settings)
+        # --json is for programs: no spinner, even on a terminal
+        with Working(
+            Console(stderr=True), "Contrôle des écrans de l'e-parcours…", live=not args.json
+        ):
+            report = check_target(settings)
     except BotError as e:
         print(e.message, file=sys.stderr)
         return 1

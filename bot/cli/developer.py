@@ -49,6 +49,11 @@ def _add_sandbox(sub: SubParsers) -> None:
         metavar="ANNÉE",
         help="remplir un bac à sable vide d'une année de STEP 1 et de STEP 2 (sandbox/seed.py)",
     )
+    p.add_argument(
+        "--ui-variant",
+        choices=["standard", "v2"],
+        help="screens to play: standard, or v2 (renamed labels, other order: the UI changed)",
+    )
     p.set_defaults(handler=_run_sandbox)
 
 
@@ -71,7 +76,11 @@ def _run_sandbox(args: argparse.Namespace, settings: Settings) -> int:
         given["otp_mode"] = args.otp
     if args.seed_year:
         given["seed_year"] = args.seed_year
-    serve(SandboxConfig(**given), port=args.port)
+    config = SandboxConfig(**given)
+    if args.ui_variant:
+        faults = config.faults.model_copy(update={"ui_variant": args.ui_variant})
+        config = config.model_copy(update={"faults": faults})
+    serve(config, port=args.port)
     return 0
 
 
@@ -111,18 +120,23 @@ def _add_sample_export(sub: SubParsers) -> None:
 
 
 def _run_sample_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from bot.console import RowProgress
     from bot.sample import generate
 
     try:
-        export = generate(
-            args.rows,
-            seed=args.seed,
-            returning=args.returning,
-            homonyms=args.homonyms,
-            errors=args.errors,
-            discordant=args.discordant,
-        )
-        path = export.write(args.out)
+        with RowProgress(Console(stderr=True)) as bar:
+            export = generate(
+                args.rows,
+                seed=args.seed,
+                returning=args.returning,
+                homonyms=args.homonyms,
+                errors=args.errors,
+                discordant=args.discordant,
+                progress=bar,
+            )
+            path = export.write(args.out, progress=bar)
     except ValueError as e:
         print(f"Export d'exemple impossible : {e}", file=sys.stderr)
         return 2

@@ -61,16 +61,27 @@ def _add_review(sub: SubParsers) -> None:
 
 
 def _run_review_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from bot.console import RowProgress
     from bot.review import export_exceptions
     from bot.wording import state_count
     from bot.workqueue import open_queue
 
-    with open_queue(settings.queue_target) as queue:
+    with open_queue(settings.queue_target) as queue, RowProgress(Console(stderr=True)) as bar:
         result = export_exceptions(
-            queue, args.out or settings.reviews_dir, with_identity=args.with_identity
+            queue,
+            args.out or settings.reviews_dir,
+            with_identity=args.with_identity,
+            progress=bar,
         )
     states = ", ".join(state_count(n, s) for s, n in result.by_state.items())
     print(f"{result.count} élément(s) à examiner ({states}).")
+    if result.informations:
+        print(
+            f"{result.informations} écart(s) d'identité pour information, sans décision à "
+            "prendre : onglet « Informations » du classeur."
+        )
     print(f"  {result.xlsx}\n  {result.csv}")
     print(
         "Remplissez la colonne « Décision » puis : icope-bot review import FICHIER --reviewer NOM"

@@ -125,6 +125,7 @@ class _DoubleEntry:
     concordance: Concordance | None = None
     differences: list[FieldDifference] = field(default_factory=list)
     candidates: list[str | None] = field(default_factory=list)
+    identity_info: list[dict[str, str | None]] = field(default_factory=list)
     evidence: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -246,6 +247,7 @@ class _DoubleEntry:
                 self._capture("01-creation-usager", found.form.screenshot)
             return None
         self.created_usager = self.created_usager or found.created
+        self.identity_info = [d.as_result() for d in found.info]
         self.dossier_url = found.dossier.url
         self.dossier_id = found.dossier.dossier_id
         return found.dossier
@@ -430,6 +432,9 @@ class _DoubleEntry:
         }
         if self.candidates:
             result["identity_candidates"] = self.candidates
+        if self.identity_info:
+            # told to a person (run report, review file), never written to the dossier
+            result["identity_info"] = self.identity_info
         if self.dry_run:
             result["dry_run"] = True
         self.item.result.update(result)

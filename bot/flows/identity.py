@@ -19,6 +19,9 @@ lock per :func:`search_keys` of the identity, so two people whose searches could
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -26,7 +29,7 @@ from typing import Any
 from bot.errors import BusinessException, IdentityQuestion
 from bot.logs import logger
 from bot.models import Identity, SelfAssessment, normalize_trait
-from bot.pages.dossier import DossierPage
+from bot.pages.dossier import CONTACT_TRAITS, DossierPage
 from bot.pages.duplicate import DuplicateWarningPage
 from bot.pages.screen import first_word
 from bot.pages.search import ResultsPage, SearchPage, UsagerRow
@@ -34,14 +37,19 @@ from bot.pages.session import TargetSession
 from bot.pages.usager_form import UsagerFormPage
 
 __all__ = [
+    "INFO_LABELS",
     "TRAIT_LABELS",
     "IdentityMatch",
     "IdentityQuestion",
+    "InfoDifference",
     "UsagerFound",
     "differing_traits",
     "fields_to_type",
     "find_or_create_usager",
+    "first_names_difference",
+    "informational_differences",
     "match_candidates",
+    "name_difference",
     "name_prefix",
     "search_keys",
 ]
@@ -125,11 +133,12 @@ class IdentityMatch:
 
     exact: list[UsagerRow] = field(default_factory=list)
     near: list[tuple[UsagerRow, list[str]]] = field(default_factory=list)
+    identity: Identity | None = None  # the one searched for: says how a name differs
 
 
 def match_candidates(identity: Identity, rows: list[UsagerRow]) -> IdentityMatch:
     """Sort search results into exact and near matches (others are other people)."""
-    match = IdentityMatch()
+    match = IdentityMatch(identity=identity)
     seen: set[str | None] = set()
     for row in rows:
         key = row.link or f"{row.birth_name}|{row.first_names}|{row.birth_date}"
@@ -145,10 +154,103 @@ def match_candidates(identity: Identity, rows: list[UsagerRow]) -> IdentityMatch
     return match
 
 
-def _shown(trait: str, row: UsagerRow) -> str:
-    """A differing trait as the reviewer needs it: values, except names (spelling differs)."""
-    if trait in ("birth_name", "first_name"):
-        return f"{TRAIT_LABELS[trait]} (orthographe différente)"
+# --- how two names differ, in a reviewer's words ------------------------------------------------
+
+
+def _plain_letters(text: str) -> str:
+    """Upper case without accents, spaces and hyphens kept as they are."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
+
+
+def _one_edit(a: str, b: str) -> str | None:
+    """The kind of a single-letter difference between two words, or None when it is more."""
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) == 1:
+            return "une lettre différente"
+        i = diff[0] if len(diff) == 2 and diff[1] == diff[0] + 1 else None
+        if i is not None and a[i] == b[i + 1] and a[i + 1] == b[i]:
+            return "deux lettres voisines inversées"
+        return None
+    short, long_ = sorted((a, b), key=len)
+    if len(long_) - len(short) != 1:
+        return None
+    for i in range(len(long_)):
+        if long_[:i] + long_[i + 1 :] == short:
+            return "une lettre en plus ou en moins"
+    return None
+
+
+def name_difference(ours: str, theirs: str) -> str:
+    """How a name in the dossier differs from the export's, without repeating either name.
+
+    From the smallest difference to the largest: accents only, a hyphen or a space, one letter,
+    two neighbouring letters swapped, one part of a compound name only; else the spelling.
+    """
+    if not theirs.strip():
+        return "absent du dossier"
+    if not ours.strip():
+        return "absent de l'export"
+    a, b = normalize_trait(ours), normalize_trait(theirs)
+    if a == b:  # equal for the RNIV: said for completeness (used names are compared so too)
+        if ours.upper() == theirs.upper():
+            return "majuscules et minuscules seulement"
+        if _plain_letters(ours) == _plain_letters(theirs):
+            return "accents seulement"
+        return "tiret, apostrophe ou espace seulement"
+    if a.replace(" ", "") == b.replace(" ", ""):
+        return "espace ou tiret en plus ou en moins"
+    kind = _one_edit(a, b)
+    if kind is not None:
+        return kind
+    words_a, words_b = set(a.split()), set(b.split())
+    if words_a < words_b or words_b < words_a:
+        return "une partie seulement du nom composé"
+    return "orthographe différente"
+
+
+def _first_names(text: str | Sequence[str]) -> list[str]:
+    parts = re.split(r"[\s,;]+", text.strip()) if isinstance(text, str) else list(text)
+    return [normalize_trait(p) for p in parts if p.strip()]
+
+
+def first_names_difference(ours: Sequence[str], theirs: str) -> str:
+    """How the dossier's first names differ from the export's, the first one being compared."""
+    a, b = _first_names(ours), _first_names(theirs)
+    if not b:
+        return "aucun prénom dans le dossier"
+    if not a:
+        return "aucun prénom dans l'export"
+    if sorted(a) == sorted(b):
+        return "mêmes prénoms dans un autre ordre"
+    if a[1:] and b == a[1 : len(b) + 1]:
+        return "premier prénom absent du dossier (les suivants concordent)"
+    if b[1:] and a == b[1 : len(a) + 1]:
+        return "premier prénom absent de l'export (les suivants concordent)"
+    if a[0] in b:
+        return "ordre des prénoms différent (le premier de l'export est plus loin dans le dossier)"
+    if b[0] in a:
+        return "ordre des prénoms différent (le premier du dossier est plus loin dans l'export)"
+    return name_difference(a[0], b[0])
+
+
+def _shown(trait: str, row: UsagerRow, identity: Identity | None) -> str:
+    """A differing trait as the reviewer needs it: values, except names (the kind of change)."""
+    if trait == "birth_name":
+        why = (
+            name_difference(identity.birth_name, row.birth_name)
+            if identity
+            else "orthographe différente"
+        )
+        return f"{TRAIT_LABELS[trait]} ({why})"
+    if trait == "first_name":
+        why = (
+            first_names_difference(identity.first_names, row.first_names)
+            if identity
+            else "orthographe différente"
+        )
+        return f"{TRAIT_LABELS[trait]} ({why})"
     value = {
         "birth_date": row.birth_date.strftime("%d/%m/%Y") if row.birth_date else "?",
         "sex": row.sex,
@@ -156,6 +258,81 @@ def _shown(trait: str, row: UsagerRow) -> str:
         "ins": "autre matricule",
     }[trait]
     return f"{TRAIT_LABELS[trait]} ({value})"
+
+
+# --- used names and contact details: told, never acted on ----------------------------------------
+
+INFO_LABELS = {
+    "used_name": "nom utilisé",
+    "used_first_name": "prénom utilisé",
+    "phone": "téléphone",
+    "email": "courriel",
+    "address": "adresse postale",
+}
+
+
+@dataclass(frozen=True)
+class InfoDifference:
+    """A used name or contact detail the export gives otherwise than the dossier shows."""
+
+    trait: str  # a key of INFO_LABELS
+    export: str
+    dossier: str | None  # None: the dossier shows none
+    kind: str  # how it differs, in a reviewer's words
+
+    @property
+    def label(self) -> str:
+        return INFO_LABELS[self.trait]
+
+    def as_result(self) -> dict[str, str | None]:
+        return {
+            "trait": self.trait,
+            "label": self.label,
+            "export": self.export,
+            "dossier": self.dossier,
+            "kind": self.kind,
+        }
+
+
+def _phone_digits(text: str) -> str:
+    digits = re.sub(r"\D", "", text)
+    return "0" + digits[2:] if digits.startswith("33") and len(digits) == 11 else digits
+
+
+def _same(trait: str, ours: str, theirs: str) -> bool:
+    if trait == "phone":
+        return _phone_digits(ours) == _phone_digits(theirs)
+    if trait == "email":
+        return ours.strip().casefold() == theirs.strip().casefold()
+    # names and addresses: accents, case, hyphens, commas and spacing are not a change
+    return normalize_trait(ours.replace(",", " ")) == normalize_trait(theirs.replace(",", " "))
+
+
+def informational_differences(
+    identity: Identity, shown: Mapping[str, str | None]
+) -> list[InfoDifference]:
+    """The used traits and contact details the export gives otherwise than the dossier.
+
+    The identity rules let these change (a marriage, a move) without making another person, so
+    they never stop the entry: a person is told. A trait the export leaves empty says nothing,
+    and one the dossier screen does not show is not compared.
+    """
+    out = []
+    for trait in CONTACT_TRAITS:
+        ours = getattr(identity, trait)
+        if not ours or trait not in shown:
+            continue
+        theirs = shown[trait]
+        if theirs is not None and _same(trait, ours, theirs):
+            continue
+        if theirs is None:
+            kind = "absent du dossier"
+        elif trait in ("used_name", "used_first_name"):
+            kind = name_difference(ours, theirs)
+        else:
+            kind = "différent"
+        out.append(InfoDifference(trait, ours, theirs, kind))
+    return out
 
 
 def _dossier(row: UsagerRow) -> str:
@@ -166,7 +343,8 @@ def candidates_details(match: IdentityMatch) -> str:
     """One line per candidate: its dossier id and how it differs (no full identity)."""
     lines = [f"{_dossier(row)} : mêmes traits stricts" for row in match.exact]
     lines += [
-        f"{_dossier(row)} : diffère par " + ", ".join(_shown(t, row) for t in differ)
+        f"{_dossier(row)} : diffère par "
+        + ", ".join(_shown(t, row, match.identity) for t in differ)
         for row, differ in match.near
     ]
     return "\n".join(lines)
@@ -183,6 +361,8 @@ class UsagerFound:
     dossier: DossierPage | None
     created: bool
     form: UsagerFormPage | None = None
+    # used traits and contact details that differ from the dossier found (never updated)
+    info: list[InfoDifference] = field(default_factory=list)
 
 
 def _all_rows(results: ResultsPage) -> list[UsagerRow]:
@@ -258,14 +438,22 @@ def find_or_create_usager(
     if match.exact:
         row = match.exact[0]
         logger.debug("{} : usager trouvé ({})", assessment.reference, _dossier(row))
-        return UsagerFound(results.open(row), created=False)
+        dossier = results.open(row)
+        info = informational_differences(identity, dossier.contact_traits())
+        if info:
+            logger.info(
+                "{} : le dossier diffère de l'export par {} (pour information, non modifié)",
+                assessment.reference,
+                ", ".join(d.label for d in info),
+            )
+        return UsagerFound(dossier, created=False, info=info)
     form = results.open_create_form()
     form.fill(fields_to_type(identity), sex=identity.sex, consent=assessment.consent_sharing)
     if dry_run:
         return UsagerFound(None, created=False, form=form)
     outcome = form.submit()
     if isinstance(outcome, DuplicateWarningPage):
-        doubles = IdentityMatch()
+        doubles = IdentityMatch(identity=identity)
         for r in outcome.candidates():
             differ = differing_traits(identity, r)
             if differ:

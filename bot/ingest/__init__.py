@@ -38,6 +38,7 @@ from bot.ingest._mapping import (
 from bot.ingest._read import EXTENSIONS, Detected, FileRefused, _cell_text
 from bot.ingest._rows import (
     CHUNK_ROWS,
+    Progress,
     Summary,
     _name_errors,
     _why,
@@ -60,6 +61,7 @@ __all__ = [
     "Detected",
     "ExportMapping",
     "FileRefused",
+    "Progress",
     "ReadLimits",
     "Summary",
     "ValueSynonyms",

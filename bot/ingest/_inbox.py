@@ -17,7 +17,7 @@ from filelock import FileLock
 from bot.evidence import free_stem, private_dir
 from bot.ingest._mapping import load_mapping
 from bot.ingest._read import EXTENSIONS
-from bot.ingest._rows import Summary, ingest_file
+from bot.ingest._rows import Progress, Summary, ingest_file
 from bot.logs import logger
 from bot.models import NameRules
 
@@ -205,6 +205,7 @@ def ingest_inbox(
     queue: WorkQueue | None = None,
     *,
     now: Callable[[], datetime] = datetime.now,
+    progress: Progress | None = None,
 ) -> list[Summary]:
     """Ingest every export in the inbox once, then move it to the archive under a dated name.
 
@@ -233,7 +234,9 @@ def ingest_inbox(
     into: WorkQueue = queue
 
     def read(path: Path) -> Summary:
-        return ingest_file(path, into, mapping, limits=limits, name_rules=name_rules)
+        return ingest_file(
+            path, into, mapping, limits=limits, name_rules=name_rules, progress=progress
+        )
 
     summaries = []
     try:

@@ -60,6 +60,8 @@ class _Source:
     first_column: int = 1  # XLSX: spreadsheet column number of headers[0]
     #: XLSX: formula cells without a cached value, spreadsheet row → column indexes (of headers)
     formulas: dict[int, set[int]] = field(default_factory=dict)
+    # Rows expected, for a progress bar only: an estimate (a CSV cell may hold a line break).
+    expected_rows: Callable[[], int | None] = lambda: None
 
 
 def _best_header_row(rows: Sequence[Sequence[str]], matchers: dict[str, str]) -> tuple[int, int]:
@@ -199,7 +201,18 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
                 ) from e
             raise FileRefused("le fichier CSV est mal formé (guillemets mal fermés ?)") from e
 
-    return _Source(detected, headers, chunks(), frames.close)
+    def expected_rows() -> int:
+        lines = 0
+        with path.open("rb") as f:
+            last = b""
+            while block := f.read(1 << 20):
+                lines += block.count(b"\n")
+                last = block[-1:]
+        if last not in (b"", b"\n"):
+            lines += 1  # a last line without its line break
+        return max(lines - skip - header_idx - 1, 0)
+
+    return _Source(detected, headers, chunks(), frames.close, expected_rows=expected_rows)
 
 
 def _cell_text(v: object) -> str:
@@ -263,6 +276,12 @@ class _Workbook:
             it = self._wb[name].iter_rows(values_only=True)
         return it if limit is None else (r for _, r in zip(range(limit), it, strict=False))
 
+    def height(self, name: str) -> int:
+        """Rows of the sheet (its used range), read from what is already loaded."""
+        if self.engine == "calamine":
+            return int(self._sheets[name].height) if name in self._sheets else 0
+        return int(self._wb[name].max_row or 0)
+
     def close(self) -> None:
         if self.engine == "openpyxl":
             self._wb.close()
@@ -320,6 +339,7 @@ def _read_xlsx(
 
     src = _Source(detected, headers, chunks(), wb.close, title=title)
     src.first_column = wb.first_column.get(title, 1)
+    src.expected_rows = lambda: wb.height(title) - header_idx - 1
     return src
 
 

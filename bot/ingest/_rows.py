@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 
 CHUNK_ROWS = 20_000  # rows parsed, validated and enqueued together (one transaction)
 
+#: ``progress(step, rows done, rows expected or None)``: how long work reports how far it is;
+#: :class:`bot.console.RowProgress` draws it. Called once per chunk.
+Progress = Callable[[str, int, int | None], None]
+PROGRESS_EVERY = 2_000  # rows between two progress calls within a chunk
+
 
 def _fmt(v: object) -> str:
     if isinstance(v, float):
@@ -200,6 +205,7 @@ def ingest_file(
     xlsx_engine: str | None = None,
     limits: ReadLimits | None = None,
     name_rules: NameRules | None = None,
+    progress: Progress | None = None,
 ) -> Summary:
     """Validate every row of an export and queue it (valid) or quarantine it (invalid).
 
@@ -230,7 +236,16 @@ def ingest_file(
     else:
         summary.detected = src.detected.describe()
         try:
-            _ingest_rows(src, queue, mapping, source, summary, limits, name_rules or NameRules())
+            _ingest_rows(
+                src,
+                queue,
+                mapping,
+                source,
+                summary,
+                limits,
+                name_rules or NameRules(),
+                progress,
+            )
         except FileRefused as e:
             summary.refused = f"Fichier « {path.name} » refusé : {e.message}."
             if summary.read:  # a malformed line far down: the rows before it were queued
@@ -309,6 +324,7 @@ def _ingest_rows(
     summary: Summary,
     limits: ReadLimits,
     name_rules: NameRules,
+    progress: Progress | None = None,
 ) -> None:
     # Headers are cells too: a stray byte or a control character there must not reach the
     # quarantine's stored row or a message (a header with one is simply not recognised).
@@ -331,6 +347,11 @@ def _ingest_rows(
     transaction = getattr(queue, "transaction", None)
     no_alert = dict.fromkeys(DOMAINS, False)
     ids = _FileIds()
+    expected = src.expected_rows() if progress is not None else None
+    step = f"Ingestion de {Path(source).name}"
+    done = 0
+    if progress is not None:
+        progress(step, 0, expected)
 
     for first_row, columns in src.chunks:
         n = len(columns[0]) if columns else 0
@@ -372,6 +393,8 @@ def _ingest_rows(
         listed = parsed["app_alerts"] if alerts_listed else None
         ops: list[tuple[str, Any]] = []
         for r, cells in enumerate(zip(*(raw_cols[i] for i in kept), strict=True)):
+            if progress is not None and r % PROGRESS_EVERY == 0 and r:
+                progress(step, done + r, expected)  # a chunk takes seconds: show life within it
             if not any(cells):
                 continue  # a blank line: not a row
             row = first_row + r
@@ -425,6 +448,11 @@ def _ingest_rows(
             ops.append(("valid", (assessment, row, raw)))
         summary.read += len(ops)
         _apply(queue, ops, source, summary, transaction)
+        done += n  # blank lines count here: they are lines of the file the estimate counted
+        if progress is not None:
+            progress(step, done, expected)
+    if progress is not None:
+        progress(step, done, done)  # the estimate may be off: the bar ends full
 
 
 _MAX_SOURCE_ID = 48

@@ -13,7 +13,14 @@ if TYPE_CHECKING:
     from bot.pages.evaluation import EvaluationPage
     from bot.pages.session import TargetSession
 
-__all__ = ["DossierPage", "EvaluationRow"]
+__all__ = ["CONTACT_TRAITS", "DossierPage", "EvaluationRow"]
+
+#: Identity traits the dossier shows that may change without making another person (a marriage,
+#: a move): read to tell a person when the export says otherwise, never to decide anything.
+CONTACT_TRAITS = ("used_name", "used_first_name", "phone", "email", "address")
+
+#: What the tool shows in place of an empty trait.
+_EMPTY = ("", "—", "-")
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,26 @@ class DossierPage(Screen):
     def dossier_id(self) -> str:
         """The tool's id of this dossier (from its address)."""
         return id_from_url(self.url)
+
+    def contact_traits(self) -> dict[str, str | None]:
+        """The used names and contact details on the open Synthèse tab (None: shown empty).
+
+        Read from the tab's list of terms and definitions; a trait the screen does not show is
+        left out, so it is never taken for an empty one.
+        """
+        labels = self.texts.usager_form.labels
+        wanted = {labels[trait]: trait for trait in CONTACT_TRAITS}
+        shown: dict[str, str | None] = {}
+        term: str | None = None
+        for node in self.state().walk():
+            if node.role == "term":
+                term = node.text()
+            elif node.role == "definition" and term is not None:
+                if term in wanted:
+                    value = node.text().strip()
+                    shown[wanted[term]] = None if value in _EMPTY else value
+                term = None
+        return shown
 
     def show_evaluations(self) -> DossierPage:
         """Open the Évaluations tab (when it is not open yet)."""

@@ -22,7 +22,7 @@ from bot.ingest import (
     load_mapping,
     scrub_cell,
 )
-from bot.logs import logger
+from bot.logs import local_text, logger
 from bot.models import ItemState, NameRules, SelfAssessment
 from bot.review.export import values_from_raw
 from bot.review.files import read_table
@@ -269,7 +269,7 @@ def _check_fresh(view: ItemView, stamp: Any) -> None:
     if exported.tzinfo is None:
         exported = exported.replace(tzinfo=UTC)
     if exported < view.updated_at:
-        changed = view.updated_at.astimezone().strftime("%d/%m/%Y à %H:%M")
+        changed = local_text(view.updated_at, "%d/%m/%Y à %H:%M")
         raise _Refused(
             f"le fichier est plus ancien que la dernière modification de l'élément "
             f"(le {changed}, maintenant « {STATE_LABELS[view.state]} ») : réexportez le fichier"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from bot.icope import alerts_for
 from bot.ingest import (
     FIELD_KINDS,
     SKIP,
+    Progress,
     _CellReader,
     load_mapping,
     normalize_header,
@@ -34,9 +35,13 @@ from bot.review.layout import (
 )
 from bot.workqueue import STATE_LABELS, ItemView, WorkQueue
 
-__all__ = ["ExportResult", "export_exceptions", "values_from_raw"]
+__all__ = ["INFO_DAYS", "ExportResult", "export_exceptions", "values_from_raw"]
 
 S = ItemState
+
+#: The Informations sheet lists the identity details that differed in the last INFO_DAYS days:
+#: nothing is to decide there, so older ones would only pile up in every new file.
+INFO_DAYS = 30
 
 # --- export ------------------------------------------------------------------------------------
 
@@ -47,6 +52,7 @@ class ExportResult:
     csv: Path
     count: int  # items listed
     by_state: dict[ItemState, int]
+    informations: int = 0  # rows of the Informations sheet (identity details, no decision)
 
 
 def export_exceptions(
@@ -55,6 +61,7 @@ def export_exceptions(
     *,
     with_identity: bool = True,
     today: date | None = None,
+    progress: Progress | None = None,
 ) -> ExportResult:
     """Write every item a person must decide on to ``exceptions-<date>.xlsx`` and ``.csv``.
 
@@ -66,13 +73,21 @@ def export_exceptions(
         queue.items(REVIEW_STATES), key=lambda v: (order[v.state], v.created_at, v.reference)
     )
     columns = layout(with_identity)
-    rows = [_row(v, with_identity) for v in views]
+    rows = []
+    for n, v in enumerate(views, start=1):
+        rows.append(_row(v, with_identity))
+        if progress is not None and (n % 1_000 == 0 or n == len(views)):
+            progress("Préparation des lignes", n, len(views))
     private_dir(out_dir)
     stem = free_stem(
         out_dir, f"exceptions-{(today or date.today()).isoformat()}", (".xlsx", ".csv")
     )
     xlsx, csv_path = out_dir / f"{stem}.xlsx", out_dir / f"{stem}.csv"
-    write_private(xlsx, lambda tmp: write_xlsx(tmp, columns, rows))
+    informations = _informations(queue, views, with_identity)
+    write_private(
+        xlsx,
+        lambda tmp: write_xlsx(tmp, columns, rows, informations=informations, progress=progress),
+    )
     write_private(csv_path, lambda tmp: write_csv(tmp, columns, rows))
     by_state = {s: sum(v.state == s for v in views) for s in REVIEW_STATES}
     logger.info(
@@ -81,7 +96,13 @@ def export_exceptions(
         len(views),
         ", ".join(f"{s.value} {n}" for s, n in by_state.items()),
     )
-    return ExportResult(xlsx=xlsx, csv=csv_path, count=len(views), by_state=by_state)
+    return ExportResult(
+        xlsx=xlsx,
+        csv=csv_path,
+        count=len(views),
+        by_state=by_state,
+        informations=len(informations),
+    )
 
 
 def _row(v: ItemView, with_identity: bool) -> dict[str, Any]:
@@ -130,6 +151,35 @@ def _details(v: ItemView) -> str | None:
     return "\n".join(
         p for p in (v.details, f"Cellules illisibles de l'export (laissées vides) :\n{lines}") if p
     )
+
+
+def _informations(
+    queue: WorkQueue, views: list[ItemView], with_identity: bool
+) -> list[dict[str, Any]]:
+    """One row per used trait or contact detail the export gives otherwise than the dossier.
+
+    Done items too: they went through (the strict traits matched), a person should still know.
+    Without identity, the values are left out and only the trait is named.
+    """
+    since = datetime.now(UTC) - timedelta(days=INFO_DAYS)
+    done = [v for v in queue.items([S.DONE]) if v.updated_at >= since]
+    out = []
+    for v in sorted([*views, *done], key=lambda v: (v.created_at, v.reference)):
+        infos = (v.result or {}).get("identity_info") or []
+        for info in infos:
+            out.append(
+                {
+                    "reference": v.reference,
+                    "usager": _usager(_payload_values(v), with_identity),
+                    "state": STATE_LABELS[v.state],
+                    "dossier": (v.result or {}).get("dossier_id"),
+                    "label": info.get("label"),
+                    "kind": info.get("kind"),
+                    "export": info.get("export") if with_identity else None,
+                    "in_dossier": (info.get("dossier") or "(vide)") if with_identity else None,
+                }
+            )
+    return out
 
 
 def _usager(fix: dict[str, Any], with_identity: bool) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,46 @@ def _set(cell: Cell, value: Any, col: Column) -> None:
         cell.number_format = "@"  # keeps leading zeros of INSEE codes and phone numbers
 
 
-def write_xlsx(path: Path, columns: Iterable[Column], rows: list[dict[str, Any]]) -> None:
+#: The Informations sheet: identity details that differ, to know, nothing to decide.
+INFORMATION_SHEET = (
+    Column("reference", "Référence", 16),
+    Column("usager", "Usager", 30),
+    Column("state", "État", 14),
+    Column("dossier", "Dossier e-parcours", 12, kind="code"),
+    Column("label", "Diffère par", 16),
+    Column("kind", "Nature de l'écart", 28, kind="wrap"),
+    Column("export", "Dans l'export", 30, kind="wrap"),
+    Column("in_dossier", "Dans le dossier", 30, kind="wrap"),
+)
+
+
+def _write_informations(wb: Workbook, rows: list[dict[str, Any]]) -> None:
+    """The Informations sheet (no decision column: the import never reads it)."""
+    ws = wb.create_sheet("Informations")
+    for j, col in enumerate(INFORMATION_SHEET, start=1):
+        cell = ws.cell(row=1, column=j, value=col.header)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", start_color=_HEADER_FILLS["info"])
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+        ws.column_dimensions[get_column_letter(j)].width = col.width
+    for i, row in enumerate(rows, start=2):
+        for j, col in enumerate(INFORMATION_SHEET, start=1):
+            cell = ws.cell(row=i, column=j)
+            _set(cell, row.get(col.key), col)
+            cell.alignment = _WRAP if col.kind == "wrap" else _TOP
+    ws.freeze_panes = "B2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(INFORMATION_SHEET))}{max(len(rows) + 1, 2)}"
+
+
+def write_xlsx(
+    path: Path,
+    columns: Iterable[Column],
+    rows: list[dict[str, Any]],
+    *,
+    informations: list[dict[str, Any]] | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> None:
+    """The review workbook: Exceptions (to decide), Informations (to know), Mode d'emploi."""
     cols = list(columns)
     wb = Workbook()
     ws = wb.active
@@ -117,6 +156,8 @@ def write_xlsx(path: Path, columns: Iterable[Column], rows: list[dict[str, Any]]
             cell.alignment = _WRAP if col.kind == "wrap" else _TOP
             if col.key.startswith("alerts.") and str(cell.value or "").startswith(DISCORDANT):
                 cell.fill = _DISCORDANT_FILL
+        if progress is not None and ((i - 1) % 1_000 == 0 or i - 1 == len(rows)):
+            progress("Écriture du classeur", i - 1, len(rows))
     last_row = max(len(rows) + 1, 2)
     ws.row_dimensions[1].height = 45
     ws.freeze_panes = "B2"  # header row and reference column stay visible
@@ -136,6 +177,8 @@ def write_xlsx(path: Path, columns: Iterable[Column], rows: list[dict[str, Any]]
     )
     dv.add(f"{decision_col}2:{decision_col}{last_row}")
     ws.add_data_validation(dv)
+    if informations:
+        _write_informations(wb, informations)
     guide = wb.create_sheet("Mode d'emploi")
     guide.column_dimensions["A"].width = 110
     for i, line in enumerate(GUIDE.splitlines(), start=1):

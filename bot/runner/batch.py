@@ -327,6 +327,9 @@ class _Run(Generic[SessionT]):
             dry_run=self.options.dry_run,
             evidence=tuple(item.evidence),
             alerts=item.result.get("alerts") if item.result else None,
+            identity_info=tuple(
+                str(d.get("label")) for d in item.result.get("identity_info") or ()
+            ),
         )
         # DEBUG: the console already shows each item's end once (bot.console.RunProgress).
         logger.debug(

@@ -22,7 +22,7 @@ from jinja2 import Environment, select_autoescape
 
 from bot.errors import what_to_do
 from bot.evidence import free_stem, private_dir, write_private
-from bot.logs import mask
+from bot.logs import local_text, local_time, mask
 from bot.workqueue import STATE_LABELS
 
 if TYPE_CHECKING:
@@ -132,6 +132,17 @@ table.alerts td.differs { background: #fce4d6; font-weight: 600; }
 </section>
 {% else %}<p>Aucune exception.</p>{% endfor %}
 
+{% if informations %}
+<h2>Informations d'identité ({{ informations|length }})</h2>
+<p>Dossiers trouvés sur leurs traits stricts dont l'export donne d'autres traits d'usage ou
+coordonnées. Aucune décision n'est demandée et le robot n'a rien modifié dans les dossiers ;
+le détail est dans l'onglet « Informations » du fichier de vérification.</p>
+<table>
+<tr><th>Référence</th><th>Diffère du dossier par</th></tr>
+{% for i in informations %}<tr><td>{{ i.reference }}</td><td>{{ i.traits }}</td></tr>
+{% endfor %}</table>
+{% endif %}
+
 <h2>Tous les éléments</h2>
 <table>
 <tr><th>Référence</th><th>Tentative</th><th>État</th><th>Durée</th></tr>
@@ -154,7 +165,7 @@ class _Image:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone().strftime("%d/%m/%Y %H:%M:%S")
+    return local_text(moment)  # the schedule's zone, with its offset
 
 
 def _embedded(path: Path) -> _Image | None:
@@ -251,6 +262,11 @@ def render_run_report(summary: RunSummary) -> str:
         ],
         exceptions=[_exception(r) for r in summary.exceptions],
         traces=any(str(p).endswith(".zip") for r in summary.exceptions for p in r.evidence),
+        informations=[
+            {"reference": r.reference, "traits": ", ".join(r.identity_info)}
+            for r in summary.items
+            if r.identity_info
+        ],
         rows=[
             {
                 "reference": r.reference,
@@ -266,7 +282,7 @@ def render_run_report(summary: RunSummary) -> str:
 def write_run_report(summary: RunSummary, reports_dir: Path) -> Path:
     """Write ``<reports_dir>/run-<yyyymmdd-hhmmss>.html`` (folder 0700, file 0600)."""
     private_dir(reports_dir)
-    stamp = summary.started_at.astimezone().strftime("%Y%m%d-%H%M%S")
+    stamp = local_time(summary.started_at).strftime("%Y%m%d-%H%M%S")
     # Two runs started in the same second keep both reports.
     stem = free_stem(reports_dir, f"run-{stamp}", (".html",))
     return write_private(reports_dir / f"{stem}.html", render_run_report(summary))

@@ -91,6 +91,8 @@ class ItemRecord:
     evidence: tuple[str, ...] = ()
     #: Alerts per source ("app", "target", "reference") and domain, when they were compared.
     alerts: dict[str, dict[str, bool]] | None = None
+    # labels of the used traits / contact details the dossier shows otherwise (never values)
+    identity_info: tuple[str, ...] = ()
 
 
 @dataclass

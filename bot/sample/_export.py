@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from bot.icope import Rules, alerts_for, load_rules
-from bot.ingest import FIELD_KINDS, ExportMapping, load_mapping
+from bot.ingest import FIELD_KINDS, ExportMapping, Progress, load_mapping
 from bot.models import DOMAINS, Sex, Step1Answers
 from bot.sample._generator import (
     ERROR_KINDS,
@@ -23,6 +23,24 @@ from bot.sample._generator import (
     yes_no,
 )
 from bot.sample._names import FEMALE_NAMES, MALE_NAMES
+
+PROGRESS_EVERY = 1_000  # rows between two progress calls
+T = TypeVar("T")
+
+
+def _counted(items: Iterable[T], step: str, total: int, progress: Progress | None) -> Iterator[T]:
+    """The items, telling ``progress`` how far the loop is (every PROGRESS_EVERY and at the end)."""
+    if progress is None:
+        yield from items
+        return
+    done = 0
+    progress(step, 0, total)
+    for item in items:
+        yield item
+        done += 1
+        if done % PROGRESS_EVERY == 0:
+            progress(step, done, total)
+    progress(step, done, total)
 
 
 @dataclass
@@ -38,8 +56,8 @@ class SampleExport:
     discordant: dict[int, str] = field(default_factory=dict)  # row → domain the app got wrong
     no_consent: list[int] = field(default_factory=list)  # rows without consent to share
 
-    def write(self, path: Path | str, **options: Any) -> Path:
-        return write_export(self, path, **options)
+    def write(self, path: Path | str, progress: Progress | None = None, **options: Any) -> Path:
+        return write_export(self, path, progress=progress, **options)
 
 
 class _Built(NamedTuple):
@@ -67,6 +85,7 @@ def generate(
     with_ids: bool = True,
     mapping: ExportMapping | None = None,
     rules: Rules | None = None,
+    progress: Progress | None = None,
 ) -> SampleExport:
     """A sample export of ``rows`` rows (returning, homonym and error rows included in the count).
 
@@ -99,7 +118,7 @@ def generate(
     # (person, assessed_on, tag, link) — tag/link say which base row a special row relates to
     plan: list[tuple[Person, date, str, int | None]] = []
     base = rows - returning - homonyms
-    for _ in range(base):
+    for _ in _counted(range(base), "Tirage des personnes", base, progress):
         on = g.assessment_date()
         plan.append((g.person(on), on, "base", None))
     for j in rng.sample(range(base), returning):
@@ -133,7 +152,9 @@ def generate(
     related = {link for _, _, tag, link in plan if link is not None}
     near_twins = {link for _, _, tag, link in plan if tag == "homonym" and link is not None}
     built: list[_Built] = []
-    for k, (p, on, tag, link) in enumerate(plan):
+    for k, (p, on, tag, link) in enumerate(
+        _counted(plan, "Réponses et alertes", len(plan), progress)
+    ):
         answers = g.answers(g.alerted())
         alerts = alerts_for(answers, rules, age_on(p.birth_date, on)).as_dict()
         # Drawn for every row (same seed, same file); special rows keep their consent.
@@ -149,7 +170,7 @@ def generate(
     export_rows: list[dict[str, str]] = []
     out = SampleExport(headers=[], rows=[], keys={})
     ordinary: list[int] = []
-    for pos, k in enumerate(order):
+    for pos, k in _counted(enumerate(order), "Mise en forme des lignes", len(order), progress):
         p, on, tag, link, answers, alerts, consent, app_id = built[k]
         export_rows.append(export_cells(p, on, app_id, answers, alerts, consent))
         row = pos + 2  # spreadsheet row: the headers are row 1
@@ -222,6 +243,7 @@ def write_export(
     encoding: str = "utf-8-sig",
     typed_xlsx: bool = True,
     transform: Callable[[str, str, str], str] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Write the export as ``.xlsx`` or ``.csv`` (by the suffix); file mode 0600.
 
@@ -239,7 +261,9 @@ def write_export(
                 ]
             yield values
 
-    return _write(Path(path), export.headers, keys, lines(), sep, encoding, typed_xlsx)
+    step = f"Écriture de {Path(path).name}"
+    rows = _counted(lines(), step, len(export.rows), progress)
+    return _write(Path(path), export.headers, keys, rows, sep, encoding, typed_xlsx)
 
 
 def stream_export(

@@ -177,6 +177,9 @@ class MorningReport(BaseModel):
         if night is None:
             lines.append("Aucun passage de nuit enregistré depuis le dernier rapport.")
         else:
+            # The zone and its offset once, so no one reads the hours below as UTC.
+            offset = f"{night.started_at.astimezone(tz):%z}"
+            lines.append(f"Heures de {self.timezone} (UTC{offset[:3]}:{offset[3:]}).")
             lines += _night_text(night, tz)
         if self.machines:
             lines += ["", "Par machine du robot (24 dernières heures, toute la file) :"]
