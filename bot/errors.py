@@ -346,6 +346,20 @@ CODES: dict[str, CodeHelp] = {
         "Le fichier de décisions ne peut pas être lu : aucune décision n'a été appliquée.",
         "Repartez du fichier exporté par le robot, sans supprimer ni renommer de colonne.",
     ),
+    # the programme evaluation (icope-bot evaluation)
+    "territory_unknown": CodeHelp(
+        "Ce territoire n'existe pas dans le fichier des territoires.",
+        "Choisissez un des territoires listés dans mappings/territories.yaml (ou ajoutez-le).",
+    ),
+    "territories_invalid": CodeHelp(
+        "Le fichier des territoires est introuvable ou mal écrit.",
+        "Corrigez mappings/territories.yaml (territoire → communes) puis relancez l'évaluation.",
+    ),
+    "export_unreadable": CodeHelp(
+        "L'export des évaluations téléchargé depuis l'e-parcours ne peut pas être lu.",
+        "Vérifiez la page Exports de l'e-parcours et les noms de colonnes de mappings/target.yaml "
+        "(exports), puis relancez.",
+    ),
     # the bot's own bookkeeping
     "bot_error": CodeHelp("Erreur du robot.", "Prévenez le support technique."),
     "illegal_transition": CodeHelp(

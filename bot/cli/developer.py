@@ -52,7 +52,7 @@ def _add_sandbox(sub: SubParsers) -> None:
     p.add_argument(
         "--ui-variant",
         choices=["standard", "v2"],
-        help="screens to play: standard, or v2 (renamed labels, other order: the UI changed)",
+        help="écrans à jouer : standard, ou v2 (libellés renommés, autre ordre : l'outil a changé)",
     )
     p.set_defaults(handler=_run_sandbox)
 
