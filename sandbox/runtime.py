@@ -116,6 +116,7 @@ def render(
         "csrf": session.get("csrf", ""),
         "flash": flash,
         "version": rt.config.version,
+        "shape": rt.faults.current,
         "info_modal": status < 400 and rt.faults.fires(rt.faults.current.info_modal_rate),
         "breadcrumb": [],
         **(context or {}),
