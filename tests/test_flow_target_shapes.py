@@ -19,10 +19,13 @@ from bot.flows.double_entry import double_entry
 from bot.models import ItemState, SelfAssessment
 from bot.pages.session import TargetSession
 from bot.review.export import export_exceptions
+from bot.runner import RunOptions, run_batch
+from bot.runner.report import write_run_report
 from bot.workqueue import WorkItem, WorkQueue
 from sandbox.server import RunningSandbox
 from tests.fixtures.flows import make_flow_settings
 from tests.fixtures.queue import make_assessment
+from tests.fixtures.runner import enqueue_batch, run_settings
 from tests.fixtures.sandbox import MAPPINGS
 
 pytestmark = pytest.mark.browser
@@ -67,6 +70,24 @@ def test_saved_then_alerts_unreadable_is_its_own_state_naming_the_saved_step1(
     assert "Saisie faite, alertes non lues" in text
     assert f"/evaluations/{saved['id']}" in text
     assert "NON relue" in text
+
+
+def test_run_report_says_what_is_in_the_target_for_each_item(
+    sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    settings = run_settings(sandbox, tmp_path)
+    [ref] = enqueue_batch(work_queue, 1, prefix="AE-SHAPE")
+    sandbox.set_faults(alerts_colour_only=True)
+
+    summary = run_batch(settings, work_queue, RunOptions())
+
+    (saved,) = sandbox.step1s()
+    assert work_queue.get(ref).state is ItemState.NEEDS_REVIEW  # not "failed": a person looks
+    html = write_run_report(summary, settings.reports_dir).read_text(encoding="utf-8")
+    assert "Saisie faite, alertes non lues" in html
+    assert f"STEP 1 enregistrée par le robot (évaluation {saved['id']}), NON relue" in html
+    assert f"/evaluations/{saved['id']}" in html
+    assert "TESTRUN" not in html  # ids and links only, never the usager's name
 
 
 def test_system_failure_before_any_save_says_nothing_was_saved(

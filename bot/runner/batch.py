@@ -313,6 +313,7 @@ class _Run(Generic[SessionT]):
             recovered=item.recovered,
             dry_run=self.options.dry_run,
             evidence=tuple(item.evidence),
+            target=tuple((item.result.get("target") or {}).get("summary") or ()),
         )
         logger.info(
             "Élément {} → {} ({}) en {:.1f} s", item.reference, outcome.value, code or "ok", seconds

@@ -89,6 +89,8 @@ class ItemRecord:
     recovered: bool = False
     dry_run: bool = False
     evidence: tuple[str, ...] = ()
+    #: What the bot did in the e-parcours (dossier, STEP 1 with its link, read back or not).
+    target: tuple[str, ...] = ()
 
 
 @dataclass
@@ -260,7 +262,12 @@ class RunSummary:
             "recovered_leases": self.recovered_leases,
             "queue_counts": self.queue_counts,
             "items": [
-                asdict(r) | {"outcome": r.outcome.value, "evidence": list(r.evidence)}
+                asdict(r)
+                | {
+                    "outcome": r.outcome.value,
+                    "evidence": list(r.evidence),
+                    "target": list(r.target),
+                }
                 for r in self.items
             ],
         }
