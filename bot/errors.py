@@ -237,6 +237,17 @@ CODES: dict[str, CodeHelp] = {
         "L'e-parcours refuse d'enregistrer la STEP 1.",
         "Lisez les erreurs affichées, corrigez les réponses (« corriger ») ou rejetez.",
     ),
+    "step1_saved_unchecked": CodeHelp(
+        "La STEP 1 est enregistrée dans l'e-parcours mais le robot n'a pas pu la relire "
+        "(saisie faite, alertes non lues).",
+        "Ne ressaisissez pas : ouvrez la STEP 1 (lien dans le détail), comparez-la à "
+        "l'auto-évaluation et ses alertes, puis « valider » ou corrigez-la dans l'e-parcours.",
+    ),
+    "step1_unknown_field": CodeHelp(
+        "La STEP 1 enregistrée contient une rubrique que la correspondance ne prévoit pas.",
+        "Vérifiez la valeur de cette rubrique dans l'e-parcours, puis déclarez-la dans "
+        "step1.extra_fields du fichier de correspondance.",
+    ),
     "readback_mismatch": CodeHelp(
         "La STEP 1 relue dans l'e-parcours ne correspond pas à l'auto-évaluation.",
         "Comparez les valeurs dans l'e-parcours et corrigez-les à la main, puis « valider ».",

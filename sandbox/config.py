@@ -87,6 +87,10 @@ class Faults(BaseSettings):
     wrong_domain: str | None = None  # this domain's alert is computed inverted
     alerts_delay_ms: int = Field(300, ge=0)  # delay before the alerts panel is served
     seed: int | None = None  # makes the random faults reproducible
+    # Shapes a vendor update may give the screens (issue 17), each switchable on its own:
+    alerts_colour_only: bool = False  # the alerts panel shows each status by colour alone
+    extra_field: Literal["none", "default", "required"] = "none"  # "Lieu de l'évaluation"
+    save_confirm: Literal["none", "native", "modal"] = "none"  # a confirmation after "save"
 
     @field_validator("wrong_domain")
     @classmethod

@@ -126,6 +126,7 @@ def render(
             "otp": rt.config.otp_mode,
             "data": Path(rt.config.db_path).name,
         },
+        "shape": rt.faults.current,
         "info_modal": status < 400 and rt.faults.fires(rt.faults.current.info_modal_rate),
         "breadcrumb": [],
         **(context or {}),

@@ -114,7 +114,7 @@ class Contract:
                 case "columns":
                     header = root.get_by_role("columnheader", name=name, exact=True)
                     expect(header.first).to_be_visible()
-                case "terms":
+                case "terms" | "other_terms":
                     term = root.locator("dt").filter(has_text=re.compile(f"^{re.escape(name)}$"))
                     expect(term).to_have_count(1)
                 case _:
@@ -290,6 +290,7 @@ def check_step1_and_evaluation(
         expect(region.get_by_text(status, exact=True).first).to_be_visible()
     expect(region.get_by_text(c.text("evaluation", "alerts", "step2"))).to_have_count(2)
     c.group("evaluation", "terms")
+    c.group("evaluation", "other_terms")
     for key in c.keys("evaluation", "values"):
         value = c.text("evaluation", "values", key)
         expect(

@@ -121,6 +121,8 @@ class _DoubleEntry:
     step1_id: str | None = None
     reused_step1: bool = False
     save_attempted: bool = False
+    saved_by_bot: bool = False  # this item's save created the STEP 1 (not found already there)
+    read_back_done: bool = False  # the saved STEP 1's alerts and answers were read back
     effecteur: str | None = None
     concordance: Concordance | None = None
     differences: list[FieldDifference] = field(default_factory=list)
@@ -159,9 +161,33 @@ class _DoubleEntry:
             if isinstance(e, IdentityQuestion):
                 self.candidates = e.candidates
             self._record()
+            if self._saved_unchecked(e):
+                # Saved but not checked, and no retry left to read it back (or a changed screen
+                # a retry would meet again): a person must know a STEP 1 exists, or they would
+                # enter it again by hand (a duplicate). Its own state, never a plain failure.
+                saved = BusinessException(
+                    "Saisie faite, alertes non lues : la STEP 1 est enregistrée dans "
+                    f"l'e-parcours (évaluation {self.step1_id}) mais n'a pas pu être relue "
+                    f"({e.message.rstrip('.')}). Ne la ressaisissez pas : vérifiez-la dans "
+                    "l'e-parcours.",
+                    code="step1_saved_unchecked",
+                    details=e.details,
+                )
+                self._add_target_summary(saved)
+                self._failure_capture(saved)
+                raise saved from e
+            self._add_target_summary(e)
             # What the reviewer will look at, only if it shows this item's own usager.
             self._failure_capture(e)
             raise
+
+    def _saved_unchecked(self, error: BotError) -> bool:
+        if not isinstance(error, SystemException) or self.step1_id is None:
+            return False
+        if self.read_back_done:
+            return False
+        last = self.item.attempt >= self.item.policy.max_attempts
+        return last or error.code == "ui_changed"
 
     @contextlib.contextmanager
     def _identity_lock(self) -> Iterator[None]:
@@ -234,6 +260,7 @@ class _DoubleEntry:
             evaluation = saved
         self.evaluation_url = evaluation.url
         self.step1_id = evaluation.evaluation_id
+        self._record()  # what is in the target is kept even if the next step fails
         return self._check(evaluation)
 
     # --- steps -----------------------------------------------------------------------------------
@@ -262,6 +289,7 @@ class _DoubleEntry:
             effecteur=header["effecteur"],
         )
         self._verify_inputs(form, header | form_values(self.assessment.answers))
+        form.check_controls()  # a field nobody chose must not be saved (nor shown as ready)
         self._capture("01-saisie-step1", form.screenshot)
         if self.dry_run:
             logger.info(
@@ -276,6 +304,7 @@ class _DoubleEntry:
                 code="step1_refused",
                 details="\n".join(saved.errors()),
             )
+        self.saved_by_bot = True
         logger.debug(
             "{} : STEP 1 enregistrée (évaluation {})", self.item.reference, saved.evaluation_id
         )
@@ -331,6 +360,7 @@ class _DoubleEntry:
         target = panel.read()
         self._capture("02-alertes", panel.screenshot)
         read_back = evaluation.read_back()
+        self.read_back_done = True
         a = self.assessment
         self.differences = compare_readback(a.answers, read_back.answers) + self._header_diff(
             read_back
@@ -340,6 +370,15 @@ class _DoubleEntry:
         reference = alerts_for(a.answers, rules, age)
         self.concordance = compare_alerts(a.app_alerts, target, reference, a.answers, rules, age)
         self._record()
+        if read_back.unexpected:
+            # Saved with a value the bot did not choose (a new field's default): never "done".
+            shown = ", ".join(f"« {term} » = « {v} »" for term, v in read_back.unexpected.items())
+            raise BusinessException(
+                f"La STEP 1 enregistrée contient une rubrique que le robot ne connaît pas : "
+                f"{shown}. Vérifiez-la dans l'e-parcours ; si elle est attendue, déclarez-la "
+                "avec sa valeur dans step1.extra_fields du fichier de correspondance.",
+                code="step1_unknown_field",
+            )
         if self.differences:
             lines = readback_explanations(self.differences, self._labels())
             raise BusinessException(
@@ -413,6 +452,33 @@ class _DoubleEntry:
                 return True
         return False
 
+    def target_lines(self) -> list[str]:
+        """What the bot did in the e-parcours for this item, in French, one fact a line."""
+        lines: list[str] = []
+        if self.dossier_id is not None:
+            verb = "créé par le robot" if self.created_usager else "trouvé"
+            lines.append(f"Dossier usager {self.dossier_id} {verb} : {self.dossier_url}")
+        if self.step1_id is not None:
+            how = "enregistrée par le robot" if self.saved_by_bot else "déjà présente"
+            checked = "relue" if self.read_back_done else "NON relue (alertes non lues)"
+            lines.append(
+                f"STEP 1 {how} (évaluation {self.step1_id}), {checked} : {self.evaluation_url}"
+            )
+        elif self.save_attempted:
+            lines.append(
+                "Enregistrement de la STEP 1 tenté sans réponse lisible de l'e-parcours : "
+                "vérifiez dans le dossier s'il l'a gardée avant toute nouvelle saisie."
+            )
+        elif self.dossier_id is not None:
+            lines.append("Aucune STEP 1 enregistrée par le robot.")
+        return lines
+
+    def _add_target_summary(self, error: BotError) -> None:
+        lines = self.target_lines()
+        if lines:
+            block = "Dans l'e-parcours :\n" + "\n".join(f"- {line}" for line in lines)
+            error.details = f"{error.details}\n{block}" if error.details else block
+
     def _record(self) -> None:
         result: dict[str, Any] = {
             "alerts": self.concordance.as_result() if self.concordance else None,
@@ -421,6 +487,17 @@ class _DoubleEntry:
             "created_usager": self.created_usager,
             "reused_step1": self.reused_step1,
             "effecteur": self.effecteur,
+            "target": {
+                "dossier_id": self.dossier_id,
+                "dossier_url": self.dossier_url,
+                "dossier_created": self.created_usager,
+                "step1_id": self.step1_id,
+                "step1_url": self.evaluation_url,
+                "step1_saved_by_bot": self.saved_by_bot,
+                "save_attempted": self.save_attempted,
+                "read_back": self.read_back_done,
+                "summary": self.target_lines(),
+            },
             "readback_differences": [
                 {
                     "field": d.field,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from playwright.sync_api import Locator
 from pydantic import ValidationError
 
+from bot.errors import SystemException
 from bot.models import (
     DOMAINS,
     STEP1_CONDITIONAL,
@@ -39,6 +40,9 @@ class Step1ReadBack:
     mode: str  # "auto" / "hetero", or the text shown when unknown
     effecteur: str
     shown: dict[str, str] = field(default_factory=dict)  # field → text as displayed
+    #: Rubrics the mapping does not know, or whose value is not the one it allows: rubric →
+    #: text shown. Saved with the STEP 1 without the bot choosing them: a person must look.
+    unexpected: dict[str, str] = field(default_factory=dict)
 
 
 class AlertsPanel:
@@ -65,6 +69,16 @@ class AlertsPanel:
             if code is None:
                 continue
             rest = rest.strip()
+            if not rest:
+                # Shown by colour alone, or not at all: there is no text to quote.
+                raise SystemException(
+                    f"L'écran « {self.screen.heading_text} » n'écrit pas l'état d'alerte du "
+                    f"domaine « {name.strip()} » (il est peut-être montré par une couleur "
+                    "seulement) : le robot ne peut pas le lire. Lancez « icope-bot "
+                    "check-target » et adaptez evaluation.alerts dans le fichier de "
+                    "correspondance.",
+                    code="ui_changed",
+                )
             status = next((value for text, value in statuses if rest.startswith(text)), None)
             if status is None:
                 raise ui_changed(self.screen.heading_text, rest, "l'état d'alerte")
@@ -116,6 +130,13 @@ class EvaluationPage(Screen):
                 shown[name] = not_done
             else:
                 raise ui_changed(self.heading_text, term, "la rubrique")
+        known = set(self.t.terms.values()) | set(self.t.other_terms.values())
+        allowed = self.texts.step1.extra_fields
+        unexpected = {
+            term: value
+            for term, value in shown_by_term.items()
+            if term not in known and allowed.get(term) != value
+        }
         typed = {name: self._typed(name, text) for name, text in shown.items()}
         answers = _answers(typed)
         formats = self.texts.formats
@@ -126,6 +147,7 @@ class EvaluationPage(Screen):
             mode=modes.get(shown["mode"], shown["mode"]),
             effecteur=shown["effecteur"],
             shown=shown,
+            unexpected=unexpected,
         )
 
     def _typed(self, name: str, text: str) -> Any:

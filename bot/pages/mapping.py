@@ -188,6 +188,14 @@ class Step1Texts(_Section):
     options: Annotated[Step1Options, keys("yes", "no", "mode", "hearing_test")]
     buttons: Annotated[Texts, keys("save")]
     texts: Texts = {}
+    #: Controls the form has beyond the answers (label → the value the bot leaves or chooses);
+    #: any other control stops the entry before saving, and any other rubric of a saved STEP 1
+    #: goes to a person. Optional: an older mapping without it expects no extra field.
+    extra_fields: Texts = {}
+    #: The confirmation the tool asks after "save": ``text`` (what the browser's confirm() or
+    #: the page's dialog says) and, for a page dialog, ``button`` (the one that confirms). Any
+    #: other dialog is refused, never accepted. Empty: the tool asks nothing.
+    confirmation: Texts = {}
 
     @property
     def yes(self) -> str:
@@ -223,6 +231,9 @@ class EvaluationTexts(_Section):
     ]
     values: Annotated[Texts, keys("yes", "no", "not_done")]
     texts: Texts = {}
+    #: Rubrics of the saved evaluation that are not answers (its status…): read past. Any rubric
+    #: neither here, in ``terms`` nor in ``step1.extra_fields`` goes to a person.
+    other_terms: Texts = {}
     alerts: AlertsTexts
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from playwright.sync_api import BrowserContext, Locator
+from playwright.sync_api import BrowserContext, Dialog, Locator
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -82,11 +82,30 @@ class TargetSession:
             self.info_modal,
             lambda dialog: dialog.get_by_role("button", name=close, exact=True).click(),
         )
+        #: Browser dialogs (alert/confirm/prompt) refused: their texts, latest last.
+        self.refused_dialogs: list[str] = []
+        # Never accept a dialog the mapping does not declare (Playwright's default dismisses
+        # them silently, and the bot would wait out its timeout): refuse it and say so.
+        self.page.on("dialog", self._on_dialog)
         self.login_heading = self._heading(m.login.heading)
         self.otp_heading = self._heading(m.otp.heading)
         self.home_heading = self._heading(m.home.heading)
         self.error_heading = self._heading(m.errors.server)
         self.navigation = self.page.get_by_role("navigation", name=m.common.navigation, exact=True)
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        """Accept only the confirmation the mapping declares (step1.confirmation.text)."""
+        expected = clean(self.mapping.step1.confirmation.get("text", ""))
+        message = clean(dialog.message)
+        try:
+            if expected and dialog.type == "confirm" and message == expected:
+                dialog.accept()
+                return
+            self.refused_dialogs.append(message)
+            logger.warning("Fenêtre du navigateur refusée ({}) : non prévue", dialog.type)
+            dialog.dismiss()
+        except PlaywrightError:
+            pass  # the page went away with its dialog: nothing left to answer
 
     def _heading(self, text: str) -> Locator:
         return self.page.get_by_role("heading", name=text, exact=True)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from bot.errors import SystemException
 from bot.models import (
     HEARING_RESULT_FIELDS,
     STEP1_CONDITIONAL,
@@ -16,7 +20,7 @@ from bot.models import (
     HearingTest,
     Step1Answers,
 )
-from bot.pages.aria import AriaNode
+from bot.pages.aria import CONTROL_ROLES, AriaNode
 from bot.pages.screen import Screen, clean, ui_changed
 
 if TYPE_CHECKING:
@@ -94,6 +98,8 @@ class Step1FormPage(Screen):
                 self._require_field(name)
         for name, value in values.items():
             self.set_field(name, value)
+        for label, value in self.t.extra_fields.items():
+            self._set_extra(label, value)
 
     @staticmethod
     def header_values(assessed_on: date, mode: str, effecteur: str) -> dict[str, Any]:
@@ -125,6 +131,53 @@ class Step1FormPage(Screen):
             else:
                 self.controls[name].first.fill(str(value))
         self.changed()
+
+    def _set_extra(self, label: str, value: str) -> None:
+        """A control the mapping declares beyond the answers: give it the declared value."""
+        node = self.require("label", label)
+        control = self.label(label).first
+        with self.acting(f"saisie de « {label} »"):
+            if node.role in ("combobox", "listbox"):
+                if node.chosen() != value:
+                    control.select_option(label=value)
+            elif node.role == "checkbox":
+                control.set_checked(value.strip().casefold() in ("oui", "coché", "true"))
+            elif (node.value or "") != value:
+                control.fill(value)
+        self.changed()
+
+    def unexpected_controls(self) -> list[str]:
+        """The controls the form shows that the mapping does not know: "« label » (value)"."""
+        tree = self.state()
+        known = set(self.t.labels.values()) | set(self.t.extra_fields)
+        groups = set(self.t.radiogroups.values())
+        found: list[str] = []
+        for group in tree.find_all("radiogroup"):
+            if group.name not in groups:
+                found.append(f"« {group.name} » (choix {', '.join(_names(group, 'radio'))})")
+        in_groups = {
+            id(radio) for group in tree.find_all("radiogroup") for radio in group.find_all("radio")
+        }
+        for node in tree.walk():
+            if node.role not in CONTROL_ROLES or node.name in known or id(node) in in_groups:
+                continue
+            shown = node.chosen() if node.role in ("combobox", "listbox") else node.value
+            found.append(f"« {node.name} »" + (f" (valeur « {shown} »)" if shown else ""))
+        return found
+
+    def check_controls(self) -> None:
+        """Stop before saving when the form has a control the mapping does not know: it would be
+        saved with whatever the screen holds (a default value) without anyone choosing it."""
+        unknown = self.unexpected_controls()
+        if unknown:
+            raise SystemException(
+                f"Le formulaire « {self.heading_text} » montre un champ que le fichier de "
+                f"correspondance ne prévoit pas : {', '.join(unknown)}. Rien n'a été "
+                "enregistré. Si ce champ est attendu, déclarez-le avec la valeur à saisir dans "
+                "step1.extra_fields du fichier de correspondance (voir "
+                "docs/adapting-to-target-updates.md).",
+                code="ui_changed",
+            )
 
     def _require_field(self, name: str) -> None:
         if name in self.groups:
@@ -187,21 +240,87 @@ class Step1FormPage(Screen):
         from bot.pages.evaluation import EvaluationPage
 
         evaluation = self.session.screen(EvaluationPage)
+        self.check_controls()
         self.require("button", self.t.buttons["save"])
+        refused = len(self.session.refused_dialogs)
         with self.acting("enregistrement de la STEP 1"):
             self.save_button.first.click()
         self.changed()
-        with self.acting("enregistrement de la STEP 1"):
-            evaluation.heading.or_(self.alerts).or_(self.session.login_heading).or_(
-                self.session.error_heading
-            ).first.wait_for()
+        self._await_saved(evaluation, refused)
         if evaluation.is_showing():
             return evaluation.wait_loaded()
         if self.is_showing() and self.alerts.first.is_visible():
             return self
         raise self.session.diagnose("enregistrement de la STEP 1")
 
+    def _await_saved(self, evaluation: EvaluationPage, refused: int) -> None:
+        """Wait for what follows "save": the evaluation, the form's errors, or a dialog. Only
+        the confirmation the mapping declares is accepted (the browser's own confirm() by the
+        session's handler, a page dialog here); any other one stops the entry at once instead
+        of waiting out the timeout."""
+        page = self.page
+        modal = page.get_by_role("dialog").or_(page.get_by_role("alertdialog"))
+        outcome = (
+            evaluation.heading.or_(self.alerts)
+            .or_(self.session.login_heading)
+            .or_(self.session.error_heading)
+        )
+        expected = clean(self.t.confirmation.get("text", ""))
+        button = self.t.confirmation.get("button", "")
+        confirmed = False
+        deadline = time.monotonic() + self.session.settings.timeout_ms / 1000
+        while True:
+            if len(self.session.refused_dialogs) > refused:
+                text = self.session.refused_dialogs[-1]
+                raise self._dialog_changed(text, "le navigateur a demandé")
+            try:
+                # Short waits: a native dialog is seen (by the session's handler) between two.
+                outcome.or_(modal).first.wait_for(timeout=250)
+            except PlaywrightTimeoutError:
+                if time.monotonic() > deadline:
+                    raise self.session.diagnose("enregistrement de la STEP 1") from None
+                continue
+            except PlaywrightError as e:
+                raise SystemException(
+                    "Le navigateur a échoué pendant l'enregistrement de la STEP 1.",
+                    code="navigation",
+                ) from e
+            if outcome.first.is_visible() or not modal.first.is_visible():
+                return
+            with self.acting("lecture de la fenêtre affichée après l'enregistrement"):
+                name = clean(modal.first.get_attribute("aria-label") or "")
+                text = clean(modal.first.inner_text())
+            if self.session.info_modal.first.is_visible():
+                self.session.clear_info_modal()  # the tool's information message, known
+                continue
+            if expected and expected in text and button and not confirmed:
+                with self.acting(f"confirmation « {button} »"):
+                    modal.first.get_by_role("button", name=button, exact=True).click()
+                confirmed = True
+                continue
+            raise self._dialog_changed(text or name, "l'écran a affiché")
+
+    def _dialog_changed(self, text: str, shown: str) -> SystemException:
+        expected = self.t.confirmation.get("text", "")
+        now = (
+            f"la confirmation attendue est « {expected} »"
+            if expected
+            else ("aucune confirmation n'est attendue")
+        )
+        return SystemException(
+            f"Après « {self.t.buttons['save']} », {shown} « {text} » ; {now}. La fenêtre a "
+            "été refusée (rien n'est accepté sans être prévu) et la STEP 1 n'est pas "
+            "enregistrée. Si cette confirmation est attendue, déclarez-la dans "
+            "step1.confirmation (text, et button pour une fenêtre de la page) du fichier de "
+            "correspondance.",
+            code="ui_changed",
+        )
+
     def errors(self) -> list[str]:
         """The error messages the form shows (after a refused save)."""
         with self.acting("lecture des erreurs du formulaire"):
             return [clean(t) for t in self.alerts.all_inner_texts() if t.strip()]
+
+
+def _names(node: AriaNode, role: str) -> list[str]:
+    return [n.name for n in node.find_all(role)]

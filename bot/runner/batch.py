@@ -330,6 +330,7 @@ class _Run(Generic[SessionT]):
             identity_info=tuple(
                 str(d.get("label")) for d in item.result.get("identity_info") or ()
             ),
+            target=tuple((item.result.get("target") or {}).get("summary") or ()),
         )
         # DEBUG: the console already shows each item's end once (bot.console.RunProgress).
         logger.debug(

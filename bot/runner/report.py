@@ -119,6 +119,8 @@ table.alerts td.differs { background: #fce4d6; font-weight: 600; }
 {% for a in e.alerts %}<tr><td>{{ a.domain }}</td>
 {% for said in a.said %}<td{% if a.differs %} class="differs"{% endif %}>{{ said }}</td>{% endfor %}</tr>
 {% endfor %}</table>{% endif %}
+{% if e.target %}<p><strong>Dans l'e-parcours :</strong></p><ul class="target">
+{% for line in e.target %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
 {# The purge (bot/retention.py) finds an item's evidence between these two comments. #}
 <!-- preuves {{ e.reference }} -->
 {% if e.images %}<div class="thumbs">
@@ -145,9 +147,10 @@ le détail est dans l'onglet « Informations » du fichier de vérification.</p>
 
 <h2>Tous les éléments</h2>
 <table>
-<tr><th>Référence</th><th>Tentative</th><th>État</th><th>Durée</th></tr>
+<tr><th>Référence</th><th>Tentative</th><th>État</th><th>Durée</th><th>Dans l'e-parcours</th></tr>
 {% for r in rows %}<tr><td>{{ r.reference }}</td><td class="n">{{ r.attempt }}</td>
-<td>{{ r.outcome }}</td><td class="n">{{ r.seconds }}</td></tr>
+<td>{{ r.outcome }}</td><td class="n">{{ r.seconds }}</td>
+<td>{% for line in r.target %}{{ line }}{% if not loop.last %}<br>{% endif %}{% else %}rien{% endfor %}</td></tr>
 {% endfor %}</table>
 {% if traces %}<p class="path">Les traces (.zip) s'ouvrent avec : playwright show-trace CHEMIN</p>{% endif %}
 </body>
@@ -198,6 +201,7 @@ def _exception(record: ItemRecord) -> dict[str, object]:
         "action": what_to_do(record.error_code),
         "seconds": duration_text(record.seconds),
         "worker": record.worker,
+        "target": record.target,
         "images": images,
         "files": files,
         "alerts": _alert_rows(record),
@@ -273,6 +277,7 @@ def render_run_report(summary: RunSummary) -> str:
                 "attempt": r.attempt,
                 "outcome": STATE_LABELS[r.outcome] + (" (essai à blanc)" if r.dry_run else ""),
                 "seconds": duration_text(r.seconds),
+                "target": r.target,
             }
             for r in summary.items
         ],

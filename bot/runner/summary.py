@@ -93,6 +93,8 @@ class ItemRecord:
     alerts: dict[str, dict[str, bool]] | None = None
     # labels of the used traits / contact details the dossier shows otherwise (never values)
     identity_info: tuple[str, ...] = ()
+    #: What the bot did in the e-parcours (dossier, STEP 1 with its link, read back or not).
+    target: tuple[str, ...] = ()
 
 
 @dataclass
@@ -264,7 +266,12 @@ class RunSummary:
             "recovered_leases": self.recovered_leases,
             "queue_counts": self.queue_counts,
             "items": [
-                asdict(r) | {"outcome": r.outcome.value, "evidence": list(r.evidence)}
+                asdict(r)
+                | {
+                    "outcome": r.outcome.value,
+                    "evidence": list(r.evidence),
+                    "target": list(r.target),
+                }
                 for r in self.items
             ],
         }

@@ -59,9 +59,14 @@ def _step1_page(
     request: Request, usager_id: int, values: dict[str, Any], errors: dict[str, str]
 ) -> Response:
     rt = runtime(request)
+    defaults = {"mode": "hetero", "hearing_test": "aucun"}
+    if rt.faults.current.extra_field == "default":
+        defaults["place"] = EXTRA_FIELD_CHOICES[0]  # pre-selected: saved unless changed
     context = {
         "usager": usager_or_404(request, usager_id),
-        "values": {"mode": "hetero", "hearing_test": "aucun", **values},
+        "values": defaults | values,
+        "extra_field": (EXTRA_FIELD_LABEL, EXTRA_FIELD_CHOICES),
+        "confirm_text": SAVE_CONFIRM_TEXT,
         "errors": errors,
         "layout": STEP1_LAYOUT,
         "professionals": rt.config.professionals,
@@ -78,6 +83,9 @@ async def save_step1(request: Request, usager_id: int) -> Response:
     form = await read_form(request)
     birth = date.fromisoformat(str(usager["birth_date"]))
     header, step1, errors = parse_step1(form, rt.config.professionals, birth)
+    if rt.faults.current.extra_field == "required" and not str(form.get("place", "")).strip():
+        errors = {**errors, "place": EXTRA_FIELD_ERROR}
+        header = step1 = None
     if header is None or step1 is None:
         values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
         return _step1_page(request, usager_id, values, errors)
@@ -89,12 +97,26 @@ async def save_step1(request: Request, usager_id: int) -> Response:
         mode=header.mode,
         effecteur_rpps=header.effecteur.rpps,
         effecteur_name=header.effecteur.name,
-        answers=step1.model_dump(),
+        # The added field is kept with the answers (the view shows it like the tool would).
+        answers=step1.model_dump()
+        | ({"place": place} if (place := _text_of(form, "place")) else {}),
         alerts=alerts,
         created_by=user.username,
     )
     rt.store.update_session(request.state.session["id"], flash=rt.texts()["evaluation"]["saved"])
     return RedirectResponse(f"/evaluations/{evaluation_id}", status_code=303)
+
+
+#: The field a vendor update adds to the form (sandbox ``extra_field`` knob).
+EXTRA_FIELD_LABEL = "Lieu de l'évaluation"
+EXTRA_FIELD_CHOICES = ("Cabinet médical", "Domicile", "Téléconsultation")
+EXTRA_FIELD_ERROR = "Le lieu de l'évaluation est obligatoire."
+#: The confirmation asked after "save" (sandbox ``save_confirm`` knob).
+SAVE_CONFIRM_TEXT = "Confirmez-vous l'enregistrement définitif de cette évaluation ?"
+
+
+def _text_of(form: Any, name: str) -> str:
+    return str(form.get(name, "") or "").strip()
 
 
 def _evaluation_or_404(request: Request, evaluation_id: int) -> dict[str, Any]:
@@ -110,10 +132,13 @@ async def evaluation_page(request: Request, evaluation_id: int) -> Response:
     rt = runtime(request)
     evaluation = _evaluation_or_404(request, evaluation_id)
     usager_id = int(evaluation["usager_id"])
+    answers = dict(evaluation["answers"])
+    place = answers.pop("place", None)
     context = {
         "evaluation": evaluation,
         "usager": usager_or_404(request, usager_id),
-        "values": step1_form_values(Step1(**evaluation["answers"])),
+        "values": step1_form_values(Step1(**answers)),
+        "place": (EXTRA_FIELD_LABEL, place) if place else None,
         "layout": STEP1_LAYOUT,
         "breadcrumb": _crumbs(request, usager_id, rt.texts()["evaluation"]["heading"]),
     }
@@ -132,6 +157,9 @@ async def alerts_fragment(request: Request, evaluation_id: int) -> Response:
     template = rt.templates.get_template("evaluations/_alerts.html")
     variant = rt.faults.current.ui_variant
     html = template.render(
-        t=rt.texts(), alerts=evaluation["alerts"], sections=section_order(variant)
+        t=rt.texts(),
+        alerts=evaluation["alerts"],
+        sections=section_order(variant),
+        colour_only=rt.faults.current.alerts_colour_only,
     )
     return HTMLResponse(html)
