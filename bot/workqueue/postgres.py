@@ -565,26 +565,21 @@ class PostgresQueue(WorkQueue):
                 ),
             ).fetchall()
             inserted = {r["reference"] for r in rows}
-            events: list[tuple[str, str, str, str | None]] = []  # ref, event, reason, code
+            events: list[tuple[str, str]] = []  # reference, history reason
             late: list[tuple[int, Enqueued]] = []
             for ref, (i, e, _) in new.items():
                 if ref in inserted:
                     statuses[i] = EnqueueStatus.NEW
-                    events.append((ref, "enqueue", enqueue_reason(source, e.row), None))
+                    events.append((ref, enqueue_reason(source, e.row)))
                 else:
                     late.append((i, e))
             if events:
-                refs_, kinds, reasons, codes = (list(c) for c in zip(*events, strict=True))
                 conn.execute(
-                    "INSERT INTO history (item_id, at, actor, event, from_state, to_state,"
-                    " reason, error_code)"
-                    " SELECT i.id, %s, %s, t.event,"
-                    " CASE WHEN t.event = 'enqueue' THEN NULL ELSE i.state END, i.state,"
-                    " t.reason, t.code"
-                    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
-                    " WITH ORDINALITY AS t(ref, event, reason, code, ord)"
+                    "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason)"
+                    " SELECT i.id, %s, %s, 'enqueue', NULL, i.state, t.reason"
+                    " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(ref, reason, ord)"
                     " JOIN items i ON i.reference = t.ref ORDER BY t.ord",
-                    (now, actor, refs_, kinds, [mask(r) for r in reasons], codes),
+                    (now, actor, [r for r, _ in events], [mask(why) for _, why in events]),
                 )
             # One by one (rare), after the new items so a conflict within the chunk finds its
             # item: rows another machine inserted between our read and our insert, then changed
