@@ -48,11 +48,17 @@ def test_enqueue_many_says_what_enqueue_one_by_one_would(work_queue: WorkQueue) 
     N, D, C = EnqueueStatus.NEW, EnqueueStatus.DUPLICATE, EnqueueStatus.CONFLICT
     assert statuses == [N, D, C, N, D, C]
     assert [v.reference for v in work_queue.items()] == ["OLD", "N1", "N2"]
-    assert work_queue.get("OLD").assessment == make_assessment(reference="OLD")  # not overwritten
+    old = work_queue.get("OLD")
+    assert old.assessment == make_assessment(reference="OLD")  # not overwritten
+    # A conflict reaches a person with both versions, as with enqueue (issue 11).
+    assert (old.state, old.error_code) == (S.NEEDS_REVIEW, "conflict")
+    assert old.conflict is not None
+    assert (old.conflict.assessment, old.conflict.row) == (changed, 4)
     n2 = work_queue.history("N2")
     assert [(h.event, h.from_state, h.to_state) for h in n2] == [
         ("enqueue", None, S.PENDING),
         ("conflict", S.PENDING, S.PENDING),
+        ("transition", S.PENDING, S.NEEDS_REVIEW),
     ]
     assert n2[0].reason == "Importé (b.csv, ligne 5)"
     assert "ligne 7" in n2[1].reason
@@ -113,6 +119,58 @@ def test_postgres_schema_is_versioned_and_created_once(queue_target: QueueTarget
     with psycopg.connect(str(queue_target)) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
     assert versions == [v for v, _ in MIGRATIONS]
+
+
+@pytest.mark.parametrize("queue_backend", ["postgres"], indirect=True)
+def test_a_postgres_queue_of_schema_1_is_migrated_and_its_items_can_conflict(
+    queue_target: QueueTarget,
+) -> None:
+    # A queue written by a bot of before issue 11: only migration 1 applied, one pending item.
+    first = make_assessment(reference="R1")
+    with psycopg.connect(str(queue_target), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE schema_version ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(MIGRATIONS[0][1].encode())
+        conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+        conn.execute(
+            'INSERT INTO items (reference, state, content_hash, assessment_json, source, "row",'
+            " created_at, updated_at) VALUES ('R1', 'pending', %s, %s, 'a.csv', 2, now(), now())",
+            (first.content_hash(), first.model_dump_json()),
+        )
+
+    with open_queue(queue_target) as q:
+        assert q.get("R1").conflict is None  # the existing item is read after the migration
+        changed = make_assessment(reference="R1", consent_sharing=False)
+        assert q.enqueue(changed, source="b.csv", row=3) == EnqueueStatus.CONFLICT
+        view = q.get("R1")
+        assert (view.state, view.error_code) == (S.NEEDS_REVIEW, "conflict")
+        assert view.conflict is not None
+        assert view.conflict.assessment == changed
+    with psycopg.connect(str(queue_target)) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+    assert versions == [v for v, _ in MIGRATIONS]
+
+
+@BOTH_BACKENDS
+def test_a_conflict_left_on_an_item_entered_meanwhile_is_purged_with_it(
+    work_queue: WorkQueue,
+) -> None:
+    work_queue.enqueue(make_assessment(reference="R1"), source="a.csv", row=2)
+    (item,) = work_queue.lease("w1")
+    changed = make_assessment(reference="R1", consent_sharing=False)
+    statuses = work_queue.enqueue_many([Enqueued(changed, row=3)], source="b.csv")
+    assert statuses == [EnqueueStatus.CONFLICT]
+    assert work_queue.get("R1").state == S.IN_PROGRESS  # the attempt under way is not cut
+    with item:
+        item.done()
+    assert work_queue.get("R1").conflict is not None  # kept: the new version was not entered
+
+    assert work_queue.purge(timedelta(0)) == 1
+
+    view = work_queue.get("R1")
+    assert (view.state, view.assessment, view.conflict) == (S.DONE, None, None)
 
 
 @pytest.mark.parametrize("queue_backend", ["postgres"], indirect=True)

@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pydantic import BaseModel
+
 from bot.models import ItemState, SelfAssessment
-from bot.workqueue.contract import STATE_LABELS, TRANSITIONS, IllegalTransition
+from bot.workqueue.contract import (
+    FINISHED_STATES,
+    STATE_LABELS,
+    TRANSITIONS,
+    Conflict,
+    IllegalTransition,
+)
 
 __all__ = [
+    "CONFLICT_CODE",
     "GIVE_UP_REASON",
+    "StoredConflict",
     "check_transition",
+    "conflict_history_reason",
     "conflict_reason",
+    "conflict_review_texts",
+    "conflict_to_review_now",
     "enqueue_reason",
     "lease_reason",
     "quarantine_texts",
@@ -36,6 +49,75 @@ def conflict_reason(source: str, row: int | None) -> str:
         "Conflit : cette référence a été importée à nouveau avec un contenu "
         f"différent ({_where(source, row)}) ; l'élément existant n'a pas été modifié."
     )
+
+
+#: The error code of an item whose reference came back with other content (issue 11).
+CONFLICT_CODE = "conflict"
+
+
+class StoredConflict(BaseModel):
+    """The later version of an item, stored beside the queued one until a person decides.
+
+    Both backends keep it as this model's JSON in ``items.conflict_json``.
+    """
+
+    assessment: SelfAssessment
+    content_hash: str
+    source: str
+    row: int | None
+    entered: bool  # the old version may already be in the target (the item had been worked on)
+
+    @classmethod
+    def of(
+        cls, new: SelfAssessment, source: str, row: int | None, state: ItemState
+    ) -> StoredConflict:
+        # Nothing of the old version was entered yet when pending or waiting for a retry that
+        # never started: "keep the old one" then re-queues it instead of approving it.
+        entered = state not in (S.PENDING, S.RETRY_WAIT)
+        return cls(
+            assessment=new, content_hash=new.content_hash(), source=source, row=row, entered=entered
+        )
+
+    def as_view(self) -> Conflict:
+        return Conflict(self.assessment, self.source, self.row, self.entered)
+
+    @property
+    def where(self) -> str:
+        return _where(self.source, self.row)
+
+
+def conflict_history_reason(source: str, row: int | None, state: ItemState) -> str:
+    """The history row of a conflicting import (finished items are only told, not changed)."""
+    if state in FINISHED_STATES:
+        return (
+            "Conflit : cette référence a été importée à nouveau avec un contenu "
+            f"différent ({_where(source, row)}) ; l'élément était déjà terminé, "
+            "il n'a pas été modifié."
+        )
+    return (
+        "Conflit : cette référence a été importée à nouveau avec un contenu différent "
+        f"({_where(source, row)}) ; rien n'est saisi avant la décision d'une personne."
+    )
+
+
+def conflict_to_review_now(state: ItemState) -> bool:
+    """Whether a new conflict sends the item to a person at once.
+
+    Pending and retry-waiting items go to review; items already with a person (review, failed)
+    take the conflict as their reason; an item being entered goes when it is given back (the
+    backends' ``lease`` does it), a finished one is not changed.
+    """
+    return state in (S.PENDING, S.RETRY_WAIT, S.NEEDS_REVIEW, S.FAILED)
+
+
+def conflict_review_texts(where: str, previous: str, previous_details: str) -> tuple[str, str]:
+    """(reason, details) of an item sent to a person for a conflict (``where``: source, row)."""
+    reason = (
+        f"Conflit : une nouvelle version de cette auto-évaluation a été importée ({where}), "
+        "différente de celle en file ; rien n'est saisi avant votre décision."
+    )
+    details = f"Motif précédent : {previous}\n\n{previous_details}".strip() if previous else ""
+    return reason, details
 
 
 def quarantine_texts(reasons: list[str], source: str, row: int | None) -> tuple[str, str, str]:

@@ -45,9 +45,14 @@ from bot.locks import LockTimeout, QueueLock
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue._rules import (
+    CONFLICT_CODE,
     GIVE_UP_REASON,
+    StoredConflict,
     check_transition,
+    conflict_history_reason,
     conflict_reason,
+    conflict_review_texts,
+    conflict_to_review_now,
     enqueue_reason,
     lease_reason,
     quarantine_texts,
@@ -121,12 +126,20 @@ CREATE TABLE history (
 CREATE INDEX history_by_item ON history (item_id, id);
 """
 
-#: The schema's history: (version, SQL). Append only; a released migration is never edited.
-MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1),)
+#: A later, different version of an item waiting for a person (issue 11): health data, purged.
+#: The partial index keeps "which items carry a conflict" (every lease asks) off the big table.
+_V2 = """
+ALTER TABLE items ADD COLUMN conflict_json text;
+CREATE INDEX items_conflicting ON items (id) WHERE conflict_json IS NOT NULL;
+"""
 
+#: The schema's history: (version, SQL). Append only; a released migration is never edited.
+MIGRATIONS: tuple[tuple[int, str], ...] = ((1, _V1), (2, _V2))
+
+#: An item with an undecided conflict is never taken: a person picks the version first.
 _LEASABLE = """
 SELECT * FROM items
-WHERE assessment_json IS NOT NULL
+WHERE assessment_json IS NOT NULL AND conflict_json IS NULL
   AND (state = 'pending'
        OR (state = 'retry_wait' AND (not_before IS NULL OR not_before <= %(now)s))
        OR (state = 'in_progress' AND lease_expires <= %(now)s))
@@ -277,7 +290,7 @@ class PostgresQueue(WorkQueue):
 
     @staticmethod
     def _view(r: Row) -> ItemView:
-        a = r["assessment_json"]
+        a, c = r["assessment_json"], r["conflict_json"]
         return ItemView(
             reference=r["reference"],
             state=ItemState(r["state"]),
@@ -297,6 +310,7 @@ class PostgresQueue(WorkQueue):
             created_at=r["created_at"],
             updated_at=r["updated_at"],
             purged_at=r["purged_at"],
+            conflict=None if c is None else StoredConflict.model_validate_json(c).as_view(),
         )
 
     def _history_row(
@@ -384,6 +398,8 @@ class PostgresQueue(WorkQueue):
             if found["content_hash"] == content_hash:
                 return EnqueueStatus.DUPLICATE
             current = ItemState(found["state"])
+            if assessment is not None and current != S.INVALID:
+                return self._conflict(conn, found, assessment, source, row, actor)
             self._history_row(
                 conn,
                 found["id"],
@@ -396,6 +412,82 @@ class PostgresQueue(WorkQueue):
                 error_code="reference_conflict",
             )
             return EnqueueStatus.CONFLICT
+
+    def _conflict(
+        self,
+        conn: psycopg.Connection[Row],
+        r: Row,
+        new: SelfAssessment,
+        source: str,
+        row: int | None,
+        actor: str,
+    ) -> EnqueueStatus:
+        """A known reference came back with other content: a person chooses, nothing is entered.
+
+        Same behaviour as the SQLite backend (see :mod:`bot.workqueue._rules`): the new version
+        is kept in ``conflict_json``; a finished item only gets a history row. The caller holds
+        the transaction and the row lock.
+        """
+        state = ItemState(r["state"])
+        stored = r["conflict_json"]
+        if stored is not None and StoredConflict.model_validate_json(stored).content_hash == (
+            new.content_hash()
+        ):
+            return EnqueueStatus.DUPLICATE  # the same new version, ingested again
+        finished = state in FINISHED_STATES
+        self._history_row(
+            conn,
+            r["id"],
+            at=self.now(),
+            actor=actor,
+            event="conflict",
+            from_state=state,
+            to_state=state,
+            reason=conflict_history_reason(source, row, state),
+            error_code="reference_conflict" if finished else CONFLICT_CODE,
+        )
+        if finished:
+            return EnqueueStatus.CONFLICT
+        conflict = StoredConflict.of(new, source, row, state)
+        stored = conflict.model_dump_json()
+        conn.execute("UPDATE items SET conflict_json = %s WHERE id = %s", (stored, r["id"]))
+        if conflict_to_review_now(state):
+            self._to_review(conn, {**r, "conflict_json": stored}, actor, conflict.where)
+        return EnqueueStatus.CONFLICT
+
+    def _to_review(self, conn: psycopg.Connection[Row], r: Row, actor: str, where: str) -> None:
+        """Send an item with a stored conflict to a person (its state allowing it)."""
+        reason, details = conflict_review_texts(where, r["reason"], r["details"])
+        if ItemState(r["state"]) in (S.NEEDS_REVIEW, S.FAILED):
+            # Already with a person: the conflict becomes the reason, the rest stays.
+            conn.execute(
+                "UPDATE items SET reason = %s, details = %s, error_code = %s, updated_at = %s"
+                " WHERE id = %s",
+                (reason, details, CONFLICT_CODE, self.now(), r["id"]),
+            )
+            return
+        self._apply(
+            conn,
+            r,
+            S.NEEDS_REVIEW,
+            actor=actor,
+            reason=reason,
+            details=details,
+            error_code=CONFLICT_CODE,
+        )
+
+    def _conflicts_to_review(self, conn: psycopg.Connection[Row], actor: str) -> None:
+        """Items given back while a conflict was ingested (they were being entered): to review.
+
+        Rows another machine holds are skipped: it is sending them or leasing around them.
+        """
+        rows = conn.execute(
+            "SELECT * FROM items WHERE conflict_json IS NOT NULL"
+            " AND state IN ('pending', 'retry_wait') ORDER BY id FOR UPDATE SKIP LOCKED"
+        ).fetchall()
+        for r in rows:
+            where = StoredConflict.model_validate_json(r["conflict_json"]).where
+            self._to_review(conn, r, actor, where)
 
     def enqueue(
         self,
@@ -424,7 +516,8 @@ class PostgresQueue(WorkQueue):
         self, entries: Sequence[Enqueued], *, source: str, actor: str = "ingest"
     ) -> list[EnqueueStatus]:
         """Three statements per chunk: read the known references, insert the new items from
-        ``unnest`` arrays, insert their history rows the same way."""
+        ``unnest`` arrays, insert their history rows the same way. A changed known reference
+        (rare) goes through :meth:`enqueue`, one by one in the same transaction."""
         statuses: list[EnqueueStatus | None] = []
         with self._tx() as conn:
             refs = [e.assessment.reference for e in entries]
@@ -444,7 +537,7 @@ class PostgresQueue(WorkQueue):
                     if known[a.reference] == digest:
                         statuses.append(EnqueueStatus.DUPLICATE)
                     else:
-                        statuses.append(EnqueueStatus.CONFLICT)
+                        statuses.append(None)  # CONFLICT or DUPLICATE: decided below
                         conflicts.append((i, e))
                     continue
                 known[a.reference] = digest
@@ -472,35 +565,26 @@ class PostgresQueue(WorkQueue):
                 ),
             ).fetchall()
             inserted = {r["reference"] for r in rows}
-            events: list[tuple[str, str, str, str | None]] = []  # ref, event, reason, code
+            events: list[tuple[str, str]] = []  # reference, history reason
             late: list[tuple[int, Enqueued]] = []
             for ref, (i, e, _) in new.items():
                 if ref in inserted:
                     statuses[i] = EnqueueStatus.NEW
-                    events.append((ref, "enqueue", enqueue_reason(source, e.row), None))
+                    events.append((ref, enqueue_reason(source, e.row)))
                 else:
                     late.append((i, e))
-            # Enqueue rows first: a conflict within the chunk comes after its item's creation.
-            for _, e in conflicts:
-                ref = e.assessment.reference
-                events.append(
-                    (ref, "conflict", conflict_reason(source, e.row), "reference_conflict")
-                )
             if events:
-                refs_, kinds, reasons, codes = (list(c) for c in zip(*events, strict=True))
                 conn.execute(
-                    "INSERT INTO history (item_id, at, actor, event, from_state, to_state,"
-                    " reason, error_code)"
-                    " SELECT i.id, %s, %s, t.event,"
-                    " CASE WHEN t.event = 'enqueue' THEN NULL ELSE i.state END, i.state,"
-                    " t.reason, t.code"
-                    " FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
-                    " WITH ORDINALITY AS t(ref, event, reason, code, ord)"
+                    "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason)"
+                    " SELECT i.id, %s, %s, 'enqueue', NULL, i.state, t.reason"
+                    " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(ref, reason, ord)"
                     " JOIN items i ON i.reference = t.ref ORDER BY t.ord",
-                    (now, actor, refs_, kinds, [mask(r) for r in reasons], codes),
+                    (now, actor, [r for r, _ in events], [mask(why) for _, why in events]),
                 )
-            # Rows another machine inserted between our read and our insert: one by one.
-            for i, e in late:
+            # One by one (rare), after the new items so a conflict within the chunk finds its
+            # item: rows another machine inserted between our read and our insert, then changed
+            # known references, which go through enqueue's conflict handling (to a person).
+            for i, e in late + conflicts:
                 statuses[i] = self.enqueue(
                     e.assessment, source=source, row=e.row, raw=e.raw, actor=actor
                 )
@@ -584,11 +668,14 @@ class PostgresQueue(WorkQueue):
         wait_until = (not_before or now) if to == S.RETRY_WAIT else None
         fresh = [str(p) for p in evidence]
         all_evidence = list(reversed(fresh)) + json.loads(r["evidence_json"])
+        # Leaving review (a person's decision) settles a conflict: the version kept is the
+        # payload written here (the old one, or the new one given by ``assessment``).
+        conflict = None if current in (S.NEEDS_REVIEW, S.FAILED) else r["conflict_json"]
         conn.execute(
             "UPDATE items SET state = %s, assessment_json = %s, content_hash = %s, attempts = %s,"
             " reason = %s, details = %s, error_code = %s, result_json = %s, evidence_json = %s,"
-            " not_before = %s, lease_owner = %s, lease_expires = %s, updated_at = %s"
-            " WHERE id = %s",
+            " not_before = %s, lease_owner = %s, lease_expires = %s, updated_at = %s,"
+            " conflict_json = %s WHERE id = %s",
             (
                 to.value,
                 payload,
@@ -603,6 +690,7 @@ class PostgresQueue(WorkQueue):
                 lease_owner,
                 lease_expires,
                 now,
+                conflict,
                 r["id"],
             ),
         )
@@ -652,6 +740,7 @@ class PostgresQueue(WorkQueue):
         actor = f"bot:{worker}"
         leased: list[WorkItem] = []
         with self._tx() as conn:
+            self._conflicts_to_review(conn, actor)
             now = self.now()
             while len(leased) < n:
                 rows = conn.execute(
@@ -829,7 +918,7 @@ class PostgresQueue(WorkQueue):
             now = self.now()
             rows = conn.execute(
                 "UPDATE items SET assessment_json = NULL, raw_json = NULL, result_json = NULL,"
-                " details = '', purged_at = %(now)s"
+                " conflict_json = NULL, details = '', purged_at = %(now)s"
                 " WHERE purged_at IS NULL AND state = ANY(%(finished)s) AND updated_at <= %(cut)s"
                 " RETURNING id, state, evidence_json",
                 {

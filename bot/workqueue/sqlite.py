@@ -20,16 +20,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Unpack
 
-from pydantic import BaseModel
-
 from bot.evidence import private_dir, private_file
 from bot.locks import QueueLock, lock_folder, machine_lock
 from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue._rules import (
+    CONFLICT_CODE,
     GIVE_UP_REASON,
+    StoredConflict,
     check_transition,
+    conflict_history_reason,
     conflict_reason,
+    conflict_review_texts,
+    conflict_to_review_now,
     enqueue_reason,
     lease_reason,
     quarantine_texts,
@@ -39,7 +42,6 @@ from bot.workqueue.contract import (
     FINISHED_STATES,
     WAITING_STATES,
     Clock,
-    Conflict,
     Enqueued,
     EnqueueStatus,
     HistoryEntry,
@@ -111,23 +113,6 @@ WHERE assessment_json IS NOT NULL AND conflict_json IS NULL
 ORDER BY created_at, id
 LIMIT :n
 """
-
-
-#: The error code of an item whose reference came back with other content.
-CONFLICT_CODE = "conflict"
-
-
-class _Conflict(BaseModel):
-    """The later version of an item, stored beside the one in the queue until a person decides."""
-
-    assessment: SelfAssessment
-    content_hash: str
-    source: str
-    row: int | None
-    entered: bool  # the old version may already be in the target (the item had been worked on)
-
-    def as_view(self) -> Conflict:
-        return Conflict(self.assessment, self.source, self.row, self.entered)
 
 
 def _ts(t: datetime) -> str:
@@ -250,7 +235,7 @@ class SQLiteQueue(WorkQueue):
             created_at=created,
             updated_at=updated,
             purged_at=_dt(r["purged_at"]),
-            conflict=None if c is None else _Conflict.model_validate_json(c).as_view(),
+            conflict=None if c is None else StoredConflict.model_validate_json(c).as_view(),
         )
 
     def _history_row(
@@ -308,9 +293,8 @@ class SQLiteQueue(WorkQueue):
             if found is not None:
                 if found["content_hash"] == content_hash:
                     return EnqueueStatus.DUPLICATE
-                where = f"{source}" + (f", ligne {row}" if row is not None else "")
                 if assessment is not None and ItemState(found["state"]) != S.INVALID:
-                    return self._conflict(found["id"], assessment, source, row, where, actor)
+                    return self._conflict(found["id"], assessment, source, row, actor)
                 self._history_row(
                     found["id"],
                     at=now,
@@ -353,82 +337,51 @@ class SQLiteQueue(WorkQueue):
             return EnqueueStatus.NEW
 
     def _conflict(
-        self,
-        item_id: int,
-        new: SelfAssessment,
-        source: str,
-        row: int | None,
-        where: str,
-        actor: str,
+        self, item_id: int, new: SelfAssessment, source: str, row: int | None, actor: str
     ) -> EnqueueStatus:
         """A known reference came back with other content: a person chooses, nothing is entered.
 
-        The new version is kept beside the old one (``conflict_json``). An item not entered yet
-        (pending, waiting for a retry) goes to review at once; one in review or failed stays
-        there with the conflict as its reason; one being entered right now goes to review as
-        soon as it is given back (:meth:`_conflicts_to_review`). A finished item already holds
-        what was entered: the conflict is recorded in its history for the record only.
+        The new version is kept beside the old one (``conflict_json``); where the item goes is
+        decided by :func:`bot.workqueue._rules.conflict_to_review_now`. A finished item already
+        holds what was entered: the conflict is recorded in its history for the record only.
+        The caller holds the write transaction.
         """
         r = self._conn.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
         state = ItemState(r["state"])
         stored = r["conflict_json"]
-        if stored is not None and _Conflict.model_validate_json(stored).content_hash == (
+        if stored is not None and StoredConflict.model_validate_json(stored).content_hash == (
             new.content_hash()
         ):
             return EnqueueStatus.DUPLICATE  # the same new version, ingested again
-        now = _ts(self.now())
-        if state in FINISHED_STATES:
-            self._history_row(
-                item_id,
-                at=now,
-                actor=actor,
-                event="conflict",
-                from_state=state,
-                to_state=state,
-                reason="Conflit : cette référence a été importée à nouveau avec un contenu "
-                f"différent ({where}) ; l'élément était déjà terminé, il n'a pas été modifié.",
-                error_code="reference_conflict",
-            )
-            return EnqueueStatus.CONFLICT
-        conflict = _Conflict(
-            assessment=new,
-            content_hash=new.content_hash(),
-            source=source,
-            row=row,
-            # Nothing of the old version was entered yet: "keep the old one" re-queues it.
-            entered=state not in (S.PENDING, S.RETRY_WAIT),
-        )
-        self._conn.execute(
-            "UPDATE items SET conflict_json = ? WHERE id = ?",
-            (conflict.model_dump_json(), item_id),
-        )
+        finished = state in FINISHED_STATES
         self._history_row(
             item_id,
-            at=now,
+            at=_ts(self.now()),
             actor=actor,
             event="conflict",
             from_state=state,
             to_state=state,
-            reason=f"Conflit : cette référence a été importée à nouveau avec un contenu différent "
-            f"({where}) ; rien n'est saisi avant la décision d'une personne.",
-            error_code=CONFLICT_CODE,
+            reason=conflict_history_reason(source, row, state),
+            error_code="reference_conflict" if finished else CONFLICT_CODE,
         )
-        if state in (S.PENDING, S.RETRY_WAIT, S.NEEDS_REVIEW, S.FAILED):
+        if finished:
+            return EnqueueStatus.CONFLICT
+        conflict = StoredConflict.of(new, source, row, state)
+        self._conn.execute(
+            "UPDATE items SET conflict_json = ? WHERE id = ?",
+            (conflict.model_dump_json(), item_id),
+        )
+        if conflict_to_review_now(state):
             self._to_review(
                 self._conn.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone(),
                 actor,
-                where,
+                conflict.where,
             )
         return EnqueueStatus.CONFLICT
 
     def _to_review(self, r: sqlite3.Row, actor: str, where: str) -> None:
         """Send an item with a stored conflict to a person (its state allowing it)."""
-        reason = (
-            f"Conflit : une nouvelle version de cette auto-évaluation a été importée ({where}), "
-            "différente de celle en file ; rien n'est saisi avant votre décision."
-        )
-        previous = r["reason"]
-        details = f"Motif précédent : {previous}\n\n{r['details']}".strip() if previous else ""
+        reason, details = conflict_review_texts(where, r["reason"], r["details"])
         state = ItemState(r["state"])
         if state in (S.NEEDS_REVIEW, S.FAILED):
             # Already with a person: the conflict becomes the reason, the rest stays.
@@ -450,8 +403,7 @@ class SQLiteQueue(WorkQueue):
             " AND state IN ('pending', 'retry_wait')"
         ).fetchall()
         for r in rows:
-            c = _Conflict.model_validate_json(r["conflict_json"])
-            where = c.source + (f", ligne {c.row}" if c.row is not None else "")
+            where = StoredConflict.model_validate_json(r["conflict_json"]).where
             self._to_review(r, actor, where)
 
     def enqueue(
@@ -480,7 +432,11 @@ class SQLiteQueue(WorkQueue):
     def enqueue_many(
         self, entries: Sequence[Enqueued], *, source: str, actor: str = "ingest"
     ) -> list[EnqueueStatus]:
-        """One ``executemany`` for the chunk's new items and one for their history rows."""
+        """One ``executemany`` for the chunk's new items and one for their history rows.
+
+        A changed known reference (rare) goes through :meth:`enqueue` one by one, in the same
+        transaction, so a conflict is handled exactly as a single import handles it.
+        """
         statuses: list[EnqueueStatus] = []
         with self._write() as db:
             refs = [e.assessment.reference for e in entries]
@@ -494,61 +450,49 @@ class SQLiteQueue(WorkQueue):
             }
             now = _ts(self.now())
             new: list[tuple[Any, ...]] = []
-            events: list[tuple[str, str, str, str | None]] = []  # ref, event, reason, code
-            conflicts: list[tuple[str, str, str, str | None]] = []
-            for e in entries:
+            events: list[tuple[str, str]] = []  # reference, history reason
+            conflicts: list[tuple[int, Enqueued]] = []  # position, entry
+            for i, e in enumerate(entries):
                 a = e.assessment
                 digest = a.content_hash()
                 if a.reference in known:
                     if known[a.reference] == digest:
                         statuses.append(EnqueueStatus.DUPLICATE)
                     else:
-                        statuses.append(EnqueueStatus.CONFLICT)
-                        conflicts.append(
-                            (
-                                a.reference,
-                                "conflict",
-                                conflict_reason(source, e.row),
-                                "reference_conflict",
-                            )
-                        )
+                        statuses.append(EnqueueStatus.CONFLICT)  # decided below
+                        conflicts.append((i, e))
                     continue
                 known[a.reference] = digest
                 statuses.append(EnqueueStatus.NEW)
                 raw = None if e.raw is None else _json(e.raw)
                 payload = a.model_dump_json()
                 new.append((a.reference, S.PENDING, digest, payload, raw, source, e.row, now))
-                events.append((a.reference, "enqueue", enqueue_reason(source, e.row), None))
-            db.executemany(
-                "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
-                " source, row, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?8)",
-                new,
-            )
-            touched = {ref for ref, *_ in events + conflicts}
-            rows = db.execute(
-                "SELECT id, reference, state FROM items"
-                " WHERE reference IN (SELECT value FROM json_each(?))",
-                (_json(sorted(touched)),),
-            ).fetchall()
-            by_ref = {r["reference"]: (r["id"], r["state"]) for r in rows}
-            # Enqueue rows first: a conflict within the chunk comes after its item's creation.
-            db.executemany(
-                "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason,"
-                " error_code, evidence_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, '[]')",
-                [
-                    (
-                        by_ref[ref][0],
-                        now,
-                        actor,
-                        event,
-                        None if event == "enqueue" else by_ref[ref][1],
-                        by_ref[ref][1],
-                        mask(reason),
-                        code,
+                events.append((a.reference, enqueue_reason(source, e.row)))
+            if new:
+                db.executemany(
+                    "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
+                    " source, row, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?8)",
+                    new,
+                )
+                ids = {
+                    r["reference"]: r["id"]
+                    for r in db.execute(
+                        "SELECT id, reference FROM items"
+                        " WHERE reference IN (SELECT value FROM json_each(?))",
+                        (_json([ref for ref, _ in events]),),
                     )
-                    for ref, event, reason, code in events + conflicts
-                ],
-            )
+                }
+                db.executemany(
+                    "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason,"
+                    " error_code, evidence_json)"
+                    " VALUES (?, ?, ?, 'enqueue', NULL, ?, ?, NULL, '[]')",
+                    [(ids[ref], now, actor, S.PENDING, mask(why)) for ref, why in events],
+                )
+            # After the new items: a conflict within the chunk finds its item created.
+            for i, e in conflicts:
+                statuses[i] = self.enqueue(
+                    e.assessment, source=source, row=e.row, raw=e.raw, actor=actor
+                )
         return statuses
 
     def quarantine(
