@@ -131,7 +131,7 @@ def test_sample_export_in_a_pipe_prints_one_line(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert done.stdout.strip().endswith("0 alertes discordantes).")
+    assert done.stdout.strip().endswith("ligne sans consentement au partage).")
 
 
 def test_review_export_on_a_terminal_shows_its_steps(export: Path, tmp_path: Path) -> None:

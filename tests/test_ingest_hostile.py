@@ -505,7 +505,7 @@ def test_ingest_inbox_under_umask_000_creates_only_private_folders_and_files(
 @pytest.mark.browser
 @pytest.mark.timeout(240)
 def test_schedule_once_refuses_a_bomb_and_runs_the_files_after_it(
-    night_env: Path, sandbox: RunningSandbox, capsys: pytest.CaptureFixture[str]
+    night_env: Path, check_usager: RunningSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from bot.cli import main
 

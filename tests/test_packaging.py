@@ -53,7 +53,7 @@ def test_every_bot_module_imports_without_the_sandbox_extra() -> None:
     assert done.returncode == 0, done.stderr
     count = int(done.stdout.split(" modules")[0])
     assert count > 50  # the walk found the packages, not an empty folder
-    assert "usage: icope-bot" in done.stdout
+    assert "utilisation : icope-bot" in done.stdout
 
 
 def test_sandbox_libraries_are_an_extra_not_a_runtime_dependency() -> None:

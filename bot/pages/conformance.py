@@ -257,7 +257,7 @@ class _Tour:
             return hidden.count() > 0
         if group.startswith("options"):
             return self._option_shows(page, tree, group, key, text, section)
-        if group == "terms":
+        if group in ("terms", "other_terms"):
             return text in {n.text() for n in tree.find_all("term")}
         return None  # texts, values, alerts, dialog, errors: checked where they show
 

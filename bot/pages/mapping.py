@@ -352,8 +352,11 @@ class TargetMapping(_Section):
     def screens(self) -> dict[str, dict[str, Any]]:
         """Screen → group → key → text, as in the file (check-target walks it)."""
         skip = {"otp_email", "target", "formats", "rules", "waived"}
+        # The export file's column names and values are read in the downloaded file
+        # (bot/evaluation), not on a screen.
+        not_shown = {"exports": {"file_columns", "file_values"}}
         return {
-            name: value
+            name: {g: v for g, v in value.items() if g not in not_shown.get(name, ())}
             for name, value in self.model_dump(exclude_none=True).items()
             if name not in skip
         }
