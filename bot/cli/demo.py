@@ -62,6 +62,7 @@ def _environment(
         "ICOPE_BOT_IMAP_USER": "bot",
         "ICOPE_BOT_IMAP_PASSWORD": mail.users["bot"],
         "ICOPE_BOT_OTP_ADDRESS": BOT_EMAIL,
+        "ICOPE_BOT_HOME": str(workdir),
         "ICOPE_BOT_QUEUE_PATH": str(workdir / "queue" / "queue.db"),
         "ICOPE_BOT_INBOX_DIR": str(workdir / "queue" / "inbox"),
         "ICOPE_BOT_ARCHIVE_DIR": str(workdir / "queue" / "archive"),
