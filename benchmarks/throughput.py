@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.chaos.bot_process import tree_pss_bytes, tree_rss_bytes  # noqa: E402
+from tests.fixtures.bot_process import tree_pss_bytes, tree_rss_bytes  # noqa: E402
 from tests.fixtures.eparcours_http import EParcoursClient, step1_form, usager_form  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
