@@ -204,7 +204,10 @@ def test_target_computing_one_domain_wrongly_is_detected_and_explained(
     assert stored.reason == "Alertes discordantes : Audition"
     assert stored.details == (
         "Audition : alerte dans l'e-parcours, pas dans ICOPE et Moi ; la règle de référence "
-        "ne donne pas d'alerte (aucun test, ne déclare pas de problème d'audition)"
+        "ne donne pas d'alerte (aucun test, ne déclare pas de problème d'audition)\n"
+        "Dans l'e-parcours :\n"
+        f"- Dossier usager 1 créé par le robot : {sandbox.base_url}/usagers/1\n"
+        f"- STEP 1 enregistrée par le robot (évaluation 1), relue : {sandbox.base_url}/evaluations/1"
     )
     assert stored.result is not None
     alerts = stored.result["alerts"]
