@@ -8,12 +8,14 @@ never appear in ``repr``, logs or error messages.
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigurationError, CredentialsError, OtpSetupError
@@ -154,6 +156,20 @@ class Settings(BaseSettings):
         """What :func:`bot.workqueue.open_queue` opens: ``queue_url`` if set, else ``queue_path``."""
         return self.queue_url or self.queue_path
 
+    @field_validator("queue_url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        """A password written in the URL would travel with every printed setting and copied
+        .env file: the database password is read by libpq from ~/.pgpass instead."""
+        if "password=" in url.lower() or re.match(r"^[a-z]+://[^/@]*:[^/@]*@", url):
+            raise PydanticCustomError(
+                "secret_in_url",
+                "l'adresse contient un mot de passe ; retirez-le et mettez-le dans le fichier "
+                "~/.pgpass (mode 0600) du compte du robot, ou dans PGPASSFILE "
+                "(docs/scaling.md)",
+            )
+        return url
+
     @model_validator(mode="before")
     @classmethod
     def _data_beneath_home(cls, data: Any) -> Any:
@@ -209,6 +225,8 @@ def _explain(exc: ValidationError) -> str:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
             hint = f" (vouliez-vous écrire {close[0]} ?)" if close else ""
             lines.append(f"réglage inconnu {key}{hint}")
+        elif err["type"] == "secret_in_url":
+            lines.append(f"{key} : {err['msg']}")
         else:
             lines.append(f"valeur refusée pour {key} ({err['type']})")
     return (

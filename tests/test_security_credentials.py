@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PROJECT_ROOT
+from bot.config import PROJECT_ROOT, Settings
 from bot.models import ItemState
 from bot.runner.summary import EXIT_SYSTEM
 from bot.workqueue import open_queue
@@ -82,3 +82,27 @@ def test_a_misspelt_key_in_env_is_named_without_its_value_or_a_traceback(tmp_pat
     assert "s3cret-du-robot" not in done.stdout + done.stderr
     assert "beaucoup" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://robot:s3cret-base@db.example/icope",
+        "postgresql://robot@db.example/icope?password=s3cret-base",
+    ],
+)
+def test_a_database_password_in_the_queue_url_is_refused_without_being_shown(
+    tmp_path: Path, url: str
+) -> None:
+    done = _icope_bot(["status"], {"ICOPE_BOT_QUEUE_URL": url}, tmp_path, timeout=60)
+
+    assert done.returncode == 2
+    assert "ICOPE_BOT_QUEUE_URL : l'adresse contient un mot de passe" in done.stderr
+    assert "~/.pgpass" in done.stderr
+    assert "s3cret-base" not in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_queue_url_without_password_is_accepted() -> None:
+    url = "postgresql://robot@db.example:5432/icope?sslmode=verify-full"
+    assert Settings(queue_url=url).queue_target == url
