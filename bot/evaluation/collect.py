@@ -16,24 +16,27 @@ assessment, territory, age band and sex only.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from bot.errors import SystemException
 from bot.evaluation.territories import Territories, place_of
 from bot.icope import alerts_for
-from bot.models import DOMAINS, ItemState, normalize_trait
+from bot.models import DOMAINS, ItemState, Step1Answers, normalize_trait
+from bot.workqueue.contract import LEDGER_COLUMNS
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
     from bot.config import Settings
     from bot.pages.mapping import TargetMapping
-    from bot.workqueue import HistoryEntry, ItemView, WorkQueue
+    from bot.workqueue import WorkQueue
 
 __all__ = [
     "SOURCES",
@@ -90,110 +93,121 @@ def age_band(age: int) -> str:
 # --- the queue's ledger ----------------------------------------------------------------------
 
 
-def _day(t: datetime) -> date:
-    return t.astimezone(UTC).date()
+def _loads(texts: list[Any]) -> list[Any]:
+    """Each JSON text parsed once (None stays None)."""
+    loads = json.loads
+    return [None if t is None else loads(t) for t in texts]
 
 
-def _row(v: ItemView, history: list[HistoryEntry], territories: Territories) -> dict[str, Any]:
-    a = v.assessment
-    result = v.result or {}
-    sources: dict[str, dict[str, Any] | None] = {k: None for k in SOURCES}
-    # The flow stores them under "alerts"; a flat result (older shape) is read too.
-    nested = result.get("alerts")
-    found: dict[str, Any] = nested if isinstance(nested, dict) else result
-    for key, stored in _RESULT_KEYS.items():
-        if isinstance(found.get(stored), dict):
-            sources[key] = found[stored]
-    row: dict[str, Any] = {
-        "reference": v.reference,
-        "state": v.state.value,
-        "error_code": v.error_code or "",
-        "reason": v.reason,
-        "received_on": _day(v.created_at),
-        "purged": v.purged_at is not None,
+def _utc(values: list[Any]) -> pd.Series:
+    """Times as the backends return them (ISO text on SQLite, datetimes on PostgreSQL) → UTC."""
+    return pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
+
+
+def _day_column(values: list[Any]) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype=object), format="%Y-%m-%d")
+
+
+def _ledger_frame(
+    raw: dict[str, list[Any]], period: Period, territories: Territories
+) -> pd.DataFrame:
+    """The columns :meth:`WorkQueue.ledger_rows` returned → the ledger (see :func:`ledger`)."""
+    received = _utc(raw["created_at"]).dt.tz_convert(None).dt.normalize()
+    assessments: list[dict[str, Any] | None] = _loads(raw["assessment_json"])
+    # An invalid row, or a purged item: the day it was received stands for its date.
+    assessed = _day_column([None if a is None else a["assessed_on"] for a in assessments])
+    assessed = assessed.fillna(received)
+    inside = assessed.between(pd.Timestamp(period.start), pd.Timestamp(period.end)).to_numpy()
+    # Only the period's items are read further: a short period costs little.
+    keep = np.flatnonzero(inside)
+    raw = {name: [values[n] for n in keep] for name, values in raw.items()}
+    assessments = [assessments[n] for n in keep]
+    assessed = assessed[inside].reset_index(drop=True)
+    received = received[inside].reset_index(drop=True)
+    identities = [None if a is None else a["identity"] for a in assessments]
+
+    # Age on the assessment day, vectorised (bot.models.SelfAssessment.age_on_assessment).
+    born = _day_column([None if i is None else i["birth_date"] for i in identities])
+    not_yet = (assessed.dt.month < born.dt.month) | (
+        (assessed.dt.month == born.dt.month) & (assessed.dt.day < born.dt.day)
+    )
+    age = assessed.dt.year - born.dt.year - not_yet.astype(int)
+    bands = {n: age_band(int(n)) for n in age.dropna().unique()}
+    places: dict[str | None, str] = {}
+    for i in identities:  # one address a person, a few hundred communes: each parsed once
+        address = None if i is None else i.get("address")
+        if i is not None and address not in places:
+            postcode, commune = place_of(address)
+            places[address] = territories.of(commune, postcode)
+
+    results: list[dict[str, Any]] = [r or {} for r in _loads(raw["result_json"])]
+    # The flow stores the alerts under "alerts"; a flat result (older shape) is read too.
+    stored = [r["alerts"] if isinstance(r.get("alerts"), dict) else r for r in results]
+    sources: dict[str, list[dict[str, Any] | None]] = {
+        key: [f.get(name) if isinstance(f.get(name), dict) else None for f in stored]
+        for key, name in _RESULT_KEYS.items()
     }
-    if a is not None:
-        postcode, commune = place_of(a.identity.address)
-        row |= {
-            "assessed_on": a.assessed_on,
-            "sex": a.identity.sex.value,
-            "age_band": age_band(a.age_on_assessment()),
-            "territory": territories.of(commune, postcode),
-        }
-        # The flow may have stopped before comparing: the app's alerts and the rules are known.
-        if sources["app"] is None:
-            sources["app"] = a.app_alerts.as_dict()
-        if sources["rules"] is None:
-            sources["rules"] = alerts_for(a.answers, age=a.age_on_assessment()).as_dict()
-    else:  # an invalid row, or a purged item: the day it was received stands for its date
-        row |= {
-            "assessed_on": _day(v.created_at),
-            "sex": "",
-            "age_band": "",
-            "territory": territories.outside,
-        }
-    step1_id = result.get("step1_id")
-    entered = bool(step1_id) and not result.get("dry_run")
-    row["step1_id"] = str(step1_id) if entered else ""
-    row["dossier_id"] = str(result.get("dossier_id") or "")
-    row["entered"] = entered
-    row["entered_at"] = None
-    row["review_at"] = None
-    row["decided_at"] = None
-    row["decision"] = ""
-    for h in history:
-        if h.event != "transition":
+    # The flow may have stopped before comparing: the app's alerts and the rules are known.
+    for n, a in enumerate(assessments):
+        if a is None:
             continue
-        if h.from_state is S.IN_PROGRESS and h.to_state in (S.DONE, S.NEEDS_REVIEW):
-            row["entered_at"] = h.at  # the run that ended last is the one that entered it
-        if h.to_state is S.NEEDS_REVIEW and row["review_at"] is None:
-            row["review_at"] = h.at
-        if h.actor.startswith("reviewer:") and h.to_state in DECISIONS:
-            row["decided_at"], row["decision"] = h.at, DECISIONS[h.to_state]
-    if not entered:
-        row["entered_at"] = None
-    for key, alerts in sources.items():
-        for d in DOMAINS:
-            row[f"{key}_{d}"] = None if alerts is None else alerts.get(d)
-    return row
+        if sources["app"][n] is None:
+            sources["app"][n] = a["app_alerts"]
+        if sources["rules"][n] is None:  # items not run yet only: a few, validated one by one
+            answers = Step1Answers.model_validate(a["answers"])
+            sources["rules"][n] = alerts_for(answers, age=int(age.iloc[n])).as_dict()
 
-
-_LEDGER_COLUMNS = [
-    "reference",
-    "state",
-    "error_code",
-    "reason",
-    "received_on",
-    "purged",
-    "assessed_on",
-    "sex",
-    "age_band",
-    "territory",
-    "step1_id",
-    "dossier_id",
-    "entered",
-    "entered_at",
-    "review_at",
-    "decided_at",
-    "decision",
-    *(f"{k}_{d}" for k in SOURCES for d in DOMAINS),
-]
+    entered = [bool(r.get("step1_id")) and not r.get("dry_run") for r in results]
+    decisions = {state.value: label for state, label in DECISIONS.items()}
+    df = pd.DataFrame(
+        {
+            "reference": raw["reference"],
+            "state": raw["state"],
+            "error_code": [c or "" for c in raw["error_code"]],
+            "reason": raw["reason"],
+            "received_on": received.dt.date,
+            "purged": [t is not None for t in raw["purged_at"]],
+            "assessed_on": assessed,
+            "sex": ["" if i is None else i["sex"] for i in identities],
+            "age_band": age.map(bands).fillna(""),
+            "territory": [
+                territories.outside if i is None else places[i.get("address")] for i in identities
+            ],
+            "step1_id": [
+                str(r["step1_id"]) if e else "" for r, e in zip(results, entered, strict=True)
+            ],
+            "dossier_id": [str(r.get("dossier_id") or "") for r in results],
+            "entered": pd.Series(entered, dtype=bool),
+            "entered_at": _utc(raw["entered_at"]).where(entered),
+            "review_at": _utc(raw["review_at"]),
+            "decided_at": _utc(raw["decided_at"]),
+            "decision": [decisions.get(s, "") for s in raw["decided_to"]],
+        }
+    )
+    alerts = {
+        f"{key}_{d}": pd.array([None if a is None else a.get(d) for a in found], dtype="boolean")
+        for key, found in sources.items()
+        for d in DOMAINS
+    }
+    df = pd.concat([df, pd.DataFrame(alerts, index=df.index)], axis=1)
+    df["month"] = df["assessed_on"].dt.strftime("%Y-%m")
+    return df
 
 
 def ledger(queue: WorkQueue, period: Period, territories: Territories) -> pd.DataFrame:
-    """One row per item whose self-assessment (or, without one, reception) is in the period."""
-    histories = queue.histories()
-    rows = [_row(v, histories.get(v.reference, []), territories) for v in queue.items()]
-    df = pd.DataFrame(rows, columns=_LEDGER_COLUMNS)
-    df["assessed_on"] = pd.to_datetime(df["assessed_on"])
-    for column in ("entered_at", "review_at", "decided_at"):
-        df[column] = pd.to_datetime(df[column], utc=True)
-    for column in _LEDGER_COLUMNS[-3 * len(DOMAINS) :]:
-        df[column] = df[column].astype("boolean")
-    inside = df["assessed_on"].between(pd.Timestamp(period.start), pd.Timestamp(period.end))
-    df = df[inside].reset_index(drop=True)
-    df["month"] = df["assessed_on"].dt.strftime("%Y-%m")
-    return df
+    """One row per item whose self-assessment (or, without one, reception) is in the period.
+
+    Columns: ``reference``, ``state``, ``error_code``, ``reason``, ``received_on``, ``purged``,
+    ``assessed_on``, ``sex``, ``age_band``, ``territory``, ``step1_id``, ``dossier_id``,
+    ``entered``, ``entered_at``, ``review_at``, ``decided_at``, ``decision``, the alerts
+    ``<source>_<domain>`` (nullable booleans) and ``month``. The queue is read in one query
+    (:meth:`WorkQueue.ledger_rows`) and each JSON text parsed once, with no model validation
+    but for the rules of the items the flow has not compared yet.
+    """
+    rows = queue.ledger_rows()
+    columns = zip(*rows, strict=True) if rows else ([] for _ in LEDGER_COLUMNS)
+    raw = {name: list(values) for name, values in zip(LEDGER_COLUMNS, columns, strict=True)}
+    return _ledger_frame(raw, period, territories)
 
 
 # --- the e-parcours's export -------------------------------------------------------------------

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from bot.errors import ConfigurationError
 from bot.locks import LockTimeout, QueueLock
@@ -60,6 +60,7 @@ from bot.workqueue._rules import (
 from bot.workqueue.contract import (
     DEFAULT_POLICY,
     FINISHED_STATES,
+    LEDGER_SQL,
     WAITING_STATES,
     Clock,
     Enqueued,
@@ -885,6 +886,10 @@ class PostgresQueue(WorkQueue):
             )
             for h in rows
         ]
+
+    def ledger_rows(self) -> list[tuple[Any, ...]]:
+        with self._lock, self._conn.cursor(row_factory=tuple_row) as cursor:
+            return cursor.execute(LEDGER_SQL).fetchall()
 
     def counts(self) -> dict[ItemState, int]:
         rows = self._read("SELECT state, count(*) AS n FROM items GROUP BY state")

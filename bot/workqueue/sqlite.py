@@ -40,6 +40,7 @@ from bot.workqueue._rules import (
 from bot.workqueue.contract import (
     DEFAULT_POLICY,
     FINISHED_STATES,
+    LEDGER_SQL,
     WAITING_STATES,
     Clock,
     Enqueued,
@@ -789,6 +790,12 @@ class SQLiteQueue(WorkQueue):
                 )
             )
         return out
+
+    def ledger_rows(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            cursor = self._conn.cursor()
+            cursor.row_factory = None  # plain tuples: no sqlite3.Row per item
+            return cursor.execute(LEDGER_SQL).fetchall()
 
     def counts(self) -> dict[ItemState, int]:
         rows = self._read("SELECT state, COUNT(*) FROM items GROUP BY state")
