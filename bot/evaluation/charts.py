@@ -60,19 +60,28 @@ def _figure() -> tuple[Figure, Axes]:
     return fig, ax
 
 
-def _say_if_hidden(ax: Axes, *series: np.ndarray) -> None:
-    """A chart whose every value is masked says so, instead of showing empty axes."""
+def _say_if_hidden(ax: Axes, *series: np.ndarray, horizontal: bool = False) -> None:
+    """A chart with nothing to draw says why, instead of showing empty axes: every value masked
+    (small counts), or nothing at all in the period."""
     values = np.concatenate([np.asarray(v, dtype=float) for v in series] or [np.zeros(0)])
-    if len(values) == 0 or np.all(np.isnan(values) | (values == 0)):
-        ax.text(
-            0.5,
-            0.5,
-            "Valeurs masquées : effectifs inférieurs au seuil de diffusion",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="#777777",
-        )
+    if len(values) and np.nansum(np.abs(values)) > 0:
+        return
+    masked = len(values) > 0 and bool(np.isnan(values).any())
+    ax.text(
+        0.5,
+        0.5,
+        "Valeurs masquées : effectifs inférieurs au seuil de diffusion"
+        if masked
+        else "Aucune donnée sur la période",
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="#777777",
+    )
+    if horizontal:
+        ax.set_xlim(0, 1)
+        ax.set_xticks([])
+    else:
         ax.set_ylim(0, 1)
         ax.set_yticks([])
 
@@ -147,48 +156,94 @@ def _month_axis(ax: Axes, months: pd.Series) -> None:
     ax.set_xticks(x, _month_labels(months), rotation=45, ha="right", fontsize=8)
 
 
+@dataclass(frozen=True)
+class _Bars:
+    """One series of bars: its legend label (None: no legend), values, colour(s)."""
+
+    label: str | None
+    values: np.ndarray
+    colour: str | list[str]
+
+
+def _bar_chart(
+    categories: list[str],
+    series: list[_Bars],
+    *,
+    title: str,
+    value_axis: str,
+    category_axis: str = "",
+    horizontal: bool = False,
+    rates: bool = False,
+) -> bytes:
+    """Bars by category, several series side by side; masked values (NaN) are left out."""
+    fig, ax = _figure()
+    at = np.arange(len(categories))
+    if horizontal:  # the first category on top, as read
+        at = at[::-1]
+        ax.grid(axis="y", visible=False)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.8)
+    width = 0.6 if len(series) == 1 else 0.8 / len(series)
+    for i, bars in enumerate(series):
+        where = at + (i - (len(series) - 1) / 2) * width
+        if horizontal:
+            ax.barh(where, bars.values, height=width, color=bars.colour, label=bars.label)
+        else:
+            ax.bar(where, bars.values, width=width, color=bars.colour, label=bars.label)
+    if horizontal:
+        ax.set_yticks(at, categories)
+    else:
+        ax.set_xticks(at, categories, fontsize=8)
+    value = ax.xaxis if horizontal else ax.yaxis
+    if rates:
+        value.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        (ax.set_xlim if horizontal else ax.set_ylim)(0, 1)
+    _say_if_hidden(ax, *(b.values for b in series), horizontal=horizontal)
+    (ax.set_ylabel if horizontal else ax.set_xlabel)(category_axis)
+    (ax.set_xlabel if horizontal else ax.set_ylabel)(value_axis)
+    ax.set_title(title)
+    if any(b.label for b in series):
+        ax.legend(ncols=4, fontsize=8, frameon=False, loc="upper left")
+    return _png(fig)
+
+
 def delay_chart(distribution: pd.DataFrame) -> bytes:
     df = _ensemble(distribution)
-    fig, ax = _figure()
-    x = np.arange(len(df))
-    values = df["Saisies"].to_numpy(dtype=float)
-    ax.bar(x, values, color="#4e79a7", width=0.6)
-    ax.set_xticks(x, list(df["Délai"]))
-    _say_if_hidden(ax, values)
-    ax.set_xlabel("Délai entre l'auto-évaluation et sa saisie")
-    ax.set_ylabel("Saisies")
-    ax.set_title("Répartition des délais de saisie dans l'e-parcours")
-    return _png(fig)
+    return _bar_chart(
+        list(df["Délai"]),
+        [_Bars(None, df["Saisies"].to_numpy(dtype=float), "#4e79a7")],
+        title="Répartition des délais de saisie dans l'e-parcours",
+        value_axis="Saisies",
+        category_axis="Délai entre l'auto-évaluation et sa saisie",
+    )
 
 
 def alert_rate_chart(rates: pd.DataFrame) -> bytes:
     df = _ensemble(rates)
     domains = list(dict.fromkeys(df["Domaine"]))
     sources = [s for s in SOURCE_COLOURS if s in set(df["Source"])]
-    fig, ax = _figure()
-    width = 0.8 / max(len(sources), 1)
-    x = np.arange(len(domains))
-    for i, source in enumerate(sources):
-        sub = df[df["Source"] == source].set_index("Domaine").reindex(domains)
-        ax.bar(
-            x + (i - (len(sources) - 1) / 2) * width,
-            sub["Taux d'alerte"].to_numpy(dtype=float),
-            width=width,
-            color=SOURCE_COLOURS[source],
-            label=source,
+    series = [
+        _Bars(
+            source,
+            df[df["Source"] == source]
+            .set_index("Domaine")
+            .reindex(domains)["Taux d'alerte"]
+            .to_numpy(dtype=float),
+            SOURCE_COLOURS[source],
         )
-    ax.set_xticks(x, domains, fontsize=8)
-    _say_if_hidden(ax, df["Taux d'alerte"].to_numpy(dtype=float))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("Part des évaluations en alerte")
-    ax.set_title("Taux d'alerte par domaine et par source")
-    ax.legend(ncols=4, fontsize=8, frameon=False, loc="upper left")
-    return _png(fig)
+        for source in sources
+    ]
+    return _bar_chart(
+        domains,
+        series,
+        title="Taux d'alerte par domaine et par source",
+        value_axis="Part des évaluations en alerte",
+        rates=True,
+    )
 
 
 def concordance_chart(by_month: pd.DataFrame) -> bytes:
-    df = by_month[by_month["Comparaison"] == "ICOPE et Moi / e-parcours"]
+    df = _ensemble(by_month)
+    df = df[df["Comparaison"] == "ICOPE et Moi / e-parcours"]
     months = list(dict.fromkeys(df["Mois"]))
     fig, ax = _figure()
     x = np.arange(len(months))
@@ -211,26 +266,14 @@ def follow_up_chart(follow_up: pd.DataFrame) -> bytes:
     df = _ensemble(follow_up)
     row = df[df["Mode"] == df["Mode"].iloc[0]].iloc[0] if len(df) else pd.Series(dtype=float)
     steps = ["STEP 1 avec alerte", "STEP 2 sous 30 j", "STEP 2 sous 60 j", "STEP 2 sous 90 j"]
-    values = [float(row.get(s, np.nan)) for s in steps]
-    fig, ax = _figure()
-    ax.grid(axis="y", visible=False)
-    ax.grid(axis="x", color="#dddddd", linewidth=0.8)
-    y = np.arange(len(steps))[::-1]
-    ax.barh(y, values, color=["#4e79a7", "#a0cbe8", "#7fb3d5", "#2e6f9e"], height=0.6)
-    ax.set_yticks(y, steps)
-    if np.all(np.isnan(values)):
-        ax.text(
-            0.5,
-            0.5,
-            "Valeurs masquées : effectifs inférieurs au seuil de diffusion",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="#777777",
-        )
-    ax.set_xlabel("Personnes (STEP 1 avec au moins une alerte)")
-    ax.set_title("Suivi : STEP 2 réalisée après une STEP 1 avec alerte")
-    return _png(fig)
+    values = np.array([float(row.get(s, np.nan)) for s in steps])
+    return _bar_chart(
+        steps,
+        [_Bars(None, values, ["#4e79a7", "#a0cbe8", "#7fb3d5", "#2e6f9e"])],
+        title="Suivi : STEP 2 réalisée après une STEP 1 avec alerte",
+        value_axis="Personnes (STEP 1 avec au moins une alerte)",
+        horizontal=True,
+    )
 
 
 def draw_charts(numbers: dict[str, pd.DataFrame]) -> list[Chart]:

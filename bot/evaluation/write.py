@@ -29,7 +29,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.evaluation.charts import Chart, draw_charts
+from bot.evaluation.charts import DOMAIN_COLOURS, SOURCE_COLOURS, Chart, draw_charts
 from bot.evaluation.compute import ALL, Evaluation, entry_delays
 from bot.evaluation.gaps import GAP_KINDS
 from bot.evaluation.tables import Table, mask, masked_label
@@ -293,6 +293,13 @@ def _html(
 
 # --- XLSX ---------------------------------------------------------------------------------------
 
+#: Series colours of the native charts, as in the HTML's (bot.evaluation.charts).
+_SERIES_COLOURS = {
+    **SOURCE_COLOURS,
+    **DOMAIN_COLOURS,
+    "Reçues": SOURCE_COLOURS["ICOPE et Moi"],
+    "Saisies": "#4e79a7",
+}
 _COUNT_FORMAT = "#,##0"
 _RATE_FORMAT = "0.0%"
 _DAYS_FORMAT = "0.0"
@@ -354,7 +361,7 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
         first = df["Territoire"].iloc[0] if len(df) else ""
         return df[df["Territoire"] == first]
 
-    specs: list[tuple[str, pd.DataFrame, str, str, str]] = []
+    specs: list[tuple[str, pd.DataFrame, str, str, str, str]] = []
     vol = ensemble(numbers["volumes"])
     specs.append(
         (
@@ -362,6 +369,7 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
             vol[["Mois", "Reçues", "Saisies"]],
             "bar",
             "Auto-évaluations reçues et saisies par mois",
+            "Mois de l'auto-évaluation",
             "Auto-évaluations",
         )
     )
@@ -372,6 +380,7 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
             dist[["Délai", "Saisies"]],
             "bar",
             "Répartition des délais de saisie",
+            "Délai entre l'auto-évaluation et sa saisie",
             "Saisies",
         )
     )
@@ -385,10 +394,11 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
             wide.reset_index(),
             "bar",
             "Taux d'alerte par domaine et par source",
+            "Domaine",
             "Part en alerte",
         )
     )
-    conc = numbers["concordance-mois"]
+    conc = ensemble(numbers["concordance-mois"])
     conc = conc[conc["Comparaison"] == "ICOPE et Moi / e-parcours"]
     wide = conc.pivot_table(
         index="Mois", columns="Domaine", values="Taux de concordance", sort=False, dropna=False
@@ -399,6 +409,7 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
             wide.reset_index(),
             "line",
             "Concordance ICOPE et Moi / e-parcours par mois",
+            "Mois de l'auto-évaluation",
             "Alertes identiques",
         )
     )
@@ -407,14 +418,20 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
     funnel = pd.DataFrame(
         {"Étape": steps, "Personnes": [follow[s].iloc[0] if len(follow) else None for s in steps]}
     )
-    specs.append(("suivi-step2", funnel, "bar", "Suivi : STEP 2 après une alerte", "Personnes"))
-    for key, frame, kind, title, y_title in specs:
+    specs.append(
+        ("suivi-step2", funnel, "bar", "Suivi : STEP 2 après une alerte", "Étape", "Personnes")
+    )
+    for key, frame, kind, title, x_title, y_title in specs:
         ws = cast(Worksheet, wb[key[:31]])  # every sheet here is a worksheet (no chartsheet)
         col = ws.max_column + 2
         n_rows, n_cols = _chart_block(ws, frame, col)
         chart = BarChart() if kind == "bar" else LineChart()
         chart.title = title
+        chart.x_axis.title = x_title
         chart.y_axis.title = y_title
+        # openpyxl leaves the axes' "delete" unset, which Excel reads as hidden axes.
+        chart.x_axis.delete = False
+        chart.y_axis.delete = False
         chart.height, chart.width = 8, 18
         data = Reference(
             ws, min_col=col + 1, max_col=col + n_cols - 1, min_row=4, max_row=4 + n_rows
@@ -422,6 +439,12 @@ def _native_charts(wb: Workbook, numbers: dict[str, pd.DataFrame]) -> None:
         cats = Reference(ws, min_col=col, min_row=5, max_row=4 + n_rows)
         chart.add_data(data, titles_from_data=True)
         chart.set_categories(cats)
+        # The same colour for a source or a domain as in the HTML's charts.
+        for series, name in zip(chart.series, frame.columns[1:], strict=True):
+            colour = _SERIES_COLOURS.get(str(name), _SERIES_COLOURS["Saisies"]).lstrip("#")
+            series.graphicalProperties.line.solidFill = colour
+            if kind == "bar":
+                series.graphicalProperties.solidFill = colour
         if "Taux" in title or "Concordance" in title:
             chart.y_axis.number_format = "0%"
         ws.add_chart(chart, f"{get_column_letter(col)}{n_rows + 7}")
