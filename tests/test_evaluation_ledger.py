@@ -210,7 +210,6 @@ def test_the_one_query_ledger_is_every_items_views_and_history(
     q.quarantine("BAD", source="t.csv", row=7, reasons=["date illisible"], raw={"x": "y"})
     enqueue("OLD", assessed_on=date(2024, 12, 31))  # outside the period
 
-
     period = Period(date(2025, 1, 1), date(2026, 12, 31))
     led = ledger(q, period, territories)
     history = {v.reference: q.history(v.reference) for v in q.items()}

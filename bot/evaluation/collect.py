@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NotRequired
+from typing import TYPE_CHECKING, Any, NotRequired, cast
 
 import numpy as np
 import pandas as pd
@@ -179,13 +179,17 @@ def _ledger_frame(
             places[address] = territories.of(commune, postcode)
 
     results: list[_Result] = [r or _Result() for r in _parse(_RESULT, raw["result_json"])]
-    # The flow stores the alerts under "alerts"; a flat result (older shape) is read too.
-    stored: list[Any] = [r["alerts"] if isinstance(r.get("alerts"), dict) else r for r in results]
-    sources: dict[str, list[dict[str, Any] | None]] = {
-        key: [f.get(name) if isinstance(f.get(name), dict) else None for f in stored]
-        for key, name in _RESULT_KEYS.items()
-    }
+    sources: dict[str, list[dict[str, Any] | None]] = {key: [] for key in _RESULT_KEYS}
+    picked = [(sources[key].append, name) for key, name in _RESULT_KEYS.items()]
+    for r in results:  # one pass, three columns
+        # The flow stores the alerts under "alerts"; a flat result (older shape) is read too.
+        nested = r.get("alerts")
+        found: Any = nested if isinstance(nested, dict) else r
+        for append, name in picked:
+            alerts = found.get(name)
+            append(alerts if isinstance(alerts, dict) else None)
     # The flow may have stopped before comparing: the app's alerts and the rules are known.
+    ages = age.to_numpy()
     for n, a in enumerate(assessments):
         if a is None:
             continue
@@ -193,7 +197,7 @@ def _ledger_frame(
             sources["app"][n] = a["app_alerts"]
         if sources["rules"][n] is None:  # items not run yet only: a few, validated one by one
             answers = _ANSWERS.validate_json(raw["assessment_json"][n])["answers"]
-            sources["rules"][n] = alerts_for(answers, age=int(age.iloc[n])).as_dict()
+            sources["rules"][n] = alerts_for(answers, age=int(ages[n])).as_dict()
 
     entered = pd.Series(
         [bool(r.get("step1_id")) and not r.get("dry_run") for r in results], dtype=bool
@@ -225,12 +229,12 @@ def _ledger_frame(
         }
     )
     alerts = [
-        pd.DataFrame.from_records([a or {} for a in found], columns=list(DOMAINS))
+        pd.DataFrame.from_records([a or {} for a in said], columns=list(DOMAINS))
         .astype("boolean")
         .add_prefix(f"{key}_")
-        for key, found in sources.items()
+        for key, said in sources.items()
     ]
-    df = pd.concat([df, *alerts], axis=1)
+    df = cast(pd.DataFrame, pd.concat([df, *alerts], axis=1))
     df["month"] = df["assessed_on"].dt.strftime("%Y-%m")
     return df
 
