@@ -323,3 +323,31 @@ def _months(period: Period) -> list[date]:
         out.append(day)
         day = (day + timedelta(days=32)).replace(day=1)
     return out
+
+
+def test_headline_gives_the_share_of_self_assessed_step1s_and_the_rules_agreement(
+    evaluated: Evaluated,
+) -> None:
+    """Two figures a committee asks first, checked against the sandbox and the queue."""
+    ws = load_workbook(evaluated.files.xlsx)["chiffres-clés"]  # type: ignore[attr-defined]
+    figures = {r[0]: (r[1], r[2]) for r in ws.iter_rows(min_row=4, values_only=True) if r[0]}
+    step1 = [e for e in eparcours_rows(evaluated.sandbox) if e["kind"] == "step1"]
+    auto = sum(1 for e in step1 if e["mode"] == "auto")
+    assert 11 <= auto <= len(step1) - 11  # a seeded year: neither share is masked
+    assert figures["STEP 1 de l'e-parcours en auto-évaluation"] == (
+        fr_percent(auto / len(step1)),
+        f"sur {len(step1):,} STEP 1 de la période".replace(",", "\u202f"),
+    )
+    with open_queue(evaluated.settings.queue_path) as queue:
+        said = [
+            v.result["alerts"]
+            for v in queue.items()
+            if v.result and isinstance(v.result.get("alerts"), dict)
+        ]
+    compared = [a for a in said if a.get("target") and a.get("reference")]
+    assert 1 <= len(compared) < 11  # six items: a count under the threshold, share masked
+    value, detail = figures["Alertes identiques e-parcours / Règles (6 domaines)"]
+    assert (value, detail) == ("< 11", "sur < 11 auto-évaluations saisies")
+    html = evaluated.files.html.read_text(encoding="utf-8")  # type: ignore[attr-defined]
+    assert "STEP 1 de l&#x27;e-parcours en auto-évaluation" in html
+    assert fr_percent(auto / len(step1)) in html

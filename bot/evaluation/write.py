@@ -77,7 +77,7 @@ def fr_decimal(value: float, digits: int = 1) -> str:
 
 
 def fr_percent(value: float) -> str:
-    return f"{fr_decimal(value * 100)} %"
+    return f"{fr_decimal(value * 100)}\u00a0%"  # no-break space: "12,5 %" never split
 
 
 def _month(text: str) -> str:
@@ -161,6 +161,20 @@ def headline(
         .all(axis=1)
         .sum()
     )
+    cols_rules = [c.replace("app_", "rules_") for c in cols_app]
+    rules_known = led[cols_target + cols_rules].notna().all(axis=1)
+    with_rules = led[rules_known]
+    agree_rules = int(
+        (
+            with_rules[cols_target].to_numpy(dtype=bool)
+            == with_rules[cols_rules].to_numpy(dtype=bool)
+        )
+        .all(axis=1)
+        .sum()
+    )
+    tool = t["e-parcours"].frame
+    tool = tool[tool["Territoire"] == tool["Territoire"].iloc[0]] if len(tool) else tool
+    step1, auto = int(tool["STEP 1"].sum()), int(tool["STEP 1 auto-évaluation"].sum())
     app_known = led[cols_app].notna().all(axis=1)
     any_alert = int(led.loc[app_known, cols_app].fillna(False).any(axis=1).sum())
     follow = t["suivi-step2"].frame
@@ -182,7 +196,17 @@ def headline(
             share(agree, len(compared)),
             f"sur {count(len(compared))} auto-évaluations saisies",
         ),
+        Headline(
+            "Alertes identiques e-parcours / Règles (6 domaines)",
+            share(agree_rules, len(with_rules)),
+            f"sur {count(len(with_rules))} auto-évaluations saisies",
+        ),
         Headline("Au moins une alerte (ICOPE et Moi)", share(any_alert, int(app_known.sum()))),
+        Headline(
+            "STEP 1 de l'e-parcours en auto-évaluation",
+            share(auto, step1),
+            f"sur {count(step1)} STEP 1 de la période",
+        ),
         Headline("STEP 2 dans les 90 jours après une alerte", step2),
         Headline("Personnes revues environ 6 mois plus tard", count(back)),
         *(
