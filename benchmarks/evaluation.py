@@ -203,10 +203,10 @@ def main() -> int:
         load += f" → {os.getloadavg()[0]:.1f}"
     print(t)
     if not args.no_record:
-        command = "python benchmarks/evaluation.py" + " ".join(
-            f" {a}" for a in sys.argv[1:] if a != "--no-record"
+        command = " ".join(
+            ["python benchmarks/evaluation.py", *(a for a in sys.argv[1:] if a != "--no-record")]
         )
-        _record(t, command.strip(), load)
+        _record(t, command, load)
     return 0 if t["total"] < TARGET_S else 1
 
 
