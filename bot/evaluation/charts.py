@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from bot.models import DOMAIN_LABELS, DOMAINS
 
@@ -42,6 +42,10 @@ _STATE_COLOURS = {
     "Invalides": "#e15759",
     "Rejetées": "#79706e",
 }
+
+
+#: Counts on an axis as French writes them ("80 000", a no-break space), not "80000".
+_COUNTS = FuncFormatter(lambda value, _: f"{value:,.0f}".replace(",", "\u00a0"))
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,7 @@ def volumes_chart(volumes: pd.DataFrame, eparcours: pd.DataFrame) -> bytes:
     )
     _month_axis(ax, queue["Mois"])
     _say_if_hidden(ax, bottom, queue["Reçues"].to_numpy(dtype=float))
+    ax.yaxis.set_major_formatter(_COUNTS)
     ax.set_ylabel("Évaluations")
     ax.set_title("STEP 1 par mois : e-parcours (par mode) et auto-évaluations reçues")
     ax.legend(ncols=2, fontsize=8, frameon=False, loc="upper left")
@@ -197,6 +202,8 @@ def _bar_chart(
     if rates:
         value.set_major_formatter(PercentFormatter(1.0, decimals=0))
         (ax.set_xlim if horizontal else ax.set_ylim)(0, 1)
+    else:
+        value.set_major_formatter(_COUNTS)
     _say_if_hidden(ax, *(b.values for b in series), horizontal=horizontal)
     (ax.set_ylabel if horizontal else ax.set_xlabel)(category_axis)
     (ax.set_xlabel if horizontal else ax.set_ylabel)(value_axis)
