@@ -9,6 +9,12 @@ as a runner worker does, but in the main thread so that cProfile sees it. Printe
 ``bot/`` by cumulative time (what the flow's steps cost, waits included), and the wall time per
 item. A wait that sleeps instead of waiting for a condition, a repeated login or an unneeded page
 load shows up here as a step far costlier than its requests.
+
+On a shared machine the wall time moves with the load (other processes take the cores); two
+figures that do not are printed per item too: the **browser calls** (messages the Python client
+sends to Playwright's driver, each a round trip: an action, a wait, a snapshot, a screenshot) and
+the **CPU seconds** of the bot's processes (Python, the Playwright driver, Chromium; the sandbox,
+in its own process, left out).
 """
 
 from __future__ import annotations
@@ -16,18 +22,25 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import re
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import BOT_PASSWORD, BOT_USER, EFFECTEUR, Sandbox, _queue_with  # noqa: E402
+
+from tests.fixtures.bot_process import process_tree  # noqa: E402
 
 
 def _path(url: str) -> str:
@@ -39,6 +52,69 @@ def _path(url: str) -> str:
     return path + ("?…" if parsed.query else "")
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes, their reaped children included (/proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / _TICKS
+
+
+def _bot_processes(sandbox_pid: int) -> list[int]:
+    """This process and its descendants, the sandbox's process tree left out."""
+    sandbox = set(process_tree(sandbox_pid))
+    return [p for p in process_tree(os.getpid()) if p not in sandbox]
+
+
+class _Calls:
+    """The messages sent to Playwright's driver: how many, and the seconds until each reply,
+    by object type and method."""
+
+    def __init__(self) -> None:
+        self.count: Counter[str] = Counter()
+        self.seconds: Counter[str] = Counter()
+
+    def clear(self) -> None:
+        self.count.clear()
+        self.seconds.clear()
+
+
+@contextmanager
+def _counting_calls() -> Iterator[_Calls]:
+    from playwright._impl.connection import Connection
+
+    calls = _Calls()
+    original = Connection.send_message_to_server
+
+    def counted(self: Connection, object: Any, method: str, *args: Any, **kw: Any) -> Any:
+        reply = original(self, object, method, *args, **kw)
+        # Not round trips: the log lines of a pending call, the stacks sent to the trace.
+        if method != "__waitInfo__" and not method.endswith("NoReply"):
+            name = f"{object._type}.{method}"
+            calls.count[name] += 1
+            sent = time.perf_counter()
+
+            def replied(_: object) -> None:
+                calls.seconds[name] += time.perf_counter() - sent
+
+            reply.add_done_callback(replied)
+        return reply
+
+    Connection.send_message_to_server = counted  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        Connection.send_message_to_server = original  # type: ignore[method-assign]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=8)
@@ -48,12 +124,15 @@ def main() -> int:
     parser.add_argument(
         "--trace",
         choices=("full", "snapshots", "off"),
-        default="full",
-        help="Playwright tracing per item as the runner does it (full: screencast + DOM "
-        "snapshots), DOM snapshots only, or none",
+        default="snapshots",
+        help="Playwright tracing per item: DOM snapshots only (as the runner does it), with the "
+        "screencast too (full), or none",
     )
     parser.add_argument("--requests", action="store_true", help="list each item's requests")
     parser.add_argument("--callees", metavar="REGEX", help="also print what these functions call")
+    parser.add_argument(
+        "--calls", action="store_true", help="list the browser calls per item, by method"
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -87,7 +166,15 @@ def main() -> int:
             )
             profiler = cProfile.Profile()
             seconds: list[float] = []
-            with sync_playwright() as p, open_queue(queue_path) as queue:
+            cpu: list[float] = []
+            calls_per_item: list[int] = []
+            all_calls: Counter[str] = Counter()
+            all_seconds: Counter[str] = Counter()
+            with (
+                _counting_calls() as calls,
+                sync_playwright() as p,
+                open_queue(queue_path) as queue,
+            ):
                 browser = launch_chromium(p)
                 context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
                 tracing = args.screenshots != "off" and args.trace != "off"
@@ -102,6 +189,10 @@ def main() -> int:
                 session.ensure_logged_in()
                 while items := queue.lease("profile", 1):
                     item = items[0]
+                    session.page.goto("about:blank")  # as the runner does between two items
+                    pids = _bot_processes(sandbox.proc.pid)
+                    cpu_before = _cpu_seconds(pids)
+                    calls.clear()
                     started = time.perf_counter()
                     requests.clear()
                     profiler.enable()
@@ -113,12 +204,24 @@ def main() -> int:
                         context.tracing.stop_chunk()
                     profiler.disable()
                     seconds.append(time.perf_counter() - started)
+                    cpu.append(_cpu_seconds(pids) - cpu_before)
+                    calls_per_item.append(sum(calls.count.values()))
+                    all_calls.update(calls.count)
+                    all_seconds.update(calls.seconds)
                     pages = [r for r in requests if " document " in r or r.startswith("POST")]
                     print(
-                        f"{item.reference} : {item.outcome} en {seconds[-1]:.2f} s, "
+                        f"{item.reference} : {item.outcome} en {seconds[-1]:.2f} s "
+                        f"(CPU {cpu[-1]:.2f} s), {calls_per_item[-1]} appels au navigateur, "
                         f"{len(requests)} requêtes dont {len(pages)} pages/formulaires",
                         flush=True,
                     )
+                    if args.calls:
+                        print(
+                            "\n".join(
+                                f"    {n:3d} {calls.seconds[m]:6.2f} s  {m}"
+                                for m, n in calls.count.most_common()
+                            )
+                        )
                     if args.requests:
                         print("\n".join(f"    {r}" for r in requests))
                 browser.close()
@@ -130,9 +233,20 @@ def main() -> int:
     if args.callees:
         stats.print_callees(args.callees)
     print(out.getvalue())
+    n = max(len(seconds), 1)
+    if args.calls:
+        print("Appels au navigateur par élément (moyenne ; secondes jusqu'à la réponse) :")
+        print(
+            "\n".join(
+                f"  {all_calls[m] / n:6.1f} {t / n:6.2f} s  {m}"
+                for m, t in all_seconds.most_common()
+            )
+        )
     print(
-        f"{len(seconds)} éléments, {sum(seconds) / max(len(seconds), 1):.2f} s par élément "
-        f"(latence {args.latency_ms} ms, captures {args.screenshots}, trace {args.trace})"
+        f"{len(seconds)} éléments, {sum(seconds) / n:.2f} s par élément, CPU {sum(cpu) / n:.2f} s "
+        f"par élément, {sum(calls_per_item) / n:.0f} appels au navigateur par élément "
+        f"(latence {args.latency_ms} ms, captures {args.screenshots}, trace {args.trace}, "
+        f"charge {os.getloadavg()[0]:.1f})"
     )
     return 0
 
