@@ -91,6 +91,14 @@ class Screen:
     def is_showing(self) -> bool:
         return self.heading.is_visible()
 
+    def shown_in(self, shown: AriaNode) -> bool:
+        """Whether this screen's heading is in ``shown`` (what a wait saw): then it has loaded,
+        without asking the browser again."""
+        if not shown.has("heading", self.heading_text):
+            return False
+        self.url = self.page.url
+        return True
+
     # --- Playwright errors → BotErrors ---------------------------------------------------------
 
     @contextmanager

@@ -25,6 +25,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from bot.errors import SystemException
 from bot.locks import FileLocks, LockProvider, LockTimeout, QueueLock, lock_folder
 from bot.logs import logger
+from bot.pages.aria import AriaNode, parse_snapshot
 from bot.pages.mapping import TargetMapping, load_mapping
 from bot.pages.screen import Screen, SessionExpired, clean
 
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["TargetSession"]
 
 S = TypeVar("S", bound=Screen)
+
+#: Information messages closed in a row while waiting for one screen before giving up.
+_MODALS_IN_A_ROW = 3
 
 
 class TargetSession:
@@ -66,6 +70,8 @@ class TargetSession:
         self.screen_types: dict[type[Screen], type[Screen]] = {}
         #: Wraps every login; a runner that traces pauses the trace with it (no password in it).
         self.untraced = untraced
+        #: Where the main menu's "usagers" link led (learnt on its first use).
+        self._search_url: str | None = None
         #: Logins done by this session (the first one included).
         self.logins = 0
         #: Whether the last login went through the one-time code screen.
@@ -125,6 +131,10 @@ class TargetSession:
 
     def goto(self, url: str, cls: type[S]) -> S:
         """Open an address the tool gave earlier (a dossier, an evaluation) and wait for it."""
+        self._go(url)
+        return self.expect(cls)
+
+    def _go(self, url: str) -> None:
         try:
             self.page.goto(url)
         except PlaywrightTimeoutError as e:
@@ -133,7 +143,6 @@ class TargetSession:
             raise SystemException(
                 "Le navigateur n'a pas pu ouvrir une page de l'e-parcours.", code="navigation"
             ) from e
-        return self.expect(cls)
 
     # --- login -------------------------------------------------------------------------------------
 
@@ -170,18 +179,41 @@ class TargetSession:
         return self.expect(HomePage)
 
     def open_search(self) -> SearchPage:
-        """The usager search screen, through the main menu (logging in first when needed)."""
+        """The usager search screen (logging in first when needed).
+
+        The first time through the main menu; then straight at the address its link led to:
+        each item starts there, from a blank page (the runner empties it between items), and
+        going through the menu would load the home page first.
+        """
         from bot.pages.search import SearchPage
 
+        search = self.screen(SearchPage)
+        if self._search_url is not None:
+            self._go(self._search_url)
+            shown = self.first_shown(
+                search.heading,
+                "ouverture de la recherche d'usager",
+                expected=search.heading_text,
+                failed="Le navigateur a échoué pendant : ouverture de la recherche d'usager.",
+            )
+            if search.shown_in(shown):
+                return search
+            if shown.has("heading", self.mapping.login.heading):
+                self.log_in()  # the session ended between two items: as through the menu
+                return self.goto(self._search_url, SearchPage)
+            if shown.has("heading", self.mapping.errors.server):
+                raise self.diagnose("ouverture de la recherche d'usager", search.heading_text)
+            self._search_url = None  # the address leads elsewhere now: through the menu
         links = self.mapping.common.links
         menu_link = self.navigation.get_by_role("link", name=links["usagers"], exact=True)
-        search = self.screen(SearchPage)
         if menu_link.count() == 0:  # not on a logged-in screen (or the menu changed)
             self.ensure_logged_in()
             search.required(menu_link, links["usagers"], "le lien du menu")
         with search.acting("ouverture de la recherche d'usager"):
             menu_link.first.click()
-        return search.wait_loaded()
+        search.wait_loaded()
+        self._search_url = search.url
+        return search
 
     def log_in(self) -> None:
         """Log in from the login page shown (password, then the one-time code when asked)."""
@@ -233,33 +265,48 @@ class TargetSession:
 
     def wait_for_screen(self, heading: Locator, name: str) -> None:
         """Wait for a screen's heading; raise what shows instead (login, error page…)."""
-        anything = heading.or_(self.login_heading).or_(self.error_heading)
-        try:
-            anything.first.wait_for()
-        except PlaywrightTimeoutError as e:
-            raise self.diagnose(f"attente de l'écran « {name} »", expected=name) from e
-        except PlaywrightError as e:
-            raise SystemException(
-                f"Le navigateur a échoué en attendant l'écran « {name} ».", code="navigation"
-            ) from e
-        if heading.first.is_visible():
-            return
-        raise self.diagnose(f"attente de l'écran « {name} »", expected=name)
+        what = f"attente de l'écran « {name} »"
+        shown = self.first_shown(
+            heading,
+            what,
+            expected=name,
+            failed=f"Le navigateur a échoué en attendant l'écran « {name} ».",
+        )
+        if not shown.has("heading", name):
+            raise self.diagnose(what, expected=name)
 
-    def wait_for(self, locator: Locator, what: str) -> None:
+    def wait_for(self, locator: Locator, what: str) -> AriaNode:
         """Wait for an element of the current screen; raise what shows instead (login page,
-        error page) without waiting for the timeout."""
-        try:
-            locator.or_(self.login_heading).or_(self.error_heading).first.wait_for()
-            if locator.first.is_visible():
-                return
-        except PlaywrightTimeoutError as e:
-            raise self.diagnose(what) from e
-        except PlaywrightError as e:
-            raise SystemException(
-                f"Le navigateur a échoué pendant : {what}.", code="navigation"
-            ) from e
-        raise self.diagnose(what)
+        error page) without waiting for the timeout. Returns the element as read (ARIA)."""
+        shown = self.first_shown(locator, what, failed=f"Le navigateur a échoué pendant : {what}.")
+        m = self.mapping
+        if shown.has("heading", m.login.heading) or shown.has("heading", m.errors.server):
+            raise self.diagnose(what)
+        return shown
+
+    def first_shown(
+        self, locator: Locator, what: str, *, failed: str, expected: str | None = None
+    ) -> AriaNode:
+        """Wait until ``locator`` shows, or the login page, or the tool's error page, and read
+        what showed first: its ARIA snapshot, under a ``document`` root (the caller tells them
+        apart).
+
+        One browser round trip for the wait and the answer, where a wait then a visibility
+        check cost two, on every screen of every item. The information message, which makes
+        the page under it inert, is closed and the wait goes on.
+        """
+        anything = locator.or_(self.login_heading).or_(self.error_heading).or_(self.info_modal)
+        for _ in range(_MODALS_IN_A_ROW):
+            try:
+                shown = parse_snapshot(anything.first.aria_snapshot())
+            except PlaywrightTimeoutError as e:
+                raise self.diagnose(what, expected=expected) from e
+            except PlaywrightError as e:
+                raise SystemException(failed, code="navigation") from e
+            if not shown.has("dialog", self.mapping.info_modal.dialog):
+                return shown
+            self.clear_info_modal()
+        raise self.diagnose(what, expected=expected)
 
     def diagnose(self, what: str, expected: str | None = None) -> SystemException:
         """The error that explains why ``what`` did not happen, from what the screen shows."""

@@ -64,10 +64,18 @@ class UsagerFormPage(Screen):
         self.require("button", self.t.buttons["submit"])
         with self.acting("création de l'usager"):
             self.submit_button.first.click()
-            self.changed()
-            dossier.heading.or_(duplicate.heading).or_(self.alerts).or_(
-                self.session.login_heading
-            ).or_(self.session.error_heading).first.wait_for()
+        self.changed()
+        shown = self.session.first_shown(
+            dossier.heading.or_(duplicate.heading).or_(self.alerts),
+            "création de l'usager",
+            failed="Le navigateur a échoué pendant : création de l'usager.",
+        )
+        # What showed first says which screen came, without a second look at the page; an
+        # alert first (a message above a heading) is told apart by looking.
+        if dossier.shown_in(shown):
+            return dossier
+        if duplicate.shown_in(shown):
+            return duplicate
         if dossier.is_showing():
             return dossier.wait_loaded()
         if duplicate.is_showing():
