@@ -14,7 +14,7 @@ sees otherwise it reports (values, rows) and lets the flow decide. Playwright's 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,6 +172,24 @@ class Screen:
                 self.page.wait_for_url(lambda url: _same_page(url, target))
         self.changed()
 
+    def fill_in_one(self, values: Mapping[str, str | bool]) -> list[str]:
+        """Give controls their values in one browser call: label → text (a text field), option
+        text (a list) or checked (a check box). The labels it left alone are returned, for the
+        caller to fill one by one as before: no single enabled, shown control of that label,
+        another kind of control, or a value the control did not keep (each is read back in
+        the same call).
+
+        A plain form takes a value set by script and the input/change events a person's typing
+        would send (what Playwright's ``fill`` and ``select_option`` send too); one call per
+        form instead of one per field, each with its own checks, is most of a form's cost.
+        """
+        if not values:
+            return []
+        with self.acting("saisie du formulaire"):
+            left: list[str] = self.page.evaluate(_FILL_IN_ONE, [[k, v] for k, v in values.items()])
+        self.changed()
+        return left
+
     def screenshot(self, path: Path, *, locator: Locator | None = None) -> Path:
         """A screenshot of the page (or of one element) into ``path``; the info message closed."""
         self.session.clear_info_modal()
@@ -213,6 +231,62 @@ class Screen:
             rows.append(TableRow(values, urljoin(self.page.url, href) if href else None))
         return rows
 
+
+#: The script of :meth:`Screen.fill_in_one`. A control's label is its accessible name as
+#: ``get_by_label`` matches it (aria-labelledby, aria-label, else its <label>s), spaces folded.
+_FILL_IN_ONE = """
+(pairs) => {
+  const fold = (s) => (s || "").replace(/\\s+/g, " ").trim();
+  const nameOf = (el) => {
+    const by = el.getAttribute("aria-labelledby");
+    if (by) {
+      return fold(by.split(/\\s+/).map((id) => {
+        const l = document.getElementById(id);
+        return l ? l.textContent : "";
+      }).join(" "));
+    }
+    const aria = el.getAttribute("aria-label");
+    if (aria && aria.trim()) return fold(aria);
+    return fold(Array.from(el.labels || []).map((l) => l.textContent).join(" "));
+  };
+  const typed = new Set(["text", "search", "tel", "email", "url"]);
+  const controls = Array.from(document.querySelectorAll("input, select, textarea")).filter(
+    (el) => !el.disabled && !el.closest("[inert]") && el.getClientRects().length > 0
+  );
+  const send = (el) => {
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  };
+  const left = [];
+  for (const [label, value] of pairs) {
+    const found = controls.filter((el) => nameOf(el) === label);
+    const el = found.length === 1 ? found[0] : null;
+    if (el && el.tagName === "SELECT" && !el.multiple && typeof value === "string") {
+      const options = Array.from(el.options).filter((o) => fold(o.label) === value);
+      if (options.length === 1) {
+        if (!options[0].selected) {
+          options[0].selected = true;
+          send(el);
+        }
+        if (options[0].selected) continue;
+      }
+    } else if (el && el.type === "checkbox" && typeof value === "boolean") {
+      if (el.checked !== value) el.click();
+      if (el.checked === value) continue;
+    } else if (el && !el.readOnly && typeof value === "string"
+               && (el.tagName === "TEXTAREA" || typed.has(el.type))) {
+      if (el.value !== value) {
+        const proto = el.tagName === "TEXTAREA" ? HTMLTextAreaElement : HTMLInputElement;
+        Object.getOwnPropertyDescriptor(proto.prototype, "value").set.call(el, value);
+        send(el);
+      }
+      if (el.value === value) continue;
+    }
+    left.push(label);
+  }
+  return left;
+}
+"""
 
 _CELLS = frozenset({"cell", "gridcell"})
 _KIND_WORDS = {

@@ -80,13 +80,17 @@ class SearchPage(Screen):
             "first_name": first_name,
             "ins": ins,
         }
+        typed: dict[str, str] = {}
         for key, value in criteria.items():
             text = self.t.labels[key]
             shown = self.require("label", text) if value is not None else self.state().control(text)
             if value is None and (shown is None or not shown.value):
                 continue  # nothing to type, nothing stale to clear
+            typed[key] = value or ""
+        labels = {self.t.labels[key]: key for key in typed}
+        for text in self.fill_in_one({text: typed[key] for text, key in labels.items()}):
             with self.acting(f"saisie du critère « {text} »"):
-                self.fields[key].first.fill(value or "")
+                self.fields[labels[text]].first.fill(typed[labels[text]])
         self.require("button", self.t.buttons["search"])
         with self.acting("recherche d'usager"):
             self.search_button.first.click()
@@ -115,10 +119,17 @@ class ResultsPage(SearchPage):
         self.no_result = self.page.get_by_text(self.t.texts["no_result"])
 
     def wait_loaded(self) -> Self:
-        super().wait_loaded()
+        # The results (a table, or the "no result" message) come with the screen: wait for
+        # them, then read the screen once; its heading is checked in that read, which the
+        # rows and the next search use too (one round trip fewer than a wait for each).
         self.session.wait_for(
             self.results_header.or_(self.no_result), "attente des résultats de la recherche"
         )
+        if not self.state().has("heading", self.heading_text):
+            raise self.session.diagnose(
+                f"attente de l'écran « {self.heading_text} »", expected=self.heading_text
+            )
+        self.url = self.page.url
         return self
 
     def rows(self) -> list[UsagerRow]:

@@ -30,6 +30,7 @@ class UsagerFormPage(Screen):
         )
         self.submit_button = self.button(self.t.buttons["submit"])
         self.alerts = self.page.get_by_role("alert")
+        self._submit_seen = False  # the submit button was in the read that filled the form
 
     def fill(self, fields: Mapping[str, str | date], *, sex: Sex, consent: bool) -> None:
         """Type the given fields (label key → value; dates in the target's format) and the sex.
@@ -44,13 +45,24 @@ class UsagerFormPage(Screen):
         for key in [*values, "sex"]:
             self.require("label", self.t.labels[key])
         self.require("checkbox", self.t.checkboxes["consent"])
+        self.require("button", self.t.buttons["submit"])  # from the same read: not again
+        self._submit_seen = True
+        labels = self.t.labels
+        consent_label = self.t.checkboxes["consent"]
+        wanted: dict[str, str | bool] = {labels[key]: value for key, value in values.items()}
+        wanted[labels["sex"]] = self.t.sex_option(sex)
+        wanted[consent_label] = consent
+        left = set(self.fill_in_one(wanted))
         for key, value in values.items():
-            with self.acting(f"saisie de « {self.t.labels[key]} »"):
-                self.fields[key].first.fill(value)
-        with self.acting(f"choix de « {self.t.labels['sex']} »"):
-            self.fields["sex"].first.select_option(label=self.t.sex_option(sex))
-        with self.acting("consentement"):
-            self.consent.first.set_checked(consent)
+            if labels[key] in left:
+                with self.acting(f"saisie de « {labels[key]} »"):
+                    self.fields[key].first.fill(value)
+        if labels["sex"] in left:
+            with self.acting(f"choix de « {labels['sex']} »"):
+                self.fields["sex"].first.select_option(label=self.t.sex_option(sex))
+        if consent_label in left:
+            with self.acting("consentement"):
+                self.consent.first.set_checked(consent)
         self.changed()
 
     def submit(self) -> DossierPage | DuplicateWarningPage | UsagerFormPage:
@@ -61,7 +73,8 @@ class UsagerFormPage(Screen):
 
         dossier = self.session.screen(DossierPage)
         duplicate = self.session.screen(DuplicateWarningPage)
-        self.require("button", self.t.buttons["submit"])
+        if not self._submit_seen:
+            self.require("button", self.t.buttons["submit"])
         with self.acting("création de l'usager"):
             self.submit_button.first.click()
         self.changed()
