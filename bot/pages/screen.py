@@ -88,6 +88,16 @@ class Screen:
         self.url = self.page.url
         return self
 
+    def read_loaded(self) -> Self:
+        """After a navigation that waited for the page's load event: read the screen once, and
+        its heading says it is this one (the read then answers the screen's checks, where a
+        wait for the heading would be one more round trip)."""
+        if not self.state().has("heading", self.heading_text):
+            what = f"attente de l'écran « {self.heading_text} »"
+            raise self.session.diagnose(what, expected=self.heading_text)
+        self.url = self.page.url
+        return self
+
     def is_showing(self) -> bool:
         return self.heading.is_visible()
 
@@ -192,7 +202,10 @@ class Screen:
 
     def screenshot(self, path: Path, *, locator: Locator | None = None) -> Path:
         """A screenshot of the page (or of one element) into ``path``; the info message closed."""
-        self.session.clear_info_modal()
+        if self._state is None:
+            # A read of the screen since its last action closed any message already: the
+            # evidence of a normal entry is taken right after one, and saves a round trip.
+            self.session.clear_info_modal()
         with self.acting("capture d'écran"):
             if locator is None:
                 self.page.screenshot(path=path, full_page=True)

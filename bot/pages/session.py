@@ -131,8 +131,8 @@ class TargetSession:
 
     def goto(self, url: str, cls: type[S]) -> S:
         """Open an address the tool gave earlier (a dossier, an evaluation) and wait for it."""
-        self._go(url)
-        return self.expect(cls)
+        self._go(url)  # waits for the page's load event
+        return self.screen(cls).read_loaded()
 
     def _go(self, url: str) -> None:
         try:
@@ -189,13 +189,8 @@ class TargetSession:
 
         search = self.screen(SearchPage)
         if self._search_url is not None:
-            self._go(self._search_url)
-            shown = self.first_shown(
-                search.heading,
-                "ouverture de la recherche d'usager",
-                expected=search.heading_text,
-                failed="Le navigateur a échoué pendant : ouverture de la recherche d'usager.",
-            )
+            self._go(self._search_url)  # waits for the page's load event: read it at once
+            shown = search.state()
             if search.shown_in(shown):
                 return search
             if shown.has("heading", self.mapping.login.heading):
@@ -204,6 +199,7 @@ class TargetSession:
             if shown.has("heading", self.mapping.errors.server):
                 raise self.diagnose("ouverture de la recherche d'usager", search.heading_text)
             self._search_url = None  # the address leads elsewhere now: through the menu
+            search.changed()
         links = self.mapping.common.links
         menu_link = self.navigation.get_by_role("link", name=links["usagers"], exact=True)
         if menu_link.count() == 0:  # not on a logged-in screen (or the menu changed)
