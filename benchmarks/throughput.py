@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -62,6 +63,10 @@ class Measure:
     peak_rss_mb: float | None
     outcomes: dict[str, int]
     peak_pss_mb: float | None = None
+    #: CPU seconds of the measured side (the bot's process tree, or the floor's clients), the
+    #: sandbox's process left out: on a shared machine this moves less than the wall time.
+    cpu_seconds: float | None = None
+    load: float | None = None  # the machine's 1-minute load average at the end of the run
 
 
 # --- the sandbox, in its own process ---------------------------------------------------------------
@@ -132,6 +137,14 @@ class PeakRss:
         self._thread.join()
 
 
+def _cpu_seconds() -> float:
+    """CPU (user + system) of this process and of its children that ended (the browser and
+    Playwright's driver, once a run has closed them); the sandbox runs until the end."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
 def _queue_with(n: int, path: Path, seed: int) -> None:
     from bot.ingest import ingest_file, load_mapping
     from bot.sample import generate
@@ -172,8 +185,10 @@ def bot_run(
         screenshots=shots,
     )
     sandbox.prepare(latency_ms)
+    cpu = _cpu_seconds()
     with open_queue(queue_path) as queue, PeakRss() as rss:
         summary = run_batch(settings, queue, RunOptions(workers=workers))
+    cpu = _cpu_seconds() - cpu
     return Measure(
         latency_ms=latency_ms,
         workers=workers,
@@ -184,6 +199,8 @@ def bot_run(
         peak_rss_mb=round(rss.peak / 2**20),
         outcomes=summary.counts,
         peak_pss_mb=round(rss.peak_pss / 2**20),
+        cpu_seconds=round(cpu, 1),
+        load=round(os.getloadavg()[0], 1),
     )
 
 
@@ -215,12 +232,14 @@ def floor_run(sandbox: Sandbox, latency_ms: int, workers: int, n: int) -> Measur
         )
         for w in range(workers)
     ]
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     items = per_worker * workers
     return Measure(
         latency_ms=latency_ms,
@@ -231,6 +250,8 @@ def floor_run(sandbox: Sandbox, latency_ms: int, workers: int, n: int) -> Measur
         median_item_s=round(statistics.median(seconds), 3),
         peak_rss_mb=None,
         outcomes={"done": len(seconds)},
+        cpu_seconds=round(cpu, 2),
+        load=round(os.getloadavg()[0], 1),
     )
 
 
@@ -241,19 +262,24 @@ def _table(bots: list[Measure], floors: list[Measure]) -> list[str]:
     floor_of = {(f.latency_ms, f.workers): f for f in floors}
     lines = [
         "| latency | workers | items | wall | items/min | median s/item | floor items/min "
-        "| floor s/item | bot ÷ floor (per item) | peak memory, PSS (total / per worker) "
-        "| peak RSS summed | outcomes |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| floor s/item | bot ÷ floor (per item) | CPU s/item bot / floor "
+        "| peak memory, PSS (total / per worker) | peak RSS summed | outcomes | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for b in bots:
         f = floor_of.get((b.latency_ms, b.workers))
         ratio = f"{(b.seconds / b.items) / (f.seconds / f.items):.1f}×" if f and b.items else "–"
         pss = f"{b.peak_pss_mb} MB / {b.peak_pss_mb / b.workers:.0f} MB" if b.peak_pss_mb else "–"
         rss = f"{b.peak_rss_mb} MB" if b.peak_rss_mb else "–"
+        cpu = "–"
+        if b.cpu_seconds is not None and b.items:
+            cpu = f"{b.cpu_seconds / b.items:.2f}"
+            if f and f.cpu_seconds is not None and f.items:
+                cpu += f" / {f.cpu_seconds / f.items:.2f}"
         lines.append(
             f"| {b.latency_ms} ms | {b.workers} | {b.items} | {b.seconds:.1f} s | {b.per_minute} "
             f"| {b.median_item_s} | {f.per_minute if f else '–'} "
-            f"| {f.median_item_s if f else '–'} | {ratio} | {pss} | {rss} | {b.outcomes} |"
+            f"| {f.median_item_s if f else '–'} | {ratio} | {cpu} | {pss} | {rss} | {b.outcomes} | {b.load} |"
         )
     return lines
 
@@ -270,6 +296,13 @@ def _verdicts(bots: list[Measure], floors: list[Measure]) -> list[str]:
             f"- 0 ms, 1 worker: bot {b0.seconds / b0.items:.2f} s/item vs floor "
             f"{f0.seconds / f0.items:.2f} s/item = **{ratio:.1f}×** (target ≤ {RATIO_TARGET:g}×: {met})."
         )
+        if b0.median_item_s and f0.median_item_s:
+            # The run's wall time counts the browser's start and the login once: per item
+            # proper, the medians compare the same thing on both sides.
+            out.append(
+                f"  Medians per item (start and login left out): bot {b0.median_item_s:.2f} s vs "
+                f"floor {f0.median_item_s:.2f} s = {b0.median_item_s / f0.median_item_s:.1f}×."
+            )
     one, four = by.get((300, 1)), by.get((300, 4))
     if one and four and one.per_minute:
         scale = four.per_minute / one.per_minute
