@@ -28,7 +28,7 @@ import re
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,7 +80,7 @@ class _Calls:
 
     def __init__(self) -> None:
         self.count: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
 
     def clear(self) -> None:
         self.count.clear()
@@ -169,7 +169,7 @@ def main() -> int:
             cpu: list[float] = []
             calls_per_item: list[int] = []
             all_calls: Counter[str] = Counter()
-            all_seconds: Counter[str] = Counter()
+            all_seconds: defaultdict[str, float] = defaultdict(float)
             with (
                 _counting_calls() as calls,
                 sync_playwright() as p,
@@ -207,7 +207,8 @@ def main() -> int:
                     cpu.append(_cpu_seconds(pids) - cpu_before)
                     calls_per_item.append(sum(calls.count.values()))
                     all_calls.update(calls.count)
-                    all_seconds.update(calls.seconds)
+                    for m, t in calls.seconds.items():
+                        all_seconds[m] += t
                     pages = [r for r in requests if " document " in r or r.startswith("POST")]
                     print(
                         f"{item.reference} : {item.outcome} en {seconds[-1]:.2f} s "
@@ -239,7 +240,7 @@ def main() -> int:
         print(
             "\n".join(
                 f"  {all_calls[m] / n:6.1f} {t / n:6.2f} s  {m}"
-                for m, t in all_seconds.most_common()
+                for m, t in sorted(all_seconds.items(), key=lambda mt: -mt[1])
             )
         )
     print(
