@@ -18,7 +18,8 @@ from bot.ingest import ingest_file
 from bot.logs import logger
 from bot.models import ItemState
 from bot.review import export_exceptions
-from bot.runner import RunOptions, run_batch
+from bot.runner import RunEvent, RunOptions, run_batch
+from bot.runner.report import write_run_report
 from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue, open_queue
 from sandbox.server import RunningSandbox
@@ -163,6 +164,66 @@ def test_a_changed_reimport_waits_for_a_person_with_both_versions_side_by_side(
         assert view.assessment is not None
         assert view.assessment.answers.vision_problem is ((new if kept == "new" else old) == "Oui")
         assert queue.history(ref)[-1].actor == "reviewer:alice"
+
+
+def test_a_conflict_arriving_during_the_entry_reaches_the_reviewer_and_the_run_report(
+    sandbox: RunningSandbox,
+    queue_path: Path,
+    review_cli: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reviews, _ = review_cli
+    a, b, ref, old = _two_exports(tmp_path)
+    new = "Non" if old == "Oui" else "Oui"
+    arrived: list[int] = []
+
+    def reexport_during_the_entry(event: RunEvent) -> None:
+        # The corrected export lands while the worker holds the item (its entry is starting).
+        if event.kind == "item_started" and event.reference == ref:
+            arrived.append(ingest_file(b, queue).conflicts)
+
+    with open_queue(queue_path) as queue:
+        ingest_file(a, queue)
+        summary = run_batch(
+            run_settings(sandbox, tmp_path / "run"),
+            queue,
+            RunOptions(references=[ref]),
+            on_event=reexport_during_the_entry,
+        )
+        assert arrived == [1]
+        view = queue.get(ref)
+        # The queued version was entered (the attempt is not cut), but the item does not end
+        # "done" with the new version on it unseen: it waits for a person.
+        assert (view.state, view.error_code) == (S.NEEDS_REVIEW, "conflict"), summary.items
+        assert view.conflict is not None
+        assert view.conflict.entered
+        assert (view.result or {}).get("alerts")  # what was entered stays for the reviewer
+
+    # The run says so: exit code, last sentence, and the HTML report's exceptions.
+    assert summary.exit_code == 1
+    [record] = summary.items
+    assert (record.outcome, record.category, record.error_code) == (
+        S.NEEDS_REVIEW,
+        "business",
+        "conflict",
+    )
+    html = write_run_report(summary, tmp_path / "reports").read_text(encoding="utf-8")
+    assert ref in html
+    assert "pendant la saisie de celle en file" in html
+
+    row, csv_row = _decide(queue_path, reviews, ref, "valider", capsys)
+
+    for r in (row, csv_row):
+        assert str(r["Motif"]).startswith("Conflit : une nouvelle version")
+        details = str(r["Détails"])
+        assert "en file : export-a.csv" in details
+        assert "nouvelle : export-b.csv" in details
+        assert f"{VISION_ANSWER} : en file « {old} » / nouvelle « {new} »" in details
+    with open_queue(queue_path) as queue:
+        view = queue.get(ref)
+        # "valider" keeps what is in the e-parcours: the item is finished, nothing re-entered.
+        assert (view.state, view.conflict) == (S.APPROVED, None)
 
 
 def run_settings_offline(tmp_path: Path) -> Settings:

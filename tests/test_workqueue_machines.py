@@ -154,7 +154,7 @@ def test_a_postgres_queue_of_schema_1_is_migrated_and_its_items_can_conflict(
 
 
 @BOTH_BACKENDS
-def test_a_conflict_left_on_an_item_entered_meanwhile_is_purged_with_it(
+def test_a_conflict_arriving_while_the_item_is_entered_sends_it_to_review_not_done(
     work_queue: WorkQueue,
 ) -> None:
     work_queue.enqueue(make_assessment(reference="R1"), source="a.csv", row=2)
@@ -164,13 +164,30 @@ def test_a_conflict_left_on_an_item_entered_meanwhile_is_purged_with_it(
     assert statuses == [EnqueueStatus.CONFLICT]
     assert work_queue.get("R1").state == S.IN_PROGRESS  # the attempt under way is not cut
     with item:
-        item.done()
-    assert work_queue.get("R1").conflict is not None  # kept: the new version was not entered
-
-    assert work_queue.purge(timedelta(0)) == 1
+        item.result["alerts"] = {"app": {"vision": True}}
+    # The entry ended well, but the new version must reach a person (issue 11).
+    assert item.outcome == S.NEEDS_REVIEW
+    assert item.error is not None
+    assert getattr(item.error, "code", None) == "conflict"
 
     view = work_queue.get("R1")
-    assert (view.state, view.assessment, view.conflict) == (S.DONE, None, None)
+    assert (view.state, view.error_code) == (S.NEEDS_REVIEW, "conflict")
+    assert "b.csv, ligne 3" in view.reason
+    assert "enregistrée dans l'e-parcours" in view.reason
+    assert view.conflict is not None
+    assert view.conflict.entered
+    assert view.result == {"alerts": {"app": {"vision": True}}}  # what was entered stays
+    assert [(h.from_state, h.to_state) for h in work_queue.history("R1")][-1] == (
+        S.IN_PROGRESS,
+        S.NEEDS_REVIEW,
+    )
+
+    # The reviewer keeps what is in the target: finished, the conflict settled, then purged.
+    work_queue.transition("R1", S.APPROVED, actor="reviewer:alice")
+    assert work_queue.get("R1").conflict is None
+    assert work_queue.purge(timedelta(0)) == 1
+    view = work_queue.get("R1")
+    assert (view.state, view.assessment, view.conflict) == (S.APPROVED, None, None)
 
 
 @pytest.mark.parametrize("queue_backend", ["postgres"], indirect=True)

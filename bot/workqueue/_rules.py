@@ -17,6 +17,7 @@ from bot.workqueue.contract import (
     TRANSITIONS,
     Conflict,
     IllegalTransition,
+    TransitionChanges,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "conflict_review_texts",
     "conflict_to_review_now",
     "enqueue_reason",
+    "finish_or_review",
     "lease_reason",
     "quarantine_texts",
 ]
@@ -118,6 +120,36 @@ def conflict_review_texts(where: str, previous: str, previous_details: str) -> t
     )
     details = f"Motif précédent : {previous}\n\n{previous_details}".strip() if previous else ""
     return reason, details
+
+
+def finish_or_review(
+    current: ItemState,
+    to: ItemState,
+    conflict_json: str | None,
+    changes: TransitionChanges,
+) -> tuple[ItemState, TransitionChanges]:
+    """Where a bot's release really goes: ``done`` becomes ``needs_review`` under a conflict.
+
+    A new version that came in while the queued one was being entered (the attempt under way is
+    not cut) must still reach a person: finishing the item would leave the new version on a done
+    item nobody looks at. The queued version is in the target; the reviewer picks, and the flow's
+    result stays for the review file.
+    """
+    if conflict_json is None or current != S.IN_PROGRESS or to != S.DONE:
+        return to, changes
+    where = StoredConflict.model_validate_json(conflict_json).where
+    reason = (
+        f"Conflit : une nouvelle version de cette auto-évaluation a été importée ({where}) "
+        "pendant la saisie de celle en file, qui est enregistrée dans l'e-parcours ; "
+        "la nouvelle version n'est pas saisie avant votre décision."
+    )
+    done = changes.get("reason", "")
+    details = f"Saisie terminée : {done}" if done else ""
+    return S.NEEDS_REVIEW, changes | {
+        "reason": reason,
+        "details": "\n\n".join(x for x in (details, changes.get("details", "")) if x),
+        "error_code": CONFLICT_CODE,
+    }
 
 
 def quarantine_texts(reasons: list[str], source: str, row: int | None) -> tuple[str, str, str]:

@@ -368,8 +368,12 @@ class WorkQueue(ABC):
     @abstractmethod
     def transition(
         self, reference: str, to: ItemState, *, actor: str, **changes: Unpack[TransitionChanges]
-    ) -> None:
-        """Move one item to ``to`` in one transaction, with a history row (see TransitionChanges).
+    ) -> ItemState:
+        """Move one item to ``to`` in one transaction, with a history row; the state reached.
+
+        The state reached is ``to``, except for a bot's ``in_progress → done`` while a
+        conflicting version waits (it came in during the entry): the item goes to
+        ``needs_review`` with code ``conflict`` so a person picks the version (issue 11).
 
         Raises IllegalTransition when the move is not in :data:`TRANSITIONS`, when the current
         state is not in ``expect_from``, or when ``owner`` is given and the item is in progress

@@ -117,8 +117,13 @@ class WorkItem:
             "evidence": list(self.evidence),
             "result": self.result or None,
         }
-        self.queue.transition(self.reference, to, actor=self.actor, **(held | changes))
-        self.outcome = to
+        reached = self.queue.transition(self.reference, to, actor=self.actor, **(held | changes))
+        self.outcome = reached
+        if reached != to:
+            # A conflicting version came in during the entry: the item went to a person
+            # instead of ``done``. The run reports it as the business exception it is.
+            view = self.queue.get(self.reference)
+            self.error = BusinessException(view.reason, code=view.error_code or "conflict")
 
     def __enter__(self) -> WorkItem:
         return self

@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 import psycopg
 from psycopg.rows import dict_row, tuple_row
@@ -54,6 +54,7 @@ from bot.workqueue._rules import (
     conflict_review_texts,
     conflict_to_review_now,
     enqueue_reason,
+    finish_or_review,
     lease_reason,
     quarantine_texts,
 )
@@ -68,6 +69,7 @@ from bot.workqueue.contract import (
     HistoryEntry,
     ItemView,
     RetryPolicy,
+    TransitionChanges,
     WorkQueue,
     utcnow,
 )
@@ -708,10 +710,15 @@ class PostgresQueue(WorkQueue):
             evidence=fresh,
         )
 
-    def transition(self, reference: str, to: ItemState, **changes: Any) -> None:
+    def transition(
+        self, reference: str, to: ItemState, *, actor: str, **changes: Unpack[TransitionChanges]
+    ) -> ItemState:
         """See :meth:`WorkQueue.transition`: same keywords, one transaction."""
         with self._tx() as conn:
-            self._apply(conn, self._row(reference, for_update=True), to, **changes)
+            r = self._row(reference, for_update=True)
+            to, changes = finish_or_review(ItemState(r["state"]), to, r["conflict_json"], changes)
+            self._apply(conn, r, to, actor=actor, **changes)
+        return to
 
     def release_unstarted(self, item: WorkItem, actor: str) -> None:
         with self._tx() as conn:

@@ -34,6 +34,7 @@ from bot.workqueue._rules import (
     conflict_review_texts,
     conflict_to_review_now,
     enqueue_reason,
+    finish_or_review,
     lease_reason,
     quarantine_texts,
 )
@@ -605,10 +606,13 @@ class SQLiteQueue(WorkQueue):
 
     def transition(
         self, reference: str, to: ItemState, *, actor: str, **changes: Unpack[TransitionChanges]
-    ) -> None:
+    ) -> ItemState:
         """See :meth:`WorkQueue.transition`: same keywords, one transaction."""
         with self._write():
-            self._apply(self._row(reference), to, actor=actor, **changes)
+            r = self._row(reference)
+            to, changes = finish_or_review(ItemState(r["state"]), to, r["conflict_json"], changes)
+            self._apply(r, to, actor=actor, **changes)
+        return to
 
     def release_unstarted(self, item: WorkItem, actor: str) -> None:
         with self._write():
