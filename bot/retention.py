@@ -12,7 +12,10 @@ before AGE:
 - the review files (``exceptions-*``, full identities) older than AGE: a new one can be exported
   at any time for the items still waiting;
 - the archived exports older than AGE whose every row is purged (read again with the export's
-  own rules to know their references).
+  own rules to know their references);
+- the morning reports (``morning-*.txt`` / ``.json``: references and reasons) older than AGE;
+- the log lines older than AGE: rotated log files wholly older go, the others keep their newer
+  lines only (the log is masked, but it names references and what happened to them).
 
 The browsers' temporary folders and the lock files are not left behind by a run at all (see
 :func:`bot.runner.recovery.browser_tmp` and :mod:`bot.locks`).
@@ -20,6 +23,8 @@ The browsers' temporary folders and the lock files are not left behind by a run 
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import shutil
@@ -42,21 +47,27 @@ __all__ = ["PurgeReport", "purge_health_data", "strip_evidence"]
 EVIDENCE_START = "<!-- preuves {reference} -->"
 EVIDENCE_END = "<!-- fin des preuves -->"
 _REVIEW_FILES = ("exceptions-*.xlsx", "exceptions-*.csv")
+_MORNING_REPORTS = ("morning-*.txt", "morning-*.json")
+#: The JSON log bot.logs writes, and what loguru's rotation leaves beside it (.gz compressed).
+LOG_NAME = "icope-bot.jsonl"
+_LOG_FILES = "icope-bot*.jsonl*"
 
 
 @dataclass
 class PurgeReport:
     items: int  # items whose payload was erased now
-    files: int = 0  # screenshots, traces, review files and archived exports deleted
+    files: int = 0  # screenshots, traces, review files, archived exports, morning reports, logs
     reports: int = 0  # run reports whose embedded screenshots were removed
+    log_lines: int = 0  # lines erased from the log files kept
 
     def text(self) -> str:
         """The result in French, for the terminal."""
         return (
             f"{self.items} élément(s) terminé(s) purgé(s) : données de santé effacées, "
             f"historique conservé ; {self.files} fichier(s) effacé(s) (captures, traces, "
-            f"fichiers d'exceptions, exports archivés), {self.reports} rapport(s) de passage "
-            "sans leurs captures."
+            f"fichiers d'exceptions, exports archivés, rapports du matin, journaux), "
+            f"{self.reports} rapport(s) de passage sans leurs captures, "
+            f"{self.log_lines} ligne(s) ancienne(s) effacée(s) du journal."
         )
 
 
@@ -70,11 +81,15 @@ def purge_health_data(
     purged = {v.reference for v in views if v.purged_at is not None}
     kept = {os.path.realpath(p) for v in views if v.purged_at is None for p in v.evidence}
     report.files += _old_evidence(Path(settings.screenshots_dir), kept, cutoff)
-    report.files += _old_review_files(Path(settings.reviews_dir), cutoff)
+    report.files += _old_files(Path(settings.reviews_dir), _REVIEW_FILES, cutoff)
+    report.files += _old_files(Path(settings.reports_dir), _MORNING_REPORTS, cutoff)
     report.files += _finished_archives(settings, purged, cutoff)
     for path in sorted(Path(settings.reports_dir).glob("run-*.html")):
         if _rewrite(path, purged):
             report.reports += 1
+    # Last, so this purge's own log line (below) is the first the trimmed log keeps.
+    files, report.log_lines = _old_log_lines(Path(settings.logs_dir), cutoff)
+    report.files += files
     logger.info(
         "Purge : {} élément(s), {} fichier(s) effacé(s), {} rapport(s) réécrit(s)",
         report.items,
@@ -112,11 +127,77 @@ def _old_evidence(root: Path, kept: set[str], cutoff: float) -> int:
     return n
 
 
-def _old_review_files(reviews: Path, cutoff: float) -> int:
-    if not reviews.is_dir():
+def _old_files(folder: Path, patterns: tuple[str, ...], cutoff: float) -> int:
+    """Files of ``folder`` matching ``patterns`` last written before the cutoff."""
+    if not folder.is_dir():
         return 0
-    found = {p for pattern in _REVIEW_FILES for p in reviews.glob(pattern)}
+    found = {p for pattern in patterns for p in folder.glob(pattern)}
     return sum(_unlink(p) for p in sorted(found) if p.stat().st_mtime <= cutoff)
+
+
+def _line_time(line: bytes) -> float | None:
+    """When a JSON log line was written (loguru's ``record.time.timestamp``); None if unreadable."""
+    try:
+        return float(json.loads(line)["record"]["time"]["timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _newer_lines(data: bytes, cutoff: float) -> tuple[bytes, int]:
+    """The lines written after the cutoff (and any unreadable one: never guess), and how many went."""
+    kept, dropped = [], 0
+    for line in data.splitlines(keepends=True):
+        written = _line_time(line)
+        if written is not None and written <= cutoff:
+            dropped += 1
+        else:
+            kept.append(line)
+    return b"".join(kept), dropped
+
+
+def _old_log_lines(logs: Path, cutoff: float) -> tuple[int, int]:
+    """(files deleted, lines erased): log lines written before the cutoff, in every log file.
+
+    A rotated file (loguru's, maybe gzip-compressed) holding only older lines goes; one holding
+    newer lines too is rewritten without the older ones. The current file is rewritten in place
+    so the bot processes appending to it (O_APPEND) go on writing at its new end; a line
+    appended between the last read and the truncation is the only one that could be lost.
+    """
+    if not logs.is_dir():
+        return 0, 0
+    files = lines = 0
+    for path in sorted(logs.glob(_LOG_FILES)):
+        if path.name == LOG_NAME:
+            lines += _trim_current_log(path, cutoff)
+            continue
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rb") as f:
+                kept, dropped = _newer_lines(f.read(), cutoff)
+        except (OSError, EOFError) as e:
+            logger.warning("Journal non lu par la purge ({}) : {}", path.name, type(e).__name__)
+            continue
+        if not kept:
+            files += _unlink(path)
+        elif dropped:
+            with opener(path, "wb") as f:
+                f.write(kept)
+            lines += dropped
+    return files, lines
+
+
+def _trim_current_log(path: Path, cutoff: float) -> int:
+    """Erase the lines written before the cutoff from the log file in use; how many went."""
+    with path.open("r+b") as f:
+        data = f.read()
+        kept, dropped = _newer_lines(data, cutoff)
+        if not dropped:
+            return 0
+        kept += f.read()  # what was appended meanwhile
+        f.seek(0)
+        f.write(kept)
+        f.truncate()
+    return dropped
 
 
 def _finished_archives(settings: Settings, purged: set[str], cutoff: float) -> int:

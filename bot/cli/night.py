@@ -126,8 +126,9 @@ def _add_purge(sub: SubParsers) -> None:
         "captures d'écran des éléments finis (terminés, validés, rejetés) depuis plus que la "
         "durée donnée, et leurs captures dans les rapports de passage ; effacer aussi, quand ils "
         "sont plus anciens que la durée, les fichiers des exceptions, les captures dont aucun "
-        "élément en attente n'a besoin (essais à blanc compris) et les exports archivés dont "
-        "toutes les lignes sont purgées. L'historique anonyme et les comptes restent.",
+        "élément en attente n'a besoin (essais à blanc compris), les exports archivés dont "
+        "toutes les lignes sont purgées, les rapports du matin et les lignes du journal. "
+        "L'historique anonyme et les comptes restent.",
     )
     p.add_argument(
         "--older-than",
