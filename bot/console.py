@@ -120,8 +120,6 @@ class RunProgress:
             self.progress.update(self.task, total=event.total or None)
             if not self.live:
                 self.say(f"Lot démarré : {event.total} élément(s) à traiter")
-        elif event.kind == "item_started" and not self.live:
-            self.say(f"→ {event.reference} : début (tentative {event.attempt})")
         elif event.kind == "item_finished" and event.record is not None:
             self._finished(event.record)
         elif event.kind == "stopping":
@@ -140,8 +138,8 @@ class RunProgress:
         self.progress.update(
             self.task, completed=self.finished, total=total, counts=counts, rate=rate
         )
-        # Every item once, at its end (the per-item logs are DEBUG); off a terminal the start
-        # line also shows, for whoever follows the run in a file.
+        # Every item once, at its end, on a terminal as in a file or a pipe (issue 11). Who
+        # wants each start too runs with -v: the per-item logs are DEBUG.
         label = STATE_LABELS[record.outcome]
         why = f" — {mask(record.reason)}" if record.reason else ""
         self.say(

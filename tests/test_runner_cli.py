@@ -61,12 +61,13 @@ def test_first_ctrl_c_finishes_the_current_item_then_stops(
     sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
 ) -> None:
     refs = enqueue_batch(work_queue, 4)
-    proc = _icope_bot(["run", "--json"], run_env(sandbox, tmp_path), tmp_path)
+    # -v: the item's start is a DEBUG line (the console shows each item once, at its end).
+    proc = _icope_bot(["-v", "run", "--json"], run_env(sandbox, tmp_path), tmp_path)
     assert proc.stderr is not None
     seen: list[str] = []
     for line in proc.stderr:
         seen.append(line)
-        if re.match(rf"→ {refs[1]} : début", line):
+        if re.search(rf"Élément {refs[1]} : début", line):
             proc.send_signal(signal.SIGINT)  # while the second item is being entered
             break
     out, err = proc.communicate(timeout=90)

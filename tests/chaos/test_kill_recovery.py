@@ -23,7 +23,7 @@ import pytest
 from bot.models import ItemState
 from bot.workqueue import open_queue
 from sandbox.server import RunningSandbox
-from tests.fixtures.bot_process import BotProcess
+from tests.fixtures.bot_process import ITEM_STARTED, BotProcess
 from tests.fixtures.chaos import ChaosScale, Figures
 from tests.fixtures.runner import run_env
 from tests.fixtures.sample_batch import export_in_queue
@@ -69,6 +69,7 @@ def test_kills_at_random_moments_lose_nothing_and_enter_nothing_twice(
         # evidence on in the full run (kills land while screenshots and traces are written)
         screenshots="on" if chaos_scale.full else "off",
         workers=chaos_scale.workers,
+        log_level="DEBUG",  # the item's start line, where some kills aim
     )
     args = ["--json"]
     queue_path = tmp_path / "queue" / "queue.db"
@@ -93,7 +94,7 @@ def test_kills_at_random_moments_lose_nothing_and_enter_nothing_twice(
             else:  # while entering the 1st, 2nd or 3rd item of this run
                 line = None
                 for _ in range(rng.randint(1, 3)):
-                    line = proc.wait_for_line(r"→ .+ : début", timeout=300)
+                    line = proc.wait_for_line(ITEM_STARTED, timeout=300)
                     if line is None:
                         break
                 hit = line is not None and _wait(rng.uniform(0, 1.5), proc)

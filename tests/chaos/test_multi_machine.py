@@ -30,7 +30,7 @@ from bot.models import ItemState
 from bot.runner.recovery import machine_of
 from bot.workqueue import WorkQueue, open_queue
 from sandbox.server import RunningSandbox
-from tests.fixtures.bot_process import BotProcess
+from tests.fixtures.bot_process import ITEM_STARTED, BotProcess
 from tests.fixtures.chaos import ChaosScale, Figures
 from tests.fixtures.postgres import PostgresCluster
 from tests.fixtures.runner import run_env
@@ -57,6 +57,7 @@ def _machine(sandbox: RunningSandbox, root: Path, name: str, url: str, attempts:
         workers=1,
         lease_seconds=LEASE_SECONDS,
         heartbeat_seconds=HEARTBEAT_SECONDS,
+        log_level="DEBUG",  # the item's start line, where machine A is killed
     )
     (folder / "env").write_text("\n".join(f"{k}={v}" for k, v in env.items()))
     return folder
@@ -125,7 +126,7 @@ def test_two_machines_on_one_postgres_queue_one_killed_repeatedly(
             a_runs += 1
             line = None
             for _ in range(rng.randint(1, 2)):  # into its 1st or 2nd item of this run
-                line = proc.wait_for_line(r"→ .+ : début", timeout=300)
+                line = proc.wait_for_line(ITEM_STARTED, timeout=300)
                 if line is None:
                     break
             if line is not None:
