@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -163,6 +166,48 @@ def test_cli_read_only_passes_on_the_unchanged_tool(
     report = json.loads(done.stdout)
     assert report["counts"]["not_checked"] == 0
     assert report["counts"]["missing"] == 0
+
+
+def _names_under(folder: Path, depth: int) -> set[str]:
+    """Names of the entries ``depth`` levels below ``folder`` (none if it is gone)."""
+    try:
+        return {p.name for p in folder.glob("/".join("*" * depth))}
+    except OSError:  # an entry removed while listed
+        return set()
+
+
+def test_cli_check_target_keeps_its_browser_files_in_the_private_folder_and_removes_them(
+    check_usager: RunningSandbox, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # The command's system temp folder, watched; short, as Chromium's socket path must be.
+    system_tmp = Path(tempfile.mkdtemp(prefix="ctl-"))
+    request.addfinalizer(lambda: shutil.rmtree(system_tmp, ignore_errors=True))
+    private = tmp_path / "queue" / "tmp"  # <queue folder>/tmp/run-<pid>/…, as the workers'
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ICOPE_BOT_")} | settings_env(
+        tmp_path, target=check_usager, logs_dir=tmp_path / "logs"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "check-target", "--json"],
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": str(ROOT), "TMPDIR": str(system_tmp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    in_private: set[str] = set()
+    in_system: set[str] = set()
+    while proc.poll() is None:  # the browser's folders live as long as the browser
+        in_private |= _names_under(private, 2)
+        in_system |= _names_under(system_tmp, 1)
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 0, (out, err)
+    assert any(n.startswith("playwright-artifacts-") for n in in_private), in_private
+    assert any(n.startswith("playwright_chromiumdev_profile-") for n in in_private), in_private
+    assert not [n for n in in_system if n.startswith("playwright")], in_system
+    assert list(private.iterdir()) == []  # removed at the end
+    assert private.stat().st_mode & 0o777 == 0o700
 
 
 def test_the_v2_screens_match_the_v2_mapping(

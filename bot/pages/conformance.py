@@ -169,8 +169,14 @@ def check_target(
     create = mapping.target.sandbox if allow_create is None else allow_create
     if browser is not None:
         return _check_with(browser, settings, mapping, create)
-    with sync_playwright() as p:
-        launched = launch_chromium(p, headed=settings.headed, slow_mo_ms=settings.slow_mo_ms)
+    # Its own browser writes its temporary files (profile, artifacts: the test usager's pages)
+    # in the bot's private folder, removed afterwards, as the workers' do (issue 11).
+    from bot.runner.recovery import browser_tmp, chromium_env
+
+    with browser_tmp(settings.queue_path), sync_playwright() as p:
+        launched = launch_chromium(
+            p, headed=settings.headed, slow_mo_ms=settings.slow_mo_ms, env=chromium_env()
+        )
         try:
             return _check_with(launched, settings, mapping, create)
         finally:
