@@ -183,6 +183,19 @@ class Settings(BaseSettings):
                 data[name] = home.joinpath(*parts)
         return data
 
+    def make_home_private(self) -> None:
+        """Create the data folder 0700, or tighten it if it is ours (health data lie beneath).
+
+        A folder made beforehand with ``mkdir`` is 0755: anyone on the machine could list the
+        names of the review files and reports in it. The project folder, the default home of a
+        checkout, is left as it is.
+        """
+        from bot.evidence import private_dir  # deferred: config is imported by everything
+
+        home = Path(self.home)
+        if home.resolve() != PROJECT_ROOT.resolve():
+            private_dir(home)
+
     def data_paths(self) -> dict[str, Path]:
         """Each data folder (or file) by setting name, for a person asking where things are."""
         return {name: Path(getattr(self, name)) for name in DATA_LAYOUT}

@@ -309,10 +309,6 @@ CODES: dict[str, CodeHelp] = {
         "Le compte e-parcours du robot est verrouillé.",
         "Attendez la fin du verrouillage ou demandez le déblocage à l'administrateur de l'outil.",
     ),
-    "login_refused": CodeHelp(
-        "L'e-parcours refuse l'identifiant ou le mot de passe du robot.",
-        "Corrigez ICOPE_BOT_USERNAME / ICOPE_BOT_PASSWORD (ou le trousseau).",
-    ),
     "check_failed": CodeHelp("La vérification de l'e-parcours n'a pas abouti.", _CHECK_TARGET),
     # configuration: the run halts
     "configuration": CodeHelp(

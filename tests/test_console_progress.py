@@ -166,6 +166,21 @@ def test_icope_bot_home_holds_the_queue_and_the_log(export: Path, tmp_path: Path
     assert not (tmp_path / "queue").exists()  # nothing beside it, in the working folder
 
 
+@pytest.mark.parametrize("made_before", [False, True], ids=["created-by-the-bot", "mkdir-0755"])
+def test_icope_bot_home_is_private_to_the_bot(
+    made_before: bool, export: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "donnees-icope"
+    if made_before:  # as an administrator would prepare it: mkdir, umask 022
+        home.mkdir(mode=0o755)
+        home.chmod(0o755)
+
+    assert _in_pipe(["ingest", str(export)], _env(home), tmp_path).returncode == 0
+
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert (home / "queue").stat().st_mode & 0o777 == 0o700
+
+
 def test_a_folder_set_on_its_own_stays_apart_and_status_says_so(tmp_path: Path) -> None:
     home, reviews = tmp_path / "home", tmp_path / "relecture"
     env = _env(home, ICOPE_BOT_REVIEWS_DIR=str(reviews))

@@ -66,6 +66,19 @@ def test_every_code_the_bot_raises_is_explained_in_the_registry() -> None:
     assert missing == {}, f"codes absents de bot.errors.CODES : {missing}"
 
 
+def test_every_code_in_the_registry_is_used_by_the_bot() -> None:
+    """A code explained but never raised promises what the bot does not do (login_refused did)."""
+    used = set(_codes_raised_in_bot())  # the error classes' default codes included
+    for path in sorted((PROJECT_ROOT / "bot").rglob("*.py")):
+        if path == Path(errors.__file__):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                used.add(node.value)
+
+    assert sorted(set(CODES) - used) == []
+
+
 @pytest.mark.parametrize("code", sorted(CODES))
 def test_each_code_says_in_french_what_happened_and_what_to_do(code: str) -> None:
     entry = CODES[code]

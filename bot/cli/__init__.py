@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except ConfigurationError as e:  # names the keys only, never a value (no traceback)
         return _configuration_refused(e)
+    settings.make_home_private()
     configure_logging(
         "DEBUG" if args.verbose else settings.log_level,
         settings.logs_dir,
