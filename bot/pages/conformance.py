@@ -21,7 +21,7 @@ saves a STEP 1 for it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -173,7 +173,9 @@ def check_target(
     # in the bot's private folder, removed afterwards, as the workers' do (issue 11).
     from bot.runner.recovery import browser_tmp, chromium_env
 
-    with browser_tmp(settings.queue_path), sync_playwright() as p:
+    # Inside a run of this process its private folder is already in use: share it, never empty it.
+    private = nullcontext() if chromium_env() is not None else browser_tmp(settings.queue_path)
+    with private, sync_playwright() as p:
         launched = launch_chromium(
             p, headed=settings.headed, slow_mo_ms=settings.slow_mo_ms, env=chromium_env()
         )
