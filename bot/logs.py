@@ -13,7 +13,10 @@ every other time a person reads.
 from __future__ import annotations
 
 import functools
+import gzip
+import os
 import re
+import shutil
 import sys
 import unicodedata
 from datetime import datetime, timezone, tzinfo
@@ -159,18 +162,40 @@ def configure_logging(
         from bot.evidence import private_dir  # deferred: logs is imported by everything
 
         private_dir(log_dir)
+        options: dict[str, Any] = {
+            "rotation": "10 MB",
+            "retention": 30,
+            "compression": _gzip_private,
+            # loguru opens its files with the process umask (0644 under the usual 022): the
+            # current log and each one it starts after a rotation are created private instead.
+            "opener": _open_private,
+        }
         logger.add(
             log_dir / "icope-bot.jsonl",
             level="DEBUG",
             filter=_mask_record,
             serialize=True,
             format=_FILE_FORMAT,  # the "text" of each JSON line
-            rotation="10 MB",
-            retention=30,
-            compression="gz",
             enqueue=True,
-            **sink_options,
+            **(options | sink_options),
         )
-        # loguru creates the file with the process umask; health-adjacent logs stay private.
-        for f in log_dir.glob("icope-bot*.jsonl"):
+        # A log written before this fix, or by hand: made private too.
+        for f in log_dir.glob("icope-bot*.jsonl*"):
             f.chmod(0o600)
+
+
+def _open_private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
+
+
+def _gzip_private(path: str) -> None:
+    """Compress a rotated log into a private ``.gz`` (loguru's own gzip follows the umask)."""
+    fd = os.open(f"{path}.gz", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    name = os.path.basename(path)
+    with (
+        open(path, "rb") as source,
+        os.fdopen(fd, "wb") as raw,
+        gzip.GzipFile(filename=name, mode="wb", fileobj=raw) as packed,
+    ):
+        shutil.copyfileobj(source, packed)
+    os.remove(path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,24 @@ def test_the_json_log_file_is_private_and_masked(tmp_path: Path) -> None:
     record = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
     assert record["record"]["message"] == "recherche de <nom> née le <date>"
     assert "Bernadette" not in log.read_text(encoding="utf-8")
+
+
+def test_rotated_and_compressed_logs_stay_private_under_a_loose_umask(tmp_path: Path) -> None:
+    # A person's CLI run has the usual umask 022 (the night service's UMask=0077 is not theirs).
+    previous = os.umask(0o022)
+    try:
+        configure_logging("INFO", tmp_path / "logs", console=False, rotation="2 KB")
+        for n in range(60):  # about 12 KB: several rotations
+            logger.info(f"élément AE-{n:04d} : saisie terminée, rien à signaler ici")
+        logger.complete()
+    finally:
+        logger.remove()
+        os.umask(previous)
+    files = sorted((tmp_path / "logs").iterdir())
+    packed = [f for f in files if f.name.endswith(".gz")]
+    assert len(packed) >= 3, files
+    assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o600"}
+    # Each archive is a real gzip of masked JSON lines, not an empty or renamed file.
+    lines = gzip.decompress(packed[0].read_bytes()).decode("utf-8").splitlines()
+    assert lines
+    assert "saisie terminée" in json.loads(lines[0])["record"]["message"]
