@@ -11,17 +11,15 @@ from bot.config import Settings
 from bot.errors import BusinessException
 from bot.flows.double_entry import double_entry
 from bot.flows.identity import differing_traits, match_candidates, name_prefix
-from bot.models import Identity, SelfAssessment
+from bot.models import SelfAssessment
 from bot.pages.search import ResultsPage, UsagerRow
 from bot.pages.session import TargetSession
 from bot.workqueue import WorkItem
 from sandbox.server import RunningSandbox
-from tests.fixtures.queue import TEST_IDENTITY, make_assessment
-from tests.fixtures.sandbox import add_usager
+from tests.fixtures.identity import OURS, ours_in_sandbox
+from tests.fixtures.queue import make_assessment
 
 Leased = Callable[[SelfAssessment], WorkItem]
-
-OURS = Identity.model_validate(TEST_IDENTITY)  # TESTICOPE Jeanne Marie, F, 12/05/1940, 75115
 
 
 def row(**changes: object) -> UsagerRow:
@@ -94,17 +92,6 @@ def test_search_prefix_is_at_most_three_letters_normalised() -> None:
 
 
 # --- against the sandbox ---------------------------------------------------------------------
-
-
-def ours_in_sandbox(sandbox: RunningSandbox, **changes: object) -> int:
-    fields: dict[str, object] = {
-        "birth_name": "TESTICOPE",
-        "first_names": ["Jeanne", "Marie"],
-        "birth_date": "1940-05-12",
-        "sex": "F",
-        "birth_insee": "75115",
-    }
-    return add_usager(sandbox, **(fields | changes))
 
 
 @pytest.mark.browser

@@ -27,19 +27,18 @@ from bot.flows.identity import (
     informational_differences,
     name_difference,
 )
-from bot.models import Identity, ItemState, SelfAssessment
+from bot.models import ItemState, SelfAssessment
 from bot.pages.session import TargetSession
 from bot.review import export_exceptions
 from bot.runner import RunOptions, run_batch
 from bot.runner.report import write_run_report
 from bot.workqueue import WorkItem, WorkQueue
 from sandbox.server import RunningSandbox
-from tests.fixtures.queue import TEST_IDENTITY, make_assessment
+from tests.fixtures.identity import OURS, ours_in_sandbox
+from tests.fixtures.queue import make_assessment
 from tests.fixtures.runner import run_settings
-from tests.fixtures.sandbox import add_usager
 
 Leased = Callable[[SelfAssessment], WorkItem]
-OURS = Identity.model_validate(TEST_IDENTITY)  # TESTICOPE Jeanne Marie, F, 12/05/1940, 75115
 
 
 # --- the words for a difference (pure) -----------------------------------------------------------
@@ -126,22 +125,11 @@ def test_contact_details_differ_only_when_the_export_says_something_else() -> No
 # --- a near match in the sandbox ---------------------------------------------------------------
 
 
-def _ours_in_sandbox(sandbox: RunningSandbox, **changes: object) -> int:
-    fields: dict[str, object] = {
-        "birth_name": "TESTICOPE",
-        "first_names": ["Jeanne", "Marie"],
-        "birth_date": "1940-05-12",
-        "sex": "F",
-        "birth_insee": "75115",
-    }
-    return add_usager(sandbox, **(fields | changes))
-
-
 @pytest.mark.browser
 def test_near_match_with_first_names_in_another_order_says_so(
     target_session: TargetSession, flow_settings: Settings, leased: Leased, sandbox: RunningSandbox
 ) -> None:
-    near = _ours_in_sandbox(sandbox, first_names=["Marie", "Jeanne"])
+    near = ours_in_sandbox(sandbox, first_names=["Marie", "Jeanne"])
     item = leased(make_assessment(reference="AE-ORDER"))
 
     with pytest.raises(BusinessException) as raised:
@@ -158,7 +146,7 @@ def test_near_match_with_first_names_in_another_order_says_so(
 def test_near_match_on_one_letter_of_the_birth_name_says_so(
     target_session: TargetSession, flow_settings: Settings, leased: Leased, sandbox: RunningSandbox
 ) -> None:
-    near = _ours_in_sandbox(sandbox, birth_name="TESTICOPPE")
+    near = ours_in_sandbox(sandbox, birth_name="TESTICOPPE")
     item = leased(make_assessment(reference="AE-LETTER"))
 
     with pytest.raises(BusinessException) as raised:
@@ -180,7 +168,7 @@ DOSSIER_PHONE = "01 99 00 98 76"
 def test_other_phone_and_used_name_end_done_and_are_told_in_result_report_and_review_file(
     sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
 ) -> None:
-    dossier = _ours_in_sandbox(sandbox, phone=DOSSIER_PHONE, used_name="DURAND")
+    dossier = ours_in_sandbox(sandbox, phone=DOSSIER_PHONE, used_name="DURAND")
     settings = run_settings(sandbox, tmp_path, reviews_dir=tmp_path / "reviews")
     identity = {"phone": EXPORT_PHONE, "used_name": "MARTIN"}
     # Two assessments of the same person: the second finds the dossier as the first left it.

@@ -16,49 +16,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.workqueue.contract import (
-    DEFAULT_POLICY,
-    FINISHED_STATES,
-    STATE_LABELS,
-    TRANSITIONS,
-    WAITING_STATES,
-    Clock,
-    Conflict,
-    Enqueued,
-    EnqueueStatus,
-    HistoryEntry,
-    IllegalTransition,
-    ItemView,
-    RetryPolicy,
-    WorkQueue,
-    parse_age,
-    utcnow,
-)
+from bot.workqueue import contract
+from bot.workqueue.contract import *  # noqa: F403 - the contract's names, listed once in its __all__
+from bot.workqueue.contract import Clock, WorkQueue, utcnow
 from bot.workqueue.item import WorkItem
 
-__all__ = [
-    "DEFAULT_POLICY",
-    "FINISHED_STATES",
-    "STATE_LABELS",
-    "TRANSITIONS",
-    "WAITING_STATES",
-    "Clock",
-    "Conflict",
-    "EnqueueStatus",
-    "Enqueued",
-    "HistoryEntry",
-    "IllegalTransition",
-    "ItemView",
-    "RetryPolicy",
-    "WorkItem",
-    "WorkQueue",
-    "is_queue_url",
-    "open_queue",
-    "parse_age",
-    "status_summary",
-    "utcnow",
-    "work_by_machine",
-]
+__all__ = ["WorkItem", "is_queue_url", "open_queue", "status_summary", "work_by_machine"]
+__all__ += contract.__all__
 
 
 def is_queue_url(target: Path | str) -> bool:
