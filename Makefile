@@ -24,12 +24,14 @@ demo: setup
 
 ## test: the whole test suite (real Chromium against the sandbox), then the PII scan of
 ## everything the suite wrote. Browser tests mostly wait on the target, so three workers
-## overlap those waits on two cores; all of them share one data folder for the scan.
+## overlap those waits on two cores; all of them share one data folder for the scan and one
+## PostgreSQL server. The longest tests are handed out first (tests/fixtures/chaos.py), and the
+## slowest 30 are listed at the end, to see where the time goes.
 XDIST ?= 3
 test: setup
 	@data=$$(mktemp -d -t icope-bot-tests-XXXXXX) && \
-	ICOPE_BOT_TEST_DATA=$$data $(BIN)/pytest -n $(XDIST) --basetemp=$$data/pytest \
-		--ignore=tests/test_zz_pii_scan.py && \
+	ICOPE_BOT_TEST_DATA=$$data $(BIN)/pytest -n $(XDIST) --dist load --durations=30 \
+		--basetemp=$$data/pytest --ignore=tests/test_zz_pii_scan.py && \
 	ICOPE_BOT_TEST_DATA=$$data $(BIN)/pytest tests/test_zz_pii_scan.py
 
 lint: $(STAMP)
@@ -47,9 +49,10 @@ format: $(STAMP)
 ## check: lint, types, then the tests (what to run before pushing)
 check: lint typecheck test
 
-## chaos: the full kill/fault tests (200 items, 20+ kills); a reduced version runs in `make test`
+## chaos: the `slow` tests at full size: kill/fault runs (200 items, 20+ kills), the queue's
+## state machine with every example on PostgreSQL too; reduced versions run in `make test`
 chaos: setup
-	$(BIN)/pytest -m slow tests/chaos --run-slow
+	$(BIN)/pytest -m slow --run-slow --durations=0
 
 ## bench: benchmarks; figures go to docs/benchmarks.md
 bench: setup

@@ -19,6 +19,7 @@ from hypothesis.stateful import (
 from bot.errors import BusinessException, SystemException
 from bot.models import ItemState
 from bot.workqueue import TRANSITIONS, IllegalTransition, RetryPolicy, open_queue
+from tests.fixtures.chaos import ChaosScale
 from tests.fixtures.queue import BOTH_BACKENDS, FakeClock, QueueTarget, make_assessment
 
 S = ItemState
@@ -121,15 +122,24 @@ class QueueMachine(RuleBasedStateMachine):
                 assert newer.from_state == older.to_state
 
 
+#: Examples on SQLite, in every run. PostgreSQL runs the same machine with fewer examples in
+#: ``make test`` (``chaos_scale.queue_examples_postgres``) and as many in ``make chaos``.
+SQLITE_EXAMPLES = 40
+
+
+@pytest.mark.slow
 @BOTH_BACKENDS
 def test_queue_invariants_hold_for_any_sequence(
-    new_queue_target: Callable[[], QueueTarget],
+    new_queue_target: Callable[[], QueueTarget], queue_backend: str, chaos_scale: ChaosScale
 ) -> None:
+    examples = (
+        chaos_scale.queue_examples_postgres if queue_backend == "postgres" else SQLITE_EXAMPLES
+    )
     # One empty queue per example: a new file, or the backend's database emptied.
     run_state_machine_as_test(
         lambda: QueueMachine(new_queue_target()),
         settings=settings(
-            max_examples=40,
+            max_examples=examples,
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -7,7 +7,7 @@ started again until nothing waits for a retry. Every item must end entered (``do
 state a person understands (to review with a reason, failed after its retries with a technical
 reason), and nothing may be entered twice.
 
-Reduced in ``make test`` (10 items); full with ``make chaos`` (60 items, 2 workers).
+Reduced in ``make test`` (4 items); full with ``make chaos`` (60 items, 2 workers).
 """
 
 from __future__ import annotations

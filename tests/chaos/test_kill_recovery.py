@@ -6,7 +6,7 @@ power cut or the OOM killer would. One kill is aimed on purpose at the worst mom
 the e-parcours has recorded a STEP 1 and before the queue knows it. The next run must find that
 STEP 1 in the dossier and never enter it a second time.
 
-Reduced in ``make test`` (20 items, 5 kills); full with ``make chaos`` (200 items, 24 kills).
+Reduced in ``make test`` (8 items, 3 kills); full with ``make chaos`` (200 items, 24 kills).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ running (a new run whenever its run ends while items are still waiting, as the n
 would). At the end: every item in exactly one final state, nothing lost, no dossier and no STEP 1
 twice in the e-parcours, and the items A held when it was killed were finished by someone.
 
-Reduced in ``make test`` (12 items, 3 kills); full with ``make chaos`` (200 items, 12 kills);
+Reduced in ``make test`` (8 items, 2 kills); full with ``make chaos`` (200 items, 12 kills);
 ``CHAOS_MACHINES_ITEMS`` / ``CHAOS_MACHINES_KILLS`` set other sizes.
 """
 
