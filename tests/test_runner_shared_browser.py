@@ -198,7 +198,7 @@ def test_a_crashed_page_costs_its_own_item_one_attempt_and_nothing_else(
         dry_run: bool = False,
     ) -> object:
         browsers.append(chromium_browsers())
-        if item.reference == refs[1] and item.attempt == 1:
+        if item.reference == refs[1] and not crashed_on:
             crashed_on.append(threading.current_thread().name)
             CrashAfterSave.armed = crashed_on[0]
         return double_entry(session, item, settings, evidence=evidence, dry_run=dry_run)
@@ -213,6 +213,7 @@ def test_a_crashed_page_costs_its_own_item_one_attempt_and_nothing_else(
     # retry found the STEP 1 saved before the crash instead of entering it again.
     assert summary.stopped_reason is None
     assert [work_queue.get(r).state for r in refs] == [S.DONE] * 5
+    assert len(crashed_on) == 1
     crashed = work_queue.get(refs[1])
     assert crashed.attempts == 2
     counts = sandbox.counts()
