@@ -16,8 +16,16 @@ The **floor** is the same work without a browser: one httpx client per worker ma
 a person's browser makes for one item (search, new usager form and POST, chooser, STEP 1 form and
 POST with its CSRF token, evaluation page, alerts panel), logged in once per worker.
 
+Memory and CPU by process (section "Mémoire et workers" of docs/benchmarks.md): every 0.5 s the
+bot's processes are read from /proc (``smaps_rollup`` for PSS, ``stat`` for CPU time) and sorted
+by kind: the bot's python, the Playwright drivers (one node per worker thread), the browser
+server (one node per run with several workers), Chromium's browser process, its renderers, its
+other processes (GPU, network, zygotes), and the sandbox (its own process, never counted in the
+bot's memory). The first worker's PSS is the 1-worker run's peak; an additional worker's is
+(peak with N − peak with 1) / (N − 1).
+
 Targets: at 0 ms, the bot's time per item is at most 5× the floor's; at 300 ms, 4 workers enter
-at least 3.3× as many items per minute as 1 worker.
+at least 3.3× as many items per minute as 1 worker; at most 350 MB PSS per additional worker.
 """
 
 from __future__ import annotations
@@ -40,12 +48,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.bot_process import tree_pss_bytes, tree_rss_bytes  # noqa: E402
+from tests.fixtures.bot_process import process_tree  # noqa: E402
 from tests.fixtures.eparcours_http import EParcoursClient, step1_form, usager_form  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Throughput"
 BEGIN, END = "<!-- throughput figures: begin -->", "<!-- throughput figures: end -->"
+WORKERS_HEADING = "### Mémoire et workers"
+WORKERS_BEGIN = "<!-- workers memory figures: begin -->"
+WORKERS_END = "<!-- workers memory figures: end -->"
 BOT_USER, BOT_PASSWORD = "bot", "bot-icope-2025"  # the sandbox's training account
 EFFECTEUR = "Julien Moreau"
 RATIO_TARGET = 5.0
@@ -67,6 +78,10 @@ class Measure:
     #: sandbox's process left out: on a shared machine this moves less than the wall time.
     cpu_seconds: float | None = None
     load: float | None = None  # the machine's 1-minute load average at the end of the run
+    #: PSS by process kind at the peak (MB), and CPU seconds per item by process kind.
+    pss_by_kind: dict[str, float] | None = None
+    cpu_per_item: dict[str, float] | None = None
+    loads: str = ""  # load averages (1, 5, 15 min) at the end of the run
 
 
 # --- the sandbox, in its own process ---------------------------------------------------------------
@@ -113,28 +128,127 @@ class Sandbox:
 # --- the bot -----------------------------------------------------------------------------------------
 
 
-class PeakRss:
-    """Samples the memory of this process's tree (summed RSS, and PSS) every 0.5 s."""
+KINDS = (
+    "bot (python)",
+    "Playwright drivers (node)",
+    "browser server (node)",
+    "Chromium browser",
+    "Chromium renderers",
+    "Chromium GPU",
+    "Chromium other",  # network and storage services, zygotes
+)
+CLOCK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self) -> None:
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:  # the process ended meanwhile
+        return ""
+
+
+def _exe(pid: int) -> str:
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return ""
+
+
+def _stat(pid: int) -> tuple[int, float]:
+    """(parent pid, CPU seconds used so far) of ``pid``; (0, 0) if it is gone."""
+    fields = _read(f"/proc/{pid}/stat").rpartition(")")[2].split()
+    if len(fields) < 13:
+        return 0, 0.0
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK
+
+
+def _kind(pid: int, me: int) -> str:
+    if pid == me:
+        return KINDS[0]
+    exe = _exe(pid)
+    # Chromium rewrites its helpers' command lines as one string: search it whole.
+    command = _read(f"/proc/{pid}/cmdline").replace("\0", " ")
+    if exe == "node":
+        return KINDS[1] if " run-driver" in command else KINDS[2]
+    if "chrom" in exe:
+        if "chrom" not in _exe(_stat(pid)[0]):
+            return KINDS[3]
+        if "--type=renderer" in command:
+            return KINDS[4]
+        return KINDS[5] if "--type=gpu-process" in command else KINDS[6]
+    return "other"
+
+
+class PeakRss:
+    """Samples this process's tree every 0.5 s (the sandbox's process excluded): summed RSS and
+    PSS, the PSS of each process kind at the peak, and each process's CPU time."""
+
+    def __init__(self, exclude: int | None = None) -> None:
+        self.exclude = exclude
         self.peak = 0
         self.peak_pss = 0
+        self.pss_by_kind: dict[str, int] = {}
+        self.cpu_by_kind: dict[str, float] = {}
+        self._start_cpu: dict[int, float] = {}  # processes there before the run
+        self._last: dict[int, tuple[str, float]] = {}  # pid → (kind, CPU seconds last seen)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _pids(self) -> list[int]:
+        skip = set(process_tree(self.exclude)) if self.exclude else set()
+        return [p for p in process_tree(os.getpid()) if p not in skip]
+
+    def sample(self) -> None:
+        me = os.getpid()
+        rss = pss = 0
+        by_kind: dict[str, int] = {}
+        for pid in self._pids():
+            rss += _kb(pid, "status", "VmRSS")
+            kb = _kb(pid, "smaps_rollup", "Pss")
+            pss += kb
+            kind = self._last[pid][0] if pid in self._last else _kind(pid, me)
+            by_kind[kind] = by_kind.get(kind, 0) + kb
+            cpu = os.times().user + os.times().system if pid == me else _stat(pid)[1]
+            if cpu:
+                self._last[pid] = (kind, cpu)
+        self.peak = max(self.peak, rss)
+        if pss > self.peak_pss:
+            self.peak_pss, self.pss_by_kind = pss, by_kind
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(os.getpid()))
-            self.peak_pss = max(self.peak_pss, tree_pss_bytes(os.getpid()))
+            self.sample()
             self._stop.wait(0.5)
 
     def __enter__(self) -> PeakRss:
+        me = os.getpid()
+        for pid in self._pids():
+            self._start_cpu[pid] = (
+                os.times().user + os.times().system if pid == me else _stat(pid)[1]
+            )
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()
+        for pid, (kind, cpu) in self._last.items():
+            used = cpu - self._start_cpu.get(pid, 0.0)
+            self.cpu_by_kind[kind] = self.cpu_by_kind.get(kind, 0.0) + used
+
+
+def _kb(pid: int, file: str, field: str) -> int:
+    """One field of /proc/<pid>/<file> in bytes (0 if the process is gone)."""
+    for line in _read(f"/proc/{pid}/{file}").splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _cpu_of(pid: int) -> float:
+    return _stat(pid)[1]
 
 
 def _cpu_seconds() -> float:
@@ -186,9 +300,13 @@ def bot_run(
     )
     sandbox.prepare(latency_ms)
     cpu = _cpu_seconds()
-    with open_queue(queue_path) as queue, PeakRss() as rss:
+    sandbox_cpu = _cpu_of(sandbox.proc.pid)
+    with open_queue(queue_path) as queue, PeakRss(exclude=sandbox.proc.pid) as rss:
         summary = run_batch(settings, queue, RunOptions(workers=workers))
     cpu = _cpu_seconds() - cpu
+    items = max(len(summary.final), 1)
+    by_kind = {k: round(v / items, 2) for k, v in sorted(rss.cpu_by_kind.items())}
+    by_kind["sandbox"] = round((_cpu_of(sandbox.proc.pid) - sandbox_cpu) / items, 2)
     return Measure(
         latency_ms=latency_ms,
         workers=workers,
@@ -201,6 +319,9 @@ def bot_run(
         peak_pss_mb=round(rss.peak_pss / 2**20),
         cpu_seconds=round(cpu, 1),
         load=round(os.getloadavg()[0], 1),
+        pss_by_kind={k: round(v / 2**20) for k, v in sorted(rss.pss_by_kind.items())},
+        cpu_per_item=by_kind,
+        loads=" / ".join(f"{x:.1f}" for x in os.getloadavg()),
     )
 
 
@@ -314,16 +435,47 @@ def _verdicts(bots: list[Measure], floors: list[Measure]) -> list[str]:
     return out
 
 
-def _record(lines: list[str]) -> None:
-    figures = "\n".join([BEGIN, *lines, END])
+def _memory_lines(bots: list[Measure]) -> list[str]:
+    """The "Mémoire et workers" table: PSS of the first and each additional worker, PSS and CPU
+    seconds per item by process kind."""
+    kinds = [k for k in (*KINDS, "other") if any((b.pss_by_kind or {}).get(k) for b in bots)]
+    cpu_kinds = [*kinds, "sandbox"]
+    lines = [
+        "| latency | workers | items | items/min | × 1 worker | peak PSS | first worker "
+        "| each additional worker | PSS by kind (MB): " + ", ".join(kinds) + " "
+        "| CPU s/item: " + ", ".join(cpu_kinds) + " | bot side CPU s/item "
+        "| load average at the end (1 / 5 / 15 min) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---|",
+    ]
+    first = {b.latency_ms: b for b in bots if b.workers == 1}
+    for b in bots:
+        one = first.get(b.latency_ms)
+        scale = f"{b.per_minute / one.per_minute:.2f}×" if one and one.per_minute else "–"
+        extra = "–"
+        if one and one.peak_pss_mb and b.peak_pss_mb and b.workers > 1:
+            extra = f"{(b.peak_pss_mb - one.peak_pss_mb) / (b.workers - 1):.0f} MB"
+        pss = ", ".join(str((b.pss_by_kind or {}).get(k, 0)) for k in kinds)
+        cpu = b.cpu_per_item or {}
+        cpus = ", ".join(f"{cpu.get(k, 0):.2f}" for k in cpu_kinds)
+        bot_side = sum(v for k, v in cpu.items() if k != "sandbox")
+        lines.append(
+            f"| {b.latency_ms} ms | {b.workers} | {b.items} | {b.per_minute} | {scale} "
+            f"| {b.peak_pss_mb} MB | {one.peak_pss_mb if one else '–'} MB | {extra} | {pss} "
+            f"| {cpus} | {bot_side:.2f} | {b.loads} |"
+        )
+    return lines
+
+
+def _record(lines: list[str], begin: str = BEGIN, end: str = END, heading: str = HEADING) -> None:
+    figures = "\n".join([begin, *lines, end])
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + figures + rest.partition(END)[2]
-    elif HEADING in text:
-        text = text.replace(HEADING, f"{HEADING}\n\n{figures}", 1)
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        text = head + figures + rest.partition(end)[2]
+    elif heading in text:
+        text = text.replace(heading, f"{heading}\n\n{figures}", 1)
     else:
-        text = text.rstrip("\n") + f"\n\n{HEADING}\n\n{figures}\n"
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n{figures}\n"
     DOC.write_text(text, encoding="utf-8")
 
 
@@ -340,6 +492,11 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the measures to this JSON file")
     parser.add_argument("--no-record", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument(
+        "--workers-section-only",
+        action="store_true",
+        help='record only the "Mémoire et workers" figures, not the throughput table',
+    )
     parser.add_argument("--serve-sandbox", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sandbox:
@@ -385,8 +542,18 @@ def main() -> int:
                 {"bot": [asdict(b) for b in bots], "floor": [asdict(f) for f in floors]}, indent=2
             )
         )
+    memory = [
+        f"Latest run: `{command.strip()}` ({date.today():%Y-%m-%d}; {os.cpu_count()} CPU, "
+        f"screenshots {args.screenshots}, {args.items_per_worker} items per worker, "
+        f"load average {load} at start).",
+        "",
+        *_memory_lines(bots),
+    ]
+    print("\n".join(memory))
     if not args.no_record:
-        _record(lines)
+        if not args.workers_section_only:
+            _record(lines)
+        _record(memory, WORKERS_BEGIN, WORKERS_END, WORKERS_HEADING)
     return 0
 
 

@@ -4,7 +4,8 @@
 
     run_batch ─► recover leases of dead workers of this machine
               ─► lease heartbeat thread: renews the lease of every item in hand
-              ─► N worker threads, each: Chromium + one context + one session (login once)
+              ─► N worker threads, each: one context + one session (login once); with N > 1
+                   the contexts share one Chromium (bot.browser.SharedChromium, docs/scaling.md)
                    loop: stop asked? limit reached? ─► lease 1 ─► trace chunk ─► with item: flow
                          └─ system failure: full-page screenshot + trace.zip as evidence
               ─► RunSummary (counts, durations, exceptions, why it stopped, exit code)
@@ -28,13 +29,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic
 
+from bot.browser import SharedChromium
 from bot.errors import BusinessException, ConfigurationError
 from bot.evidence import EvidencePolicy
 from bot.locks import LockProvider
 from bot.logs import logger, mask, register_pii
 from bot.models import ItemState
 from bot.runner.protocols import Flow, SessionFactory, SessionT, Untraced
-from bot.runner.recovery import browser_tmp, recover_dead_workers, worker_name
+from bot.runner.recovery import browser_tmp, chromium_env, recover_dead_workers, worker_name
 from bot.runner.summary import (
     STOP_LABELS,
     STOP_MESSAGES,
@@ -105,6 +107,8 @@ class _Run(Generic[SessionT]):
         self.excluded: set[str] = set()
         #: Items of people whose searches could meet go in lease order, as with one worker.
         self.turns = Turns()
+        #: Several workers: one Chromium, one isolated context per worker (started on first use).
+        self.shared: SharedChromium | None = None
 
     # --- events and stopping -------------------------------------------------------------
 
@@ -198,9 +202,10 @@ class _Run(Generic[SessionT]):
     # --- one item ------------------------------------------------------------------------------
 
     def work(self, worker: str) -> None:
-        """One worker's loop (its own thread): its own Playwright, browser and session."""
+        """One worker's loop (its own thread): its own Playwright, context and session."""
         browser = WorkerBrowser(
             self.make_session,
+            shared=self.shared,
             headed=self.options.headed,
             slow_mo_ms=self.options.slow_mo_ms,
             traced=self.evidence.traces,
@@ -480,12 +485,18 @@ def run_batch(
         for i, name in enumerate(names, 1)
     ]
     with browser_tmp(settings.queue_path):
-        run.heartbeat.start()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        run.heartbeat.stop()
+        if options.workers > 1:
+            run.shared = SharedChromium(headed=options.headed, env=chromium_env())
+        try:
+            run.heartbeat.start()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            run.heartbeat.stop()
+        finally:
+            if run.shared is not None:
+                run.shared.close()  # before its profile folder is emptied
     summary = RunSummary(
         started_at=started,
         finished_at=datetime.now(UTC),

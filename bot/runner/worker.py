@@ -1,4 +1,8 @@
-"""One worker's browser (its Chromium, context, logged-in session, traces) and the lease heartbeat."""
+"""One worker's browser (its context, logged-in session, traces) and the lease heartbeat.
+
+With several workers, each worker's context lives in the run's one shared Chromium
+(:class:`bot.browser.SharedChromium`); a single worker launches its own.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Generic, Protocol
 
-from bot.browser import launch_chromium
+from bot.browser import SharedChromium, launch_chromium
 from bot.logs import logger
 from bot.runner.protocols import SessionFactory, SessionT
 from bot.runner.recovery import chromium_env
@@ -27,17 +31,23 @@ class _Closable(Protocol):
 
 
 class WorkerBrowser(Generic[SessionT]):
-    """One worker's Chromium, context and logged-in session; rebuilt if the browser dies."""
+    """One worker's context and logged-in session; rebuilt if its page or browser dies.
+
+    ``shared``: the run's one Chromium, where this worker opens its own context; without it
+    the worker launches a Chromium of its own (a single worker needs no server in between).
+    """
 
     def __init__(
         self,
         make_session: SessionFactory[SessionT],
         *,
+        shared: SharedChromium | None = None,
         headed: bool = False,
         slow_mo_ms: int = 0,
         traced: bool = False,
     ) -> None:
         self.make_session = make_session
+        self.shared = shared
         self.headed = headed
         self.slow_mo_ms = slow_mo_ms
         self.traced = traced  # trace each item (DOM snapshots), kept as evidence on failure
@@ -60,14 +70,19 @@ class WorkerBrowser(Generic[SessionT]):
 
             self.playwright = sync_playwright().start()
         self.close()
-        # Ctrl-C belongs to the runner: the browser must outlive the first one.
-        self.browser = launch_chromium(
-            self.playwright,
-            headed=self.headed,
-            slow_mo_ms=self.slow_mo_ms,
-            own_signals=True,
-            env=chromium_env(),
-        )
+        if self.shared is not None:
+            # This thread's Playwright connects to the run's Chromium (its API objects belong
+            # to the thread that made them): a new context there, nothing launched.
+            self.browser = self.shared.connect(self.playwright, slow_mo_ms=self.slow_mo_ms)
+        else:
+            # Ctrl-C belongs to the runner: the browser must outlive the first one.
+            self.browser = launch_chromium(
+                self.playwright,
+                headed=self.headed,
+                slow_mo_ms=self.slow_mo_ms,
+                own_signals=True,
+                env=chromium_env(),
+            )
         self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
         self.tracing = self.traced
         if self.tracing:
@@ -121,6 +136,8 @@ class WorkerBrowser(Generic[SessionT]):
         self.context.tracing.start(screenshots=False, snapshots=True)
 
     def close(self) -> None:
+        """Close the session and context; the browser if it is this worker's own, else only
+        this worker's connection to the shared one (which the server then forgets)."""
         closables: tuple[_Closable | None, ...] = (self.session, self.context, self.browser)
         for closable in closables:
             if closable is None:
