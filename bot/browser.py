@@ -200,9 +200,7 @@ class SharedChromium:
     # --- the server process ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        from playwright._impl._driver import compute_driver_executable
-
-        node, cli = compute_driver_executable()
+        node, cli = _driver_executable()
         options = launch_options(headed=self.headed)
         js: dict[str, Any] = {
             "headless": options["headless"],
@@ -277,3 +275,21 @@ class SharedChromium:
             proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def _driver_executable() -> tuple[str, str]:
+    """The Node and the CLI script that ship with the playwright package.
+
+    Playwright has no public function for them: its private one first, then the package's
+    known layout (driver/node, driver/package/cli.js), so a renamed private module does not
+    stop a multi-worker run."""
+    try:
+        from playwright._impl._driver import compute_driver_executable
+
+        node, cli = compute_driver_executable()
+        return str(node), str(cli)
+    except (ImportError, AttributeError, ValueError, TypeError):
+        import playwright
+
+        driver = Path(playwright.__file__).parent / "driver"
+        return str(driver / "node"), str(driver / "package" / "cli.js")

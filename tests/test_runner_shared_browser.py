@@ -229,3 +229,19 @@ def test_a_crashed_page_costs_its_own_item_one_attempt_and_nothing_else(
         assert [r.reference for r in failures] == [refs[1]]
         assert len({pid for b in browsers for pid in b}) == 1
         assert made == {crashed_on[0]: 2, ({"robot-1", "robot-2"} - set(crashed_on)).pop(): 1}
+
+
+def test_the_driver_found_by_its_private_function_is_the_packages_known_layout() -> None:
+    # The multi-worker browser server needs Playwright's own Node; if the private function
+    # moves, the fallback must point at the same files.
+    import playwright
+    from playwright._impl._driver import compute_driver_executable
+
+    from bot.browser import _driver_executable
+
+    node, cli = _driver_executable()
+    driver = Path(playwright.__file__).parent / "driver"
+    assert (Path(node), Path(cli)) == (driver / "node", driver / "package" / "cli.js")
+    assert tuple(map(str, compute_driver_executable())) == (node, cli)
+    assert Path(node).is_file()
+    assert Path(cli).is_file()
