@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from sandbox.config import SandboxConfig
+from sandbox.config import UI_VARIANTS, SandboxConfig
 from sandbox.server import serve
 
 
@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--otp", choices=("none", "totp", "email"), help="second facteur")
-    parser.add_argument("--ui-variant", choices=("standard", "v2"))
+    parser.add_argument("--ui-variant", choices=UI_VARIANTS)
     args = parser.parse_args(argv)
     config = SandboxConfig()
     if args.otp:

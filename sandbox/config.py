@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DOMAINS", "Account", "Faults", "OtpMode", "Professional", "SandboxConfig", "Thresholds"]
+__all__ = [
+    "DOMAINS",
+    "UI_VARIANTS",
+    "Account",
+    "Faults",
+    "OtpMode",
+    "Professional",
+    "SandboxConfig",
+    "Thresholds",
+    "UiVariant",
+]
 
 #: The six ICOPE domain codes, in the order of the STEP 1 form (standard variant).
 DOMAINS: tuple[str, ...] = (
@@ -27,6 +37,21 @@ DOMAINS: tuple[str, ...] = (
 )
 
 VERSION = "4.2.1"
+
+#: The screens the sandbox plays: the current tool, or one changed the way a vendor update might
+#: (sandbox/labels.py says what each changes; mappings/ has the mapping that fits each one).
+UiVariant = Literal[
+    "standard",
+    "v2",  # a few labels renamed, Psychologie before Vision
+    "yesno_select",  # the yes/no questions are drop-downs
+    "yesno_swapped",  # "Non" before "Oui", orientation answered "Correct" / "Incorrect"
+    "chair_not_done",  # the chair-rise duration with a "Non réalisé" box, no yes/no question
+    "save_renamed",  # the STEP 1's save button renamed
+    "columns_reordered",  # the search results' columns in another order
+    "alerts_wording",  # the alerts panel's statuses worded differently
+    "alerts_icon",  # the alerts' status as a coloured mark named for assistive technologies
+]
+UI_VARIANTS: tuple[str, ...] = get_args(UiVariant)
 
 #: The second login factor: none, an authenticator app's code, or a code sent by e-mail.
 OtpMode = Literal["none", "totp", "email"]
@@ -81,7 +106,7 @@ class Faults(BaseSettings):
     slow_seconds: float = Field(30.0, ge=0)
     expire_session_after: int | None = Field(None, ge=1)  # requests per session before expiry
     info_modal_rate: float = Field(0.0, ge=0, le=1)  # share of pages showing a blocking modal
-    ui_variant: Literal["standard", "v2"] = "standard"
+    ui_variant: UiVariant = "standard"
     # A tool update touching one text: {"step1.submit": "Sauvegarder"} (dotted key of labels.py).
     renamed_texts: dict[str, str] = Field(default_factory=dict)
     wrong_domain: str | None = None  # this domain's alert is computed inverted

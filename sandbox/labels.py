@@ -1,9 +1,11 @@
 """Every visible text the sandbox's screens show, per UI variant.
 
 ``standard`` is the current version of the e-parcours; ``v2`` is what a tool update looks like:
-a few renamed labels and the Psychologie section moved before Vision. ``mappings/target.yaml``
-and ``mappings/target_v2.yaml`` describe these same texts for icope-bot (the mapping test checks
-them in Chromium against the running sandbox).
+a few renamed labels and the Psychologie section moved before Vision. The other variants each
+change one shape of the screens (sandbox.config.UiVariant; the templates read ``variant`` for
+the shapes that are not texts). ``mappings/target.yaml``, ``mappings/target_v2.yaml`` and
+``mappings/variants/<variant>.yaml`` describe these same screens for icope-bot (the mapping test
+and the preflight check them in Chromium against the running sandbox).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from sandbox.config import DOMAINS
 
-__all__ = ["renamed", "section_order", "texts"]
+__all__ = ["renamed", "search_columns", "section_order", "texts"]
 
 STANDARD: dict[str, Any] = {
     "common": {
@@ -132,6 +134,9 @@ STANDARD: dict[str, Any] = {
         "sections": {d: d.capitalize() for d in DOMAINS} | {"mobilite": "Mobilité"},
         "yes": "Oui",
         "no": "Non",
+        # question → {"yes": …, "no": …}: answers worded for one question (yesno_swapped)
+        "answer_texts": {},
+        "chair_rise_not_done": "Non réalisé",  # the chair_not_done variant's box
         "memory_complaint": "Plainte de mémoire aggravée au cours des 6 derniers mois",
         "orientation_year_ok": "L'année en cours",
         "orientation_month_ok": "Le mois en cours",
@@ -216,6 +221,44 @@ V2_CHANGES: dict[str, Any] = {
     },
 }
 
+_ORIENTATION = (
+    "orientation_year_ok",
+    "orientation_month_ok",
+    "orientation_weekday_ok",
+    "orientation_day_ok",
+    "orientation_place_ok",
+)
+
+#: The texts each variant changes (shapes that are not texts are in the templates).
+CHANGES: dict[str, dict[str, Any]] = {
+    "v2": V2_CHANGES,
+    "yesno_swapped": {
+        "step1": {"answer_texts": {q: {"yes": "Correct", "no": "Incorrect"} for q in _ORIENTATION}}
+    },
+    "save_renamed": {"step1": {"submit": "Valider et transmettre"}},
+    "alerts_wording": {
+        "evaluation": {
+            "alert": "À surveiller",
+            "no_alert": "Rien à signaler",
+            "step2": "Proposer une STEP 2",
+        }
+    },
+}
+
+_SEARCH_COLUMNS = tuple(STANDARD["search"]["columns"])
+#: columns_reordered: identity status and INS first, names after the birth date.
+_REORDERED_COLUMNS = (
+    "identity_status",
+    "ins",
+    "birth_date",
+    "sex",
+    "first_names",
+    "birth_name",
+    "used_name",
+    "birth_insee",
+    "actions",
+)
+
 #: Section order of the STEP 1 form: v2 moves Psychologie before Vision.
 _ORDER = {
     "standard": DOMAINS,
@@ -227,7 +270,7 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in changes.items():
         if isinstance(value, dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = _merge(merged.get(key, {}), value)
         else:
             merged[key] = value
     return merged
@@ -236,7 +279,8 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 @cache
 def texts(variant: str) -> dict[str, Any]:
     """The texts of a UI variant (Jinja reads nested keys as attributes: ``t.step1.submit``)."""
-    return _merge(STANDARD, V2_CHANGES) if variant == "v2" else STANDARD
+    changes = CHANGES.get(variant)
+    return _merge(STANDARD, changes) if changes else STANDARD
 
 
 def renamed(base: dict[str, Any], changes: dict[str, str]) -> dict[str, Any]:
@@ -256,3 +300,8 @@ def renamed(base: dict[str, Any], changes: dict[str, str]) -> dict[str, Any]:
 def section_order(variant: str) -> tuple[str, ...]:
     """The order of the six domain sections on the STEP 1 form."""
     return _ORDER.get(variant, DOMAINS)
+
+
+def search_columns(variant: str) -> tuple[str, ...]:
+    """The order of the columns of a usager table (search results, potential doubles)."""
+    return _REORDERED_COLUMNS if variant == "columns_reordered" else _SEARCH_COLUMNS

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from sandbox.config import Account, Faults, SandboxConfig
 from sandbox.db import Store
 from sandbox.identity import format_date
-from sandbox.labels import renamed, section_order, texts
+from sandbox.labels import renamed, search_columns, section_order, texts
 
 __all__ = ["Clock", "FaultState", "Runtime", "render", "runtime"]
 
@@ -116,6 +116,7 @@ def render(
         "t": rt.texts(),
         "variant": rt.faults.current.ui_variant,
         "sections": section_order(rt.faults.current.ui_variant),
+        "column_order": search_columns(rt.faults.current.ui_variant),
         "user": rt.account(session.get("username")),
         "csrf": session.get("csrf", ""),
         "flash": flash,

@@ -249,3 +249,38 @@ def test_cli_names_the_texts_the_v2_screens_no_longer_show(
     assert "ui_changed" not in report["error"]  # said in words, for a person
     assert "Nom de naissance" in report["error"]
     assert PROBE.birth_name not in done.stderr
+
+
+VARIANT_MAPPINGS = sorted((ROOT / "mappings" / "variants").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", VARIANT_MAPPINGS, ids=lambda p: p.stem)
+def test_each_changed_shape_passes_the_preflight_with_its_variant_mapping(
+    path: Path, browser: Browser, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    sandbox.set_faults(ui_variant=path.stem)
+    mapping = tmp_path / path.name
+    text = path.read_text(encoding="utf-8")
+    mapping.write_text(text + "\ntarget:\n  name: bac à sable\n  sandbox: true\n", encoding="utf-8")
+    settings = make_flow_settings(sandbox.base_url, tmp_path, mapping=mapping)
+
+    report = check_target(settings, browser=browser)
+
+    assert report.ok, (report.missing, report.unchecked, report.error)
+    found = {line.path for line in report.lines if line.status == "found"}
+    for key in load_mapping(mapping).step1.controls:
+        assert f"step1.radiogroups.{key}" in found  # by the role its kind gives it
+
+
+def test_the_preflight_names_the_question_shown_as_a_drop_down(
+    browser: Browser, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    sandbox.set_faults(ui_variant="yesno_select")
+    settings = make_flow_settings(sandbox.base_url, tmp_path, mapping=sandbox_mapping(tmp_path))
+
+    report = check_target(settings, browser=browser)
+
+    assert not report.ok
+    assert report.error is not None
+    assert "step1.controls.memory_complaint avec kind: select" in report.error
+    assert sandbox.counts()["step1"] == 0

@@ -23,9 +23,11 @@ from sandbox.server import RunningSandbox, serve_in_thread
 from tests.fixtures.sandbox import (
     CLEAR_STEP1,
     DEMO_PASSWORD,
+    MAPPINGS,
     Inbox,
     add_usager,
     fill_step1,
+    open_step1_form,
     sandbox_test_config,
     target_texts,
 )
@@ -418,3 +420,75 @@ def test_mapping_covers_every_identity_and_step1_field(variant: str) -> None:
         "audiometrie",
     }
     assert set(t["usager_form"]["options"]["sex"]) == {"F", "M", "I"}
+
+
+# --- mappings/variants/: one edit each, for a shape a tool update gave the screens ------------
+
+VARIANT_FILES = sorted((MAPPINGS / "variants").glob("*.yaml"))
+#: The role of each kind of question control (step1.controls.<question>.kind, radio by default).
+QUESTION_ROLES = {"radio": "radiogroup", "select": "combobox"}
+
+
+def _at(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = tree
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def check_questions(page: Page, c: Contract) -> None:
+    """Every yes/no question by the role its kind gives it, and its answers' texts inside it
+    (a radio group's radios, a drop-down's options; a box has none)."""
+    controls = c.tree["step1"].get("controls", {})
+    for key in c.keys("step1", "radiogroups"):
+        name = c.text("step1", "radiogroups", key)
+        control = controls.get(key, {})
+        kind = control.get("kind", "radio")
+        if key in controls:
+            c.checked.add(("step1", "controls", key, "kind"))
+        role = QUESTION_ROLES.get(kind, "checkbox")
+        question = page.get_by_role(role, name=name, exact=True)  # type: ignore[arg-type]
+        expect(question).to_have_count(1)
+        if role == "checkbox":
+            continue
+        child = "radio" if kind == "radio" else "option"
+        for answer in ("yes", "no"):
+            text = control.get(answer) or c.text("step1", "options", answer)
+            if answer in control:
+                c.checked.add(("step1", "controls", key, answer))
+            found = question.get_by_role(child, name=text, exact=True, include_hidden=True)  # type: ignore[arg-type]
+            expect(found).to_have_count(1)
+
+
+@pytest.mark.parametrize("path", VARIANT_FILES, ids=lambda p: p.stem)
+def test_each_variant_mapping_differs_only_where_its_screen_changed_and_resolves_there(
+    path: Any, page: Page, sandbox: RunningSandbox, login: Any
+) -> None:
+    variant = path.stem
+    c = Contract(page, variant)
+    standard = target_texts("standard")
+    changed = {p for p in leaves(c.tree) | leaves(standard) if _at(c.tree, p) != _at(standard, p)}
+    assert changed, f"{path.name} is the standard mapping"
+    sandbox.set_faults(ui_variant=variant)
+    login(page)
+    open_step1_form(page, sandbox, add_usager(sandbox), variant)
+    hearing = page.get_by_label(c.text("step1", "labels", "hearing_test"), exact=True)
+    hearing.select_option("chuchotement")  # reveals the whisper test's question
+    check_questions(page, c)
+    c.group("step1", "buttons")
+    c.group("step1", "labels")
+    if any(p[:2] == ("evaluation", "alerts") for p in changed):
+        page.get_by_label(c.text("step1", "labels", "hearing_test"), exact=True).select_option(
+            "aucun"
+        )
+        fill_step1(page, CLEAR_STEP1 | {"vision_problem": True}, variant=variant)
+        page.get_by_role("button", name=c.text("step1", "buttons", "save"), exact=True).click()
+        region = page.get_by_role(
+            "region", name=c.text("evaluation", "alerts", "region"), exact=True
+        )
+        for key in ("alert", "no_alert"):
+            status = c.text("evaluation", "alerts", "status", key)
+            expect(region.get_by_text(status, exact=True).first).to_be_visible()
+        expect(region.get_by_text(c.text("evaluation", "alerts", "step2"))).to_have_count(1)
+    unchecked = {p for p in changed if p[0] != "waived"} - c.checked
+    assert not unchecked, f"edits of {path.name} never checked on its screen: {sorted(unchecked)}"

@@ -51,8 +51,19 @@ def _add_sandbox(sub: SubParsers) -> None:
     )
     p.add_argument(
         "--ui-variant",
-        choices=["standard", "v2"],
-        help="écrans à jouer : standard, ou v2 (libellés renommés, autre ordre : l'outil a changé)",
+        choices=[
+            "standard",
+            "v2",
+            "yesno_select",
+            "yesno_swapped",
+            "chair_not_done",
+            "save_renamed",
+            "columns_reordered",
+            "alerts_wording",
+            "alerts_icon",
+        ],
+        help="écrans à jouer : standard, v2 (libellés renommés, autre ordre), ou une forme "
+        "changée par une mise à jour de l'outil (docs/adapting-to-target-updates.md)",
     )
     p.set_defaults(handler=_run_sandbox)
 

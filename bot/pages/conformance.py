@@ -259,15 +259,39 @@ class _Tour:
             # A control shown only after an answer is in the page, but not yet in the snapshot.
             return tree.control(text) is not None or page.label(text).count() > 0
         if group == "radiogroups":
-            if tree.has("radiogroup", text):
+            # A yes/no question, found by the role of the control step1.controls declares.
+            role = self.m.step1.control_of(key).role
+            if tree.has(role, text):
                 return True
-            hidden = page.page.get_by_role("radiogroup", name=text, exact=True, include_hidden=True)
+            hidden = page.page.get_by_role(
+                role,  # type: ignore[arg-type]  # one of three roles
+                name=text,
+                exact=True,
+                include_hidden=True,
+            )
             return hidden.count() > 0
+        if group.startswith("controls."):
+            return self._answer_shows(page, group.partition(".")[2], text)
         if group.startswith("options"):
             return self._option_shows(page, tree, group, key, text, section)
         if group in ("terms", "other_terms"):
             return text in {n.text() for n in tree.find_all("term")}
         return None  # texts, values, alerts, dialog, errors: checked where they show
+
+    def _answer_shows(self, page: Screen, question: str, text: str) -> bool:
+        """An answer text of one question (step1.controls.<question>.yes / no): a radio or an
+        option inside the question's control, hidden (a conditional question) or not."""
+        step1 = self.m.step1
+        control = step1.control_of(question)
+        box = page.page.get_by_role(
+            control.role,  # type: ignore[arg-type]  # one of three roles
+            name=step1.radiogroups[question],
+            exact=True,
+            include_hidden=True,
+        )
+        child = "radio" if control.kind == "radio" else "option"
+        answer = box.first.get_by_role(child, name=text, exact=True, include_hidden=True)  # type: ignore[arg-type]
+        return box.count() > 0 and answer.count() > 0
 
     def _option_shows(
         self,
@@ -279,8 +303,9 @@ class _Tour:
         section: dict[str, Any],
     ) -> bool:
         select_key = group.partition(".")[2]
-        if not select_key:  # yes / no answers of the radio questions
-            return any(r.name == text for r in tree.find_all("radio"))
+        if not select_key:  # yes / no answers of the questions (radios or drop-down options)
+            answers = tree.find_all(frozenset({"radio", "option"}))
+            return any(r.name == text for r in answers)
         label = section.get("labels", {}).get(select_key)
         if label is None:
             return False

@@ -20,6 +20,7 @@ from bot.models import (
     HearingTest,
     Step1Answers,
 )
+from bot.pages.aria import AriaNode
 from bot.pages.mapping import STEP1_YES_NO
 from bot.pages.screen import Screen, id_from_url, ui_changed
 
@@ -54,9 +55,11 @@ class AlertsPanel:
         self.t = screen.texts.evaluation.alerts
 
     def read(self) -> Alerts:
-        """Alert (True) or not for each domain, as the tool shows it."""
+        """Alert (True) or not for each domain, as the tool says it to assistive technologies:
+        an item's own accessible name when it has one, else its text with the names of its
+        images (a coloured mark named "Alerte" reads as "Alerte"), never its colour."""
         region = self.screen.require("region", self.t.region)
-        lines = [item.text() for item in region.find_all("listitem")]
+        lines = [_said(item) for item in region.find_all("listitem")]
         by_name = {name: code for code, name in self.t.domains.items()}
         statuses = sorted(
             ((self.t.status["alert"], True), (self.t.status["no_alert"], False)),
@@ -73,19 +76,33 @@ class AlertsPanel:
                 # Shown by colour alone, or not at all: there is no text to quote.
                 raise SystemException(
                     f"L'écran « {self.screen.heading_text} » n'écrit pas l'état d'alerte du "
-                    f"domaine « {name.strip()} » (il est peut-être montré par une couleur "
-                    "seulement) : le robot ne peut pas le lire. Lancez « icope-bot "
-                    "check-target » et adaptez evaluation.alerts dans le fichier de "
-                    "correspondance.",
+                    f"domaine « {name.strip()} » et ne le nomme pas pour les technologies "
+                    "d'assistance (il est peut-être montré par une couleur seulement) : le robot "
+                    "ne peut pas le lire. Lancez « icope-bot check-target » et adaptez "
+                    "evaluation.alerts dans le fichier de correspondance.",
                     code="ui_changed",
                 )
             status = next((value for text, value in statuses if rest.startswith(text)), None)
             if status is None:
-                raise ui_changed(self.screen.heading_text, rest, "l'état d'alerte")
+                raise SystemException(
+                    f"Le panneau « {self.t.region} » montre « {rest} » pour le domaine "
+                    f"« {name.strip()} », un état que le fichier de correspondance ne connaît "
+                    f"pas (attendu « {self.t.status['alert']} » ou "
+                    f"« {self.t.status['no_alert']} »). Mettez à jour evaluation.alerts.status "
+                    "(alert, no_alert) et evaluation.alerts.step2 du fichier de correspondance "
+                    "(voir docs/adapting-to-target-updates.md).",
+                    code="ui_changed",
+                )
             found[code] = status
         for code in DOMAINS:
             if code not in found:
-                raise ui_changed(self.screen.heading_text, self.t.domains[code], "le domaine")
+                shown = ", ".join(f"« {line} »" for line in lines) or "aucune ligne"
+                raise SystemException(
+                    f"Le panneau « {self.t.region} » ne montre pas le domaine "
+                    f"« {self.t.domains[code]} » (il montre {shown}). Mettez à jour "
+                    f"evaluation.alerts.domains.{code} du fichier de correspondance.",
+                    code="ui_changed",
+                )
         return Alerts(**found)
 
     def screenshot(self, path: Path) -> Path:
@@ -165,6 +182,12 @@ class EvaluationPage(Screen):
             kinds = {t: k for k, t in self.texts.step1.options["hearing_test"].items()}
             return HearingTest(kinds[text]) if text in kinds else text
         return text
+
+
+def _said(item: AriaNode) -> str:
+    """What an alerts line says to assistive technologies: its own name (aria-label) when it
+    has one, else its text and its images' names."""
+    return " ".join(item.name.split()) if item.name and item.children else item.text()
 
 
 def _answers(typed: dict[str, Any]) -> Step1Answers:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, TypeAlias, TypeVar
+from typing import Annotated, Any, Literal, TypeAlias, TypeVar
 
 import yaml
 from pydantic import (
@@ -50,6 +50,8 @@ __all__ = [
     "STEP1_YES_NO",
     "Formats",
     "OtpEmailRules",
+    "QuestionControl",
+    "QuestionKind",
     "TargetInfo",
     "TargetMapping",
     "load_mapping",
@@ -180,6 +182,33 @@ _STEP1_LABELS = (
 STEP1_YES_NO = (*STEP1_YES_NO_ANSWERS, "chair_rise_done")
 
 
+#: How a yes/no question of the STEP 1 form is shown (``step1.controls``): a radio group (the
+#: default), a drop-down, a checkbox ticked for "yes", or a "not done" box ticked for "no".
+QuestionKind = Literal["radio", "select", "checkbox", "not_done_box"]
+
+
+class QuestionControl(_Section):
+    """One yes/no question's control, when it is not a radio group answered options.yes/no."""
+
+    kind: QuestionKind = "radio"
+    #: The answers' texts for this question (radio or drop-down); empty: options.yes / options.no.
+    yes: str = ""
+    no: str = ""
+
+    @model_validator(mode="after")
+    def _texts_fit_the_kind(self) -> QuestionControl:
+        if self.kind in ("checkbox", "not_done_box") and (self.yes or self.no):
+            raise ValueError(
+                f"une case à cocher ({self.kind}) n'a pas de réponses à nommer (yes / no)"
+            )
+        return self
+
+    @property
+    def role(self) -> str:
+        """The ARIA role of the question's control."""
+        return {"radio": "radiogroup", "select": "combobox"}.get(self.kind, "checkbox")
+
+
 class Step1Texts(_Section):
     heading: str
     sections: Annotated[Texts, keys(*DOMAINS)]
@@ -196,6 +225,28 @@ class Step1Texts(_Section):
     #: the page's dialog says) and, for a page dialog, ``button`` (the one that confirms). Any
     #: other dialog is refused, never accepted. Empty: the tool asks nothing.
     confirmation: Texts = {}
+    #: How each yes/no question is shown when not as a radio group (key: a radiogroups key).
+    #: Optional: a question left out is a radio group answered options.yes / options.no.
+    controls: dict[str, QuestionControl] = {}
+
+    @field_validator("controls")
+    @classmethod
+    def _known_questions(cls, v: dict[str, QuestionControl]) -> dict[str, QuestionControl]:
+        unknown = sorted(set(v) - set(STEP1_YES_NO))
+        if unknown:
+            raise ValueError(
+                f"question(s) inconnue(s) : {', '.join(unknown)} (attendu : une clé de radiogroups)"
+            )
+        return v
+
+    def control_of(self, field: str) -> QuestionControl:
+        """How a yes/no question is shown (a radio group by default)."""
+        return self.controls.get(field) or _RADIO
+
+    def answer_texts(self, field: str) -> tuple[str, str]:
+        """The texts of "yes" and "no" for this question (radio group or drop-down)."""
+        control = self.control_of(field)
+        return control.yes or self.yes, control.no or self.no
 
     @property
     def yes(self) -> str:
@@ -214,6 +265,9 @@ class Step1Texts(_Section):
     def label_of(self, field: str) -> str:
         """The form's text for a field (label or radiogroup name), for messages."""
         return self.labels.get(field) or self.radiogroups.get(field) or field
+
+
+_RADIO = QuestionControl()
 
 
 class AlertsTexts(_Section):
@@ -355,11 +409,17 @@ class TargetMapping(_Section):
         # The export file's column names and values are read in the downloaded file
         # (bot/evaluation), not on a screen.
         not_shown = {"exports": {"file_columns", "file_values"}}
-        return {
+        screens = {
             name: {g: v for g, v in value.items() if g not in not_shown.get(name, ())}
             for name, value in self.model_dump(exclude_none=True).items()
             if name not in skip
         }
+        # A question's kind is how to find it, not a text: only its answers' texts are shown.
+        screens["step1"]["controls"] = {
+            name: {k: control[k] for k in ("yes", "no") if control[k]}
+            for name, control in screens["step1"].get("controls", {}).items()
+        }
+        return screens
 
     @model_validator(mode="after")
     def _waived_texts_exist(self) -> TargetMapping:

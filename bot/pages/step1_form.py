@@ -21,7 +21,7 @@ from bot.models import (
     Step1Answers,
 )
 from bot.pages.aria import CONTROL_ROLES, AriaNode
-from bot.pages.screen import Screen, clean, ui_changed
+from bot.pages.screen import Screen, clean
 
 if TYPE_CHECKING:
     from bot.pages.evaluation import EvaluationPage
@@ -78,8 +78,13 @@ class Step1FormPage(Screen):
         self.heading_text = self.t.heading
         super().__init__(session)
         self.controls: dict[str, Locator] = {k: self.label(v) for k, v in self.t.labels.items()}
-        self.groups: dict[str, Locator] = {
-            k: self.page.get_by_role("radiogroup", name=v, exact=True)
+        # Each yes/no question by the ARIA role of the control the mapping declares for it.
+        self.questions: dict[str, Locator] = {
+            k: self.page.get_by_role(
+                self.t.control_of(k).role,  # type: ignore[arg-type]  # one of three roles
+                name=v,
+                exact=True,
+            )
             for k, v in self.t.radiogroups.items()
         }
         self.save_button = self.button(self.t.buttons["save"])
@@ -108,16 +113,13 @@ class Step1FormPage(Screen):
     def set_field(self, name: str, value: Any) -> None:
         """Give one field its value (a radio answer, a typed number, a chosen option)."""
         if name in CONDITIONAL:
-            if name in self.groups:
-                self.required(self.groups[name], self.t.radiogroups[name], "la question")
+            if name in self.questions:
+                self.required(self.questions[name], self.t.radiogroups[name], "la question")
             else:
                 self.required(self.controls[name], self.t.labels[name], "le champ")
         with self.acting(f"saisie de « {self.t.label_of(name)} »"):
-            if name in self.groups:
-                text = self.t.yes if value else self.t.no
-                # A plain form: no animation to wait for, so no stability check (it costs two
-                # frames per click); the values are read back before saving anyway.
-                self.groups[name].first.get_by_label(text, exact=True).check(force=True)
+            if name in self.questions:
+                self._answer(name, bool(value))
             elif name == "assessed_on":
                 self.controls[name].first.fill(self.formats.format_date(value))
             elif name == "mode":
@@ -131,6 +133,24 @@ class Step1FormPage(Screen):
             else:
                 self.controls[name].first.fill(str(value))
         self.changed()
+
+    def _answer(self, name: str, value: bool) -> None:
+        """Answer a yes/no question through its control's role; an answer is chosen by its
+        text, never by its position (Oui/Non may come in either order)."""
+        control = self.t.control_of(name)
+        question = self.questions[name].first
+        # A plain form: no animation to wait for, so no stability check (it costs two frames
+        # per click); the values are read back before saving anyway.
+        if control.kind in ("radio", "select"):
+            yes, no = self.t.answer_texts(name)
+            text = yes if value else no
+            if control.kind == "radio":
+                question.get_by_role("radio", name=text, exact=True).check(force=True)
+            else:
+                question.select_option(label=text)
+        else:
+            ticked = value if control.kind == "checkbox" else not value
+            question.set_checked(ticked, force=True)
 
     def _set_extra(self, label: str, value: str) -> None:
         """A control the mapping declares beyond the answers: give it the declared value."""
@@ -149,8 +169,12 @@ class Step1FormPage(Screen):
     def unexpected_controls(self) -> list[str]:
         """The controls the form shows that the mapping does not know: "« label » (value)"."""
         tree = self.state()
+        questions = {
+            text: self.t.control_of(name).role for name, text in self.t.radiogroups.items()
+        }
         known = set(self.t.labels.values()) | set(self.t.extra_fields)
-        groups = set(self.t.radiogroups.values())
+        known |= {text for text, role in questions.items() if role != "radiogroup"}
+        groups = {text for text, role in questions.items() if role == "radiogroup"}
         found: list[str] = []
         for group in tree.find_all("radiogroup"):
             if group.name not in groups:
@@ -161,13 +185,18 @@ class Step1FormPage(Screen):
         for node in tree.walk():
             if node.role not in CONTROL_ROLES or node.name in known or id(node) in in_groups:
                 continue
+            if node.role == "checkbox":
+                found.append(f"« {node.name} » (case {'cochée' if node.checked else 'à cocher'})")
+                continue
             shown = node.chosen() if node.role in ("combobox", "listbox") else node.value
             found.append(f"« {node.name} »" + (f" (valeur « {shown} »)" if shown else ""))
         return found
 
     def check_controls(self) -> None:
-        """Stop before saving when the form has a control the mapping does not know: it would be
-        saved with whatever the screen holds (a default value) without anyone choosing it."""
+        """Stop before saving when the form has a control the mapping does not know (it would be
+        saved with whatever the screen holds, a default value, without anyone choosing it), or
+        no save button as the mapping names it (said before any click, so nothing is saved)."""
+        self._require_save_button()
         unknown = self.unexpected_controls()
         if unknown:
             raise SystemException(
@@ -180,13 +209,64 @@ class Step1FormPage(Screen):
             )
 
     def _require_field(self, name: str) -> None:
-        if name in self.groups:
-            group = self.require("radiogroup", self.t.radiogroups[name])
-            for text in (self.t.yes, self.t.no):
-                if not group.has("radio", text):
-                    raise ui_changed(self.heading_text, text, "la réponse")
-        else:
+        if name not in self.questions:
             self.require("label", self.t.labels[name])
+            return
+        tree = self.state()
+        node = self._question_node(tree, name)
+        if node is None:
+            raise self._question_changed(name, tree)
+        control = self.t.control_of(name)
+        if control.kind in ("radio", "select"):
+            offered = _names(node, "radio" if control.kind == "radio" else "option")
+            if any(text not in offered for text in self.t.answer_texts(name)):
+                raise self._answers_changed(name, offered)
+
+    def _question_node(self, tree: AriaNode, name: str) -> AriaNode | None:
+        """The question's control on the screen read, by the role its kind gives it."""
+        return tree.find(self.t.control_of(name).role, self.t.radiogroups[name])
+
+    def _question_changed(self, name: str, tree: AriaNode) -> SystemException:
+        """The question is not where its kind says: say what the screen shows under its text,
+        and the mapping key that would describe it."""
+        text = self.t.radiogroups[name]
+        kind = self.t.control_of(name).kind
+        now = next(
+            (n for n in tree.walk() if n.name == text and n.role in _QUESTION_ROLES),
+            None,
+        )
+        if now is not None:
+            shown = f"la question « {text} » sous forme {_QUESTION_ROLES[now.role][0]}"
+            advice = (
+                f"Déclarez-la dans step1.controls.{name} avec kind: {_QUESTION_ROLES[now.role][1]}"
+            )
+        else:
+            others = self.unexpected_controls()
+            shown = f"plus la question « {text} »" + (
+                f" ; il montre {', '.join(others)}" if others else ""
+            )
+            advice = (
+                f"Mettez à jour son texte dans step1.radiogroups.{name} ou sa forme dans "
+                f"step1.controls.{name} (kind: radio, select, checkbox ou not_done_box)"
+            )
+        return SystemException(
+            f"Le formulaire « {self.heading_text} » montre {shown}, alors que le fichier de "
+            f"correspondance l'attend sous forme {_KIND_WORDS[kind]}. Rien n'a été saisi ni "
+            f"enregistré. {advice} (voir docs/adapting-to-target-updates.md).",
+            code="ui_changed",
+        )
+
+    def _answers_changed(self, name: str, offered: list[str]) -> SystemException:
+        text = self.t.radiogroups[name]
+        yes, no = self.t.answer_texts(name)
+        choices = ", ".join(f"« {o} »" for o in offered) or "aucune réponse"
+        return SystemException(
+            f"Sur le formulaire « {self.heading_text} », la question « {text} » propose "
+            f"{choices} au lieu de « {yes} » et « {no} ». Rien n'a été saisi ni enregistré. "
+            f"Déclarez les textes de ses réponses dans step1.controls.{name} ('yes' et 'no') "
+            "du fichier de correspondance (voir docs/adapting-to-target-updates.md).",
+            code="ui_changed",
+        )
 
     def effecteur_choices(self) -> list[str]:
         """The effecteurs the form offers (option texts, the empty placeholder left out)."""
@@ -209,10 +289,16 @@ class Step1FormPage(Screen):
         return self.read_fields([name])[name]
 
     def _typed(self, name: str, tree: AriaNode) -> Any:
-        if name in self.groups:
-            group = tree.find("radiogroup", self.t.radiogroups[name])
-            chosen = group.chosen() if group else None
-            return {self.t.yes: True, self.t.no: False}.get(chosen or "", chosen)
+        if name in self.questions:
+            node = self._question_node(tree, name)
+            if node is None:
+                return None
+            kind = self.t.control_of(name).kind
+            if kind in ("checkbox", "not_done_box"):
+                return node.checked if kind == "checkbox" else not node.checked
+            yes, no = self.t.answer_texts(name)
+            chosen = node.chosen()
+            return {yes: True, no: False}.get(chosen or "", chosen)
         control = tree.control(self.t.labels[name])
         if control is None:
             return None
@@ -241,7 +327,6 @@ class Step1FormPage(Screen):
 
         evaluation = self.session.screen(EvaluationPage)
         self.check_controls()
-        self.require("button", self.t.buttons["save"])
         refused = len(self.session.refused_dialogs)
         with self.acting("enregistrement de la STEP 1"):
             self.save_button.first.click()
@@ -252,6 +337,21 @@ class Step1FormPage(Screen):
         if self.is_showing() and self.alerts.first.is_visible():
             return self
         raise self.session.diagnose("enregistrement de la STEP 1")
+
+    def _require_save_button(self) -> None:
+        """The save button, or ui_changed naming the buttons the form shows instead."""
+        text = self.t.buttons["save"]
+        tree = self.state()
+        if tree.has("button", text):
+            return
+        shown = ", ".join(f"« {b.name} »" for b in tree.find_all("button") if b.name)
+        raise SystemException(
+            f"Le formulaire « {self.heading_text} » ne montre pas le bouton « {text} » "
+            f"(boutons affichés : {shown or 'aucun'}). Rien n'a été enregistré. Si l'un d'eux "
+            "enregistre la STEP 1, mettez son texte dans step1.buttons.save du fichier de "
+            "correspondance (voir docs/adapting-to-target-updates.md).",
+            code="ui_changed",
+        )
 
     def _await_saved(self, evaluation: EvaluationPage, refused: int) -> None:
         """Wait for what follows "save": the evaluation, the form's errors, or a dialog. Only
@@ -320,6 +420,21 @@ class Step1FormPage(Screen):
         """The error messages the form shows (after a refused save)."""
         with self.acting("lecture des erreurs du formulaire"):
             return [clean(t) for t in self.alerts.all_inner_texts() if t.strip()]
+
+
+#: Roles a question may have on a screen: the words for messages, and the kind to declare.
+_QUESTION_ROLES = {
+    "radiogroup": ("de boutons radio", "radio"),
+    "combobox": ("de liste déroulante", "select"),
+    "listbox": ("de liste", "select"),
+    "checkbox": ("de case à cocher", "checkbox (cochée = Oui) ou not_done_box (cochée = Non)"),
+}
+_KIND_WORDS = {
+    "radio": "de boutons radio",
+    "select": "de liste déroulante",
+    "checkbox": "de case à cocher (cochée = Oui)",
+    "not_done_box": "de case « non réalisé » (cochée = Non)",
+}
 
 
 def _names(node: AriaNode, role: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -80,7 +81,10 @@ async def save_step1(request: Request, usager_id: int) -> Response:
     user = require_user(request)
     rt = runtime(request)
     usager = usager_or_404(request, usager_id)
-    form = await read_form(request)
+    form: Mapping[str, Any] = await read_form(request)
+    if rt.faults.current.ui_variant == "chair_not_done":
+        # The box says the test was not done; unticked, the duration is required.
+        form = {**form, "chair_rise_done": "non" if form.get("chair_rise_not_done") else "oui"}
     birth = date.fromisoformat(str(usager["birth_date"]))
     header, step1, errors = parse_step1(form, rt.config.professionals, birth)
     if rt.faults.current.extra_field == "required" and not str(form.get("place", "")).strip():
@@ -161,5 +165,6 @@ async def alerts_fragment(request: Request, evaluation_id: int) -> Response:
         alerts=evaluation["alerts"],
         sections=section_order(variant),
         colour_only=rt.faults.current.alerts_colour_only,
+        icon=variant == "alerts_icon",
     )
     return HTMLResponse(html)
