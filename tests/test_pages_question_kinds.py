@@ -69,3 +69,21 @@ def test_a_wrong_declaration_is_refused_and_named(
         load_mapping(with_controls(tmp_path, controls))
 
     assert said in raised.value.message
+
+
+def test_unquoted_yes_and_no_keys_written_by_hand_are_read_as_meant(tmp_path: Path) -> None:
+    path = tmp_path / "target.yaml"
+    text = (MAPPINGS / "target.yaml").read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "\nstep1:\n",
+            "\nstep1:\n  controls:\n    orientation_day_ok: {kind: radio, yes: Correct, no: Incorrect}\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    assert "controls" in path.read_text(encoding="utf-8")
+
+    step1 = load_mapping(path).step1
+
+    assert step1.answer_texts("orientation_day_ok") == ("Correct", "Incorrect")

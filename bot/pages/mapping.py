@@ -195,6 +195,15 @@ class QuestionControl(_Section):
     yes: str = ""
     no: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _unquoted_yes_no(cls, data: Any) -> Any:
+        """YAML reads an unquoted ``yes:`` / ``no:`` key as true / false: take them as meant."""
+        if isinstance(data, dict):
+            names = {True: "yes", False: "no"}
+            return {names.get(k, k) if isinstance(k, bool) else k: v for k, v in data.items()}
+        return data
+
     @model_validator(mode="after")
     def _texts_fit_the_kind(self) -> QuestionControl:
         if self.kind in ("checkbox", "not_done_box") and (self.yes or self.no):
