@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel
 
+from bot.logs import mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue.contract import (
     FINISHED_STATES,
@@ -32,6 +33,7 @@ __all__ = [
     "enqueue_reason",
     "finish_or_review",
     "lease_reason",
+    "masked_enqueue_reasons",
     "quarantine_texts",
 ]
 
@@ -44,6 +46,28 @@ def _where(source: str, row: int | None) -> str:
 
 def enqueue_reason(source: str, row: int | None) -> str:
     return f"Importé ({_where(source, row)})"
+
+
+def masked_enqueue_reasons(source: str, rows: Iterable[int | None]) -> list[str]:
+    """``mask(enqueue_reason(source, row))`` for each row, the source masked once per chunk.
+
+    Masking every row's reason cost ~30 µs a row, a third of a batch enqueue. A row number is
+    digits alone between "ligne " and ")": no pattern of the mask matches it (a phone number
+    needs ten digits with a leading 0, an INS thirteen, a date its separators), so the text
+    around it is masked once and the number put in. Should the mask touch the words around
+    the number (a person's name "Ligne" registered), every row is masked one by one.
+    """
+    rows = list(rows)
+    probe = mask(enqueue_reason(source, 1))
+    if not probe.endswith(", ligne 1)"):
+        return [mask(enqueue_reason(source, row)) for row in rows]
+    head = probe[: -len("1)")]
+    return [
+        f"{head}{row})"
+        if row is not None and 0 < row < 10**9
+        else mask(enqueue_reason(source, row))
+        for row in rows
+    ]
 
 
 def conflict_reason(source: str, row: int | None) -> str:

@@ -56,6 +56,7 @@ from bot.workqueue._rules import (
     enqueue_reason,
     finish_or_review,
     lease_reason,
+    masked_enqueue_reasons,
     quarantine_texts,
 )
 from bot.workqueue.contract import (
@@ -568,12 +569,12 @@ class PostgresQueue(WorkQueue):
                 ),
             ).fetchall()
             inserted = {r["reference"] for r in rows}
-            events: list[tuple[str, str]] = []  # reference, history reason
+            events: list[tuple[str, int | None]] = []  # reference, row
             late: list[tuple[int, Enqueued]] = []
             for ref, (i, e, _) in new.items():
                 if ref in inserted:
                     statuses[i] = EnqueueStatus.NEW
-                    events.append((ref, enqueue_reason(source, e.row)))
+                    events.append((ref, e.row))
                 else:
                     late.append((i, e))
             if events:
@@ -582,7 +583,12 @@ class PostgresQueue(WorkQueue):
                     " SELECT i.id, %s, %s, 'enqueue', NULL, i.state, t.reason"
                     " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(ref, reason, ord)"
                     " JOIN items i ON i.reference = t.ref ORDER BY t.ord",
-                    (now, actor, [r for r, _ in events], [mask(why) for _, why in events]),
+                    (
+                        now,
+                        actor,
+                        [r for r, _ in events],
+                        masked_enqueue_reasons(source, (row for _, row in events)),
+                    ),
                 )
             # One by one (rare), after the new items so a conflict within the chunk finds its
             # item: rows another machine inserted between our read and our insert, then changed

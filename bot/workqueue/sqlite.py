@@ -36,6 +36,7 @@ from bot.workqueue._rules import (
     enqueue_reason,
     finish_or_review,
     lease_reason,
+    masked_enqueue_reasons,
     quarantine_texts,
 )
 from bot.workqueue.contract import (
@@ -452,7 +453,7 @@ class SQLiteQueue(WorkQueue):
             }
             now = _ts(self.now())
             new: list[tuple[Any, ...]] = []
-            events: list[tuple[str, str]] = []  # reference, history reason
+            events: list[tuple[str, int | None]] = []  # reference, row
             conflicts: list[tuple[int, Enqueued]] = []  # position, entry
             for i, e in enumerate(entries):
                 a = e.assessment
@@ -469,7 +470,7 @@ class SQLiteQueue(WorkQueue):
                 raw = None if e.raw is None else _json(e.raw)
                 payload = a.model_dump_json()
                 new.append((a.reference, S.PENDING, digest, payload, raw, source, e.row, now))
-                events.append((a.reference, enqueue_reason(source, e.row)))
+                events.append((a.reference, e.row))
             if new:
                 db.executemany(
                     "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
@@ -488,7 +489,14 @@ class SQLiteQueue(WorkQueue):
                     "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason,"
                     " error_code, evidence_json)"
                     " VALUES (?, ?, ?, 'enqueue', NULL, ?, ?, NULL, '[]')",
-                    [(ids[ref], now, actor, S.PENDING, mask(why)) for ref, why in events],
+                    [
+                        (ids[ref], now, actor, S.PENDING, why)
+                        for (ref, _), why in zip(
+                            events,
+                            masked_enqueue_reasons(source, (row for _, row in events)),
+                            strict=True,
+                        )
+                    ],
                 )
             # After the new items: a conflict within the chunk finds its item created.
             for i, e in conflicts:
