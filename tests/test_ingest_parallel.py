@@ -105,3 +105,32 @@ def test_a_malformed_line_far_down_stops_the_parallel_file_after_the_rows_before
         assert "Les 32 lignes lues avant ont été traitées" in parallel.refused
         assert _summary(parallel) == _summary(serial)
         assert _everything(two) == _everything(one)
+
+
+@BOTH_BACKENDS
+def test_a_row_quarantined_earlier_and_fixed_in_a_parallel_file_goes_back_to_pending(
+    dirty: SampleExport, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    birth = next(h for h, k in dirty.keys.items() if k == "identity.birth_date")
+    id_header = next(h for h, k in dirty.keys.items() if k == "source_id")
+    rows = [r for r in dirty.rows[:40] if r[id_header]][:30]
+    broken = [dict(r) for r in rows]
+    broken[5][birth] = "31/02/1950"
+    first = SampleExport(dirty.headers, broken, dirty.keys).write(tmp_path / "juin.csv")
+    later = SampleExport(dirty.headers, rows, dirty.keys).write(tmp_path / "juillet.csv")
+    before = ingest_file(first, work_queue, chunk_rows=8, parallel=True)
+    after = ingest_file(later, work_queue, chunk_rows=8, parallel=True)
+    assert "Ligne 7, colonne « Date de naissance » : la date" in " ".join(before.quarantined)
+    assert after.fixed == 1
+    fixed = [
+        ref
+        for ref, history in work_queue.histories().items()
+        if any(
+            "Corrigé par un export ultérieur (juillet.csv, ligne 7)" in h.reason for h in history
+        )
+    ]
+    assert len(fixed) == 1
+    view = work_queue.get(fixed[0])
+    assert view.state.value == "pending"
+    assert view.assessment is not None
+    assert f"{view.assessment.identity.birth_date:%d/%m/%Y}" == rows[5][birth]

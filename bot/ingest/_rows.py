@@ -508,11 +508,26 @@ _CHILD_DIED = (
 )
 
 
+def _prepared(op: tuple[str, Any]) -> tuple[str, Any]:
+    """A valid row as the strings the writer stores: a model costs more to send than to make."""
+    if op[0] != "valid":
+        return op
+    a, row = op[1]
+    return "prepared", (
+        a.reference,
+        a.content_hash(),
+        a.model_dump_json(),
+        row,
+        a.out_of_programme(),
+    )
+
+
 def _produce(src: _Source, parse: _ParseChunk, out: Connection) -> None:
     """In the forked process: every chunk parsed and sent, then an end mark or why it stopped."""
     try:
         for first_row, columns in src.chunks:
-            out.send(("chunk", first_row, *parse(first_row, columns, None)))
+            n, names, ops = parse(first_row, columns, None)
+            out.send(("chunk", first_row, n, names, [_prepared(op) for op in ops]))
         out.send(("end",))
     except FileRefused as e:
         out.send(("refused", e.message))
@@ -692,6 +707,7 @@ def _apply(
     per row: what a PostgreSQL queue on another machine needs); quarantines stay in their place.
     """
     from bot.workqueue import Enqueued, EnqueueStatus
+    from bot.workqueue._rules import Prepared
 
     def flush(valid: list[Enqueued]) -> None:
         if not valid:
@@ -699,10 +715,15 @@ def _apply(
         for entry, status in zip(valid, queue.enqueue_many(valid, source=source), strict=True):
             if status == EnqueueStatus.NEW:
                 summary.new += 1
-                if concern := entry.assessment.out_of_programme():
+                if isinstance(entry, Prepared):
+                    reference, concern = entry.reference, entry.concern
+                else:
+                    reference = entry.assessment.reference
+                    concern = entry.assessment.out_of_programme()
+                if concern:
                     # Possible but outside ICOPE: a person confirms before anything is entered.
                     queue.transition(
-                        entry.assessment.reference,
+                        reference,
                         ItemState.NEEDS_REVIEW,
                         actor="ingest",
                         reason=f"Ligne {entry.row} : {concern}",
@@ -735,6 +756,9 @@ def _apply(
                 queue.quarantine(ref, source=source, row=row, reasons=reasons, raw=raw)
                 summary.invalid += 1
                 summary.quarantined.append(mask(" ; ".join(reasons)))
+                continue
+            if what == "prepared":  # parsed in a child process
+                valid.append(Prepared(*args))
                 continue
             assessment, row = args
             valid.append(Enqueued(assessment, row=row))
