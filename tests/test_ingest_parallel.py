@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.ingest import ingest_file
+from bot.ingest import Summary, ingest_file
 from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue, open_queue
 from tests.fixtures.queue import BOTH_BACKENDS
@@ -54,7 +54,7 @@ def _everything(queue: WorkQueue) -> list[dict[str, Any]]:
     return out
 
 
-def _summary(s: Any) -> dict[str, Any]:
+def _summary(s: Summary) -> dict[str, Any]:
     d = s.as_dict()
     d.pop("seconds")
     return d
