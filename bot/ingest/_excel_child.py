@@ -102,7 +102,14 @@ def read_xlsx_in_child(
         if proc.returncode != 0:
             raise FileRefused(_explain(proc.returncode, memory_mb, timeout_seconds, timed_out))
 
-    src = _Source(detected, head["headers"], chunks(), finish)
+    def failure() -> str | None:
+        """Why the reader stopped, if it did not end well (asked by its parent only)."""
+        finish(wait=5)
+        if proc.returncode == 0:
+            return None
+        return _explain(proc.returncode, memory_mb, timeout_seconds, timed_out)
+
+    src = _Source(detected, head["headers"], chunks(), finish, failure=failure)
     src.title = head["title"]
     src.first_column = head["first_column"]
     return src

@@ -62,6 +62,9 @@ class _Source:
     formulas: dict[int, set[int]] = field(default_factory=dict)
     # Rows expected, for a progress bar only: an estimate (a CSV cell may hold a line break).
     expected_rows: Callable[[], int | None] = lambda: None
+    #: Why the reader process failed (XLSX), asked when the chunks stop early in a process
+    #: that is not the reader's parent (a forked parser cannot wait for its sibling).
+    failure: Callable[[], str | None] = lambda: None
 
 
 def _best_header_row(rows: Sequence[Sequence[str]], matchers: dict[str, str]) -> tuple[int, int]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,6 +33,8 @@ from bot.logs import logger, mask, register_pii
 from bot.models import DOMAINS, HearingTest, ItemState, NameRules, SelfAssessment
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     from bot.workqueue import ItemView, WorkQueue
 
 
@@ -206,12 +211,14 @@ def ingest_file(
     limits: ReadLimits | None = None,
     name_rules: NameRules | None = None,
     progress: Progress | None = None,
+    parallel: bool | None = None,
 ) -> Summary:
     """Validate every row of an export and queue it (valid) or quarantine it (invalid).
 
     Never raises for what the file holds: a file that cannot be read comes back with
     ``summary.refused`` saying why in French (the Excel reader runs in a child process, so even
-    a native crash in it ends here).
+    a native crash in it ends here). ``parallel``: parse in a forked process while this one
+    writes to the queue; by default for files of :data:`PARALLEL_MIN_BYTES` and more.
     """
     path = Path(path)
     mapping = mapping or load_mapping()
@@ -245,6 +252,7 @@ def ingest_file(
                 limits,
                 name_rules or NameRules(),
                 progress,
+                _parallel_by_default(path) if parallel is None else parallel,
             )
         except FileRefused as e:
             summary.refused = f"Fichier « {path.name} » refusé : {e.message}."
@@ -281,8 +289,23 @@ _NAME_KEYS = ("identity.birth_name", "identity.used_name", "identity.used_first_
 _MOJIBAKE_KEYS = (*_NAME_KEYS, "identity.first_names", "identity.address")
 
 
-def _name_errors(data: dict[str, Any], rules: NameRules) -> list[tuple[str, str]]:
-    """(key, reason) for every name the target would refuse or that shows mojibake."""
+def _name_problem(value: str, is_address: bool, rules: NameRules) -> str | None:
+    why = mojibake(value)
+    if why is None and not is_address:
+        why = rules.problem(value.strip())
+    return why
+
+
+def _name_errors(
+    data: dict[str, Any],
+    rules: NameRules,
+    seen: dict[tuple[str, bool], str | None] | None = None,
+) -> list[tuple[str, str]]:
+    """(key, reason) for every name the target would refuse or that shows mojibake.
+
+    ``seen`` caches the verdict per distinct value for one file: a population's names repeat,
+    and checking each row's names again cost ~15 % of a CSV's parsing.
+    """
     identity = data.get("identity", {})
     out = []
     for key in _MOJIBAKE_KEYS:
@@ -290,10 +313,14 @@ def _name_errors(data: dict[str, Any], rules: NameRules) -> list[tuple[str, str]
         if value is None:
             continue
         values = list(value) if isinstance(value, tuple) else [value]
+        is_address = key == "identity.address"
         for v in values:
-            why = mojibake(v)
-            if why is None and key != "identity.address":
-                why = rules.problem(v.strip())
+            if seen is None:
+                why = _name_problem(v, is_address, rules)
+            elif (v, is_address) in seen:
+                why = seen[v, is_address]
+            else:
+                why = seen[v, is_address] = _name_problem(v, is_address, rules)
             if why:
                 out.append((key, why))
                 break
@@ -316,16 +343,24 @@ class _FileIds:
         return ("same" if first[1] == h else "clash"), first[0]
 
 
-def _ingest_rows(
+#: ``parse(first row, columns, tick)`` → (rows of the chunk, names met, ops for :func:`_apply`)
+_ParseChunk = Callable[
+    [int, list[list[str]], Callable[[int], None] | None],
+    tuple[int, set[str], list[tuple[str, Any]]],
+]
+
+
+def _chunk_parser(
     src: _Source,
-    queue: WorkQueue,
     mapping: ExportMapping,
-    source: str,
     summary: Summary,
     limits: ReadLimits,
     name_rules: NameRules,
-    progress: Progress | None = None,
-) -> None:
+) -> _ParseChunk:
+    """Set up from the file's headers once; the function returned turns one chunk into ops.
+
+    It touches no queue: it runs in this process, or in a forked one while this one writes.
+    """
     # Headers are cells too: a stray byte or a control character there must not reach the
     # quarantine's stored row or a message (a header with one is simply not recognised).
     src.headers = [scrub_cell(h, limits.max_cell_chars)[0] for h in src.headers]
@@ -344,16 +379,13 @@ def _ingest_rows(
     kept = [i for i, h in enumerate(headers) if h]  # the raw row keeps the named columns
     kept_headers = [headers[i] for i in kept]
     ref_prefix, hash_prefix = mapping.reference_prefix, mapping.hash_prefix
-    transaction = getattr(queue, "transaction", None)
     no_alert = dict.fromkeys(DOMAINS, False)
     ids = _FileIds()
-    expected = src.expected_rows() if progress is not None else None
-    step = f"Ingestion de {Path(source).name}"
-    done = 0
-    if progress is not None:
-        progress(step, 0, expected)
+    name_verdicts: dict[tuple[str, bool], str | None] = {}
 
-    for first_row, columns in src.chunks:
+    def parse(
+        first_row: int, columns: list[list[str]], tick: Callable[[int], None] | None
+    ) -> tuple[int, set[str], list[tuple[str, Any]]]:
         n = len(columns[0]) if columns else 0
         raw_cols = [columns[i] if i < len(columns) else [""] * n for i in range(len(headers))]
         errors: dict[int, list[tuple[str, str]]] = {}
@@ -393,8 +425,8 @@ def _ingest_rows(
         listed = parsed["app_alerts"] if alerts_listed else None
         ops: list[tuple[str, Any]] = []
         for r, cells in enumerate(zip(*(raw_cols[i] for i in kept), strict=True)):
-            if progress is not None and r % PROGRESS_EVERY == 0 and r:
-                progress(step, done + r, expected)  # a chunk takes seconds: show life within it
+            if tick is not None and r % PROGRESS_EVERY == 0 and r:
+                tick(r)  # a chunk takes seconds: show life within it
             if not any(cells):
                 continue  # a blank line: not a row
             row = first_row + r
@@ -404,7 +436,9 @@ def _ingest_rows(
             if listed is not None:
                 data["app_alerts"] = no_alert if listed[r] is SKIP else listed[r]
             cell_errors = errors.get(r, [])
-            cell_errors += [e for e in _name_errors(data, name_rules) if e not in cell_errors]
+            cell_errors += [
+                e for e in _name_errors(data, name_rules, name_verdicts) if e not in cell_errors
+            ]
             source_id = data.get("source_id")
             # An id that cannot be a reference (too long, or refused above) is not used as one.
             if source_id and (
@@ -417,7 +451,6 @@ def _ingest_rows(
                         ("source_id", f"l'identifiant a plus de {_MAX_SOURCE_ID} caractères")
                     )
             data["reference"] = f"{ref_prefix}{source_id}" if source_id else "?"
-            raw = dict(zip(kept_headers, cells, strict=True))
             seen = ids.check(source_id, row, cells) if source_id else None
             if seen and seen[0] == "same":
                 ops.append(("repeat", None))  # the very same row twice: nothing more to do
@@ -434,9 +467,11 @@ def _ingest_rows(
                     unreadable = {key for key, _ in cell_errors}
                     reasons += judge.explain(row, failure, data.get("answers", {}), unreadable)
             if seen:  # same id as an earlier row of this file, other content: a person decides
+                raw = dict(zip(kept_headers, cells, strict=True))
                 ops.append(("clash", (data["reference"], row, seen[1], reasons, raw)))
                 continue
             if reasons:
+                raw = dict(zip(kept_headers, cells, strict=True))
                 ref = data["reference"] if source_id else f"{hash_prefix}{_raw_hash(raw)}"
                 ops.append(("invalid", (ref, row, reasons, raw)))
                 continue
@@ -445,12 +480,142 @@ def _ingest_rows(
                 assessment = assessment.model_copy(
                     update={"reference": f"{hash_prefix}{_reference_hash(assessment)}"}
                 )
-            ops.append(("valid", (assessment, row, raw)))
-        summary.read += len(ops)
-        _apply(queue, ops, source, summary, transaction)
-        done += n  # blank lines count here: they are lines of the file the estimate counted
+            # A valid row lives on as its validated assessment: storing the raw cells too would
+            # keep a second copy of the health data (and 63 % of the queue file, see benchmarks).
+            ops.append(("valid", (assessment, row)))
+        return n, names, ops
+
+    return parse
+
+
+#: Files from this size on are parsed in a forked process while this one writes to the queue
+#: (two cores: parsing and validating ≈ 40 % of the CPU, writing ≈ 60 %). Below it, one chunk or
+#: two: a fork would cost more than it saves.
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+
+
+def _parallel_by_default(path: Path) -> bool:
+    return (
+        (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and path.stat().st_size >= PARALLEL_MIN_BYTES
+    )
+
+
+_CHILD_DIED = (
+    "la lecture du fichier s'est arrêtée brutalement (processus de lecture interrompu, "
+    "mémoire insuffisante ?)"
+)
+
+
+def _prepared(op: tuple[str, Any]) -> tuple[str, Any]:
+    """A valid row as the strings the writer stores: a model costs more to send than to make."""
+    if op[0] != "valid":
+        return op
+    a, row = op[1]
+    return "prepared", (
+        a.reference,
+        a.content_hash(),
+        a.model_dump_json(),
+        row,
+        a.out_of_programme(),
+    )
+
+
+def _produce(src: _Source, parse: _ParseChunk, out: Connection) -> None:
+    """In the forked process: every chunk parsed and sent, then an end mark or why it stopped."""
+    try:
+        for first_row, columns in src.chunks:
+            n, names, ops = parse(first_row, columns, None)
+            out.send(("chunk", first_row, n, names, [_prepared(op) for op in ops]))
+        out.send(("end",))
+    except FileRefused as e:
+        out.send(("refused", e.message))
+    except BaseException as e:  # whatever it is, the parent raises it
+        try:
+            out.send(("error", e))
+        except Exception:  # an exception that does not pickle: its type is enough
+            out.send(("error", RuntimeError(type(e).__name__)))
+    finally:
+        out.close()
+
+
+def _parsed_in_child(
+    src: _Source, parse: _ParseChunk
+) -> Generator[tuple[int, int, set[str], list[tuple[str, Any]]], None, None]:
+    """Chunks parsed by a forked process, one chunk ahead of the caller (the pipe blocks it).
+
+    The child inherits the open file (or the Excel reader's pipe) and the parser's state (ids
+    met so far); it never touches the queue. Its failure reaches the caller as the serial path
+    would raise it: a malformed line as :class:`FileRefused`, a crash as a French refusal.
+    """
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_produce, args=(src, parse, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        while True:
+            try:
+                message = receive.recv()
+            except EOFError:
+                raise FileRefused(src.failure() or _CHILD_DIED) from None
+            if message[0] == "chunk":
+                yield message[1], message[2], message[3], message[4]
+            elif message[0] == "end":
+                return
+            elif message[0] == "refused":
+                # the Excel reader's own failure is seen from here only (it is our child)
+                raise FileRefused(src.failure() or message[1])
+            else:
+                raise message[1]
+    finally:
+        receive.close()
+        child.join(timeout=5)
+        if child.is_alive():  # we stopped early (a queue error): the child is not needed
+            child.kill()
+            child.join()
+
+
+def _ingest_rows(
+    src: _Source,
+    queue: WorkQueue,
+    mapping: ExportMapping,
+    source: str,
+    summary: Summary,
+    limits: ReadLimits,
+    name_rules: NameRules,
+    progress: Progress | None = None,
+    parallel: bool = False,
+) -> None:
+    parse = _chunk_parser(src, mapping, summary, limits, name_rules)
+    transaction = getattr(queue, "transaction", None)
+    expected = src.expected_rows() if progress is not None else None
+    step = f"Ingestion de {Path(source).name}"
+    done = 0
+    if progress is not None:
+        progress(step, 0, expected)
+
+    def tick(r: int) -> None:
         if progress is not None:
-            progress(step, done, expected)
+            progress(step, done + r, expected)
+
+    chunks: Generator[tuple[int, int, set[str], list[tuple[str, Any]]], None, None]
+    if parallel:
+        chunks = _parsed_in_child(src, parse)
+    else:
+        chunks = (
+            (first_row, *parse(first_row, columns, tick if progress is not None else None))
+            for first_row, columns in src.chunks
+        )
+    with contextlib.closing(chunks):
+        for _first_row, n, names, ops in chunks:
+            register_pii(*names)  # parsed in a child: the names this process must mask
+            summary.read += len(ops)
+            _apply(queue, ops, source, summary, transaction)
+            done += n  # blank lines count here: they are lines of the file the estimate counted
+            if progress is not None:
+                progress(step, done, expected)
     if progress is not None:
         progress(step, done, done)  # the estimate may be off: the bar ends full
 
@@ -542,6 +707,7 @@ def _apply(
     per row: what a PostgreSQL queue on another machine needs); quarantines stay in their place.
     """
     from bot.workqueue import Enqueued, EnqueueStatus
+    from bot.workqueue._rules import Prepared
 
     def flush(valid: list[Enqueued]) -> None:
         if not valid:
@@ -549,10 +715,15 @@ def _apply(
         for entry, status in zip(valid, queue.enqueue_many(valid, source=source), strict=True):
             if status == EnqueueStatus.NEW:
                 summary.new += 1
-                if concern := entry.assessment.out_of_programme():
+                if isinstance(entry, Prepared):
+                    reference, concern = entry.reference, entry.concern
+                else:
+                    reference = entry.assessment.reference
+                    concern = entry.assessment.out_of_programme()
+                if concern:
                     # Possible but outside ICOPE: a person confirms before anything is entered.
                     queue.transition(
-                        entry.assessment.reference,
+                        reference,
                         ItemState.NEEDS_REVIEW,
                         actor="ingest",
                         reason=f"Ligne {entry.row} : {concern}",
@@ -586,9 +757,10 @@ def _apply(
                 summary.invalid += 1
                 summary.quarantined.append(mask(" ; ".join(reasons)))
                 continue
-            assessment, row, _raw = args
-            # A valid row lives on as its validated assessment: storing the raw cells too would
-            # keep a second copy of the health data (and 63 % of the queue file, see benchmarks).
+            if what == "prepared":  # parsed in a child process
+                valid.append(Prepared(*args))
+                continue
+            assessment, row = args
             valid.append(Enqueued(assessment, row=row))
         flush(valid)
 

@@ -54,8 +54,10 @@ from bot.workqueue._rules import (
     conflict_review_texts,
     conflict_to_review_now,
     enqueue_reason,
+    entry_parts,
     finish_or_review,
     lease_reason,
+    masked_enqueue_reasons,
     quarantine_texts,
 )
 from bot.workqueue.contract import (
@@ -523,7 +525,8 @@ class PostgresQueue(WorkQueue):
         (rare) goes through :meth:`enqueue`, one by one in the same transaction."""
         statuses: list[EnqueueStatus | None] = []
         with self._tx() as conn:
-            refs = [e.assessment.reference for e in entries]
+            parts = [entry_parts(e) for e in entries]
+            refs = [ref for ref, _, _ in parts]
             known: dict[str, str] = {
                 r["reference"]: r["content_hash"]
                 for r in conn.execute(
@@ -531,24 +534,21 @@ class PostgresQueue(WorkQueue):
                 )
             }
             now = self.now()
-            new: dict[str, tuple[int, Enqueued, str]] = {}  # reference → (position, entry, hash)
+            # reference → (position, entry, hash, payload)
+            new: dict[str, tuple[int, Enqueued, str, str]] = {}
             conflicts: list[tuple[int, Enqueued]] = []
-            for i, e in enumerate(entries):
-                a = e.assessment
-                digest = a.content_hash()
-                if a.reference in known:
-                    if known[a.reference] == digest:
+            for i, (e, (ref, digest, payload)) in enumerate(zip(entries, parts, strict=True)):
+                if ref in known:
+                    if known[ref] == digest:
                         statuses.append(EnqueueStatus.DUPLICATE)
                     else:
                         statuses.append(None)  # CONFLICT or DUPLICATE: decided below
                         conflicts.append((i, e))
                     continue
-                known[a.reference] = digest
-                new[a.reference] = (i, e, digest)
+                known[ref] = digest
+                new[ref] = (i, e, digest, payload)
                 statuses.append(None)  # NEW unless another machine inserted it meanwhile
-            columns = list(zip(*((e, h) for _, e, h in new.values()), strict=True)) or [(), ()]
-            news: tuple[Enqueued, ...] = columns[0]
-            hashes: tuple[str, ...] = columns[1]
+            news = [e for _, e, _, _ in new.values()]
             rows = conn.execute(
                 "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
                 ' source, "row", created_at, updated_at)'
@@ -560,20 +560,20 @@ class PostgresQueue(WorkQueue):
                     source,
                     now,
                     now,
-                    [e.assessment.reference for e in news],
-                    list(hashes),
-                    [e.assessment.model_dump_json() for e in news],
+                    list(new),
+                    [h for _, _, h, _ in new.values()],
+                    [p for _, _, _, p in new.values()],
                     [None if e.raw is None else _json(e.raw) for e in news],
                     [e.row for e in news],
                 ),
             ).fetchall()
             inserted = {r["reference"] for r in rows}
-            events: list[tuple[str, str]] = []  # reference, history reason
+            events: list[tuple[str, int | None]] = []  # reference, row
             late: list[tuple[int, Enqueued]] = []
-            for ref, (i, e, _) in new.items():
+            for ref, (i, e, _, _) in new.items():
                 if ref in inserted:
                     statuses[i] = EnqueueStatus.NEW
-                    events.append((ref, enqueue_reason(source, e.row)))
+                    events.append((ref, e.row))
                 else:
                     late.append((i, e))
             if events:
@@ -582,7 +582,12 @@ class PostgresQueue(WorkQueue):
                     " SELECT i.id, %s, %s, 'enqueue', NULL, i.state, t.reason"
                     " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(ref, reason, ord)"
                     " JOIN items i ON i.reference = t.ref ORDER BY t.ord",
-                    (now, actor, [r for r, _ in events], [mask(why) for _, why in events]),
+                    (
+                        now,
+                        actor,
+                        [r for r, _ in events],
+                        masked_enqueue_reasons(source, (row for _, row in events)),
+                    ),
                 )
             # One by one (rare), after the new items so a conflict within the chunk finds its
             # item: rows another machine inserted between our read and our insert, then changed

@@ -34,8 +34,10 @@ from bot.workqueue._rules import (
     conflict_review_texts,
     conflict_to_review_now,
     enqueue_reason,
+    entry_parts,
     finish_or_review,
     lease_reason,
+    masked_enqueue_reasons,
     quarantine_texts,
 )
 from bot.workqueue.contract import (
@@ -441,7 +443,8 @@ class SQLiteQueue(WorkQueue):
         """
         statuses: list[EnqueueStatus] = []
         with self._write() as db:
-            refs = [e.assessment.reference for e in entries]
+            parts = [entry_parts(e) for e in entries]
+            refs = [ref for ref, _, _ in parts]
             known: dict[str, str] = {
                 r["reference"]: r["content_hash"]
                 for r in db.execute(
@@ -452,24 +455,21 @@ class SQLiteQueue(WorkQueue):
             }
             now = _ts(self.now())
             new: list[tuple[Any, ...]] = []
-            events: list[tuple[str, str]] = []  # reference, history reason
+            events: list[tuple[str, int | None]] = []  # reference, row
             conflicts: list[tuple[int, Enqueued]] = []  # position, entry
-            for i, e in enumerate(entries):
-                a = e.assessment
-                digest = a.content_hash()
-                if a.reference in known:
-                    if known[a.reference] == digest:
+            for i, (e, (ref, digest, payload)) in enumerate(zip(entries, parts, strict=True)):
+                if ref in known:
+                    if known[ref] == digest:
                         statuses.append(EnqueueStatus.DUPLICATE)
                     else:
                         statuses.append(EnqueueStatus.CONFLICT)  # decided below
                         conflicts.append((i, e))
                     continue
-                known[a.reference] = digest
+                known[ref] = digest
                 statuses.append(EnqueueStatus.NEW)
                 raw = None if e.raw is None else _json(e.raw)
-                payload = a.model_dump_json()
-                new.append((a.reference, S.PENDING, digest, payload, raw, source, e.row, now))
-                events.append((a.reference, enqueue_reason(source, e.row)))
+                new.append((ref, S.PENDING, digest, payload, raw, source, e.row, now))
+                events.append((ref, e.row))
             if new:
                 db.executemany(
                     "INSERT INTO items (reference, state, content_hash, assessment_json, raw_json,"
@@ -488,7 +488,14 @@ class SQLiteQueue(WorkQueue):
                     "INSERT INTO history (item_id, at, actor, event, from_state, to_state, reason,"
                     " error_code, evidence_json)"
                     " VALUES (?, ?, ?, 'enqueue', NULL, ?, ?, NULL, '[]')",
-                    [(ids[ref], now, actor, S.PENDING, mask(why)) for ref, why in events],
+                    [
+                        (ids[ref], now, actor, S.PENDING, why)
+                        for (ref, _), why in zip(
+                            events,
+                            masked_enqueue_reasons(source, (row for _, row in events)),
+                            strict=True,
+                        )
+                    ],
                 )
             # After the new items: a conflict within the chunk finds its item created.
             for i, e in conflicts:
