@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     small_count_threshold: int = Field(11, ge=1)
 
     # --- what ingestion accepts (docs/reliability.md: what happens past each limit) ---------
-    ingest_max_file_mb: int = Field(200, ge=1)
+    ingest_max_file_mb: int = Field(400, ge=1)  # a 1M-row CSV export is ≈ 230 MB
     ingest_max_part_mb: int = Field(256, ge=1)  # one uncompressed part of an .xlsx
     ingest_max_total_mb: int = Field(512, ge=1)  # all parts of an .xlsx, uncompressed
     ingest_max_rows: int = Field(300_000, ge=1)  # one sheet

@@ -33,7 +33,7 @@ class GuardRefused(Exception):
 class ReadLimits:
     """How big a file ingestion accepts (Settings ``ingest_*``; docs/reliability.md)."""
 
-    max_file_mb: int = 200  # the file on disk
+    max_file_mb: int = 400  # the file on disk (a 1M-row CSV export is ≈ 230 MB)
     max_part_mb: int = 256  # one uncompressed part of an .xlsx (a sheet's XML, shared strings)
     max_total_mb: int = 512  # every part of an .xlsx, uncompressed
     max_rows: int = 300_000  # rows of one sheet (declared or used)
