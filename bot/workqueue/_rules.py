@@ -6,12 +6,18 @@ PostgreSQL refuse the same moves with the same French messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+import json
+from abc import abstractmethod
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from bot.logs import mask
+from bot.logs import logger, mask
 from bot.models import ItemState, SelfAssessment
 from bot.workqueue.contract import (
     FINISHED_STATES,
@@ -19,26 +25,36 @@ from bot.workqueue.contract import (
     TRANSITIONS,
     Conflict,
     Enqueued,
+    EnqueueStatus,
+    HistoryEntry,
     IllegalTransition,
+    ItemView,
     TransitionChanges,
+    WorkQueue,
 )
 
 __all__ = [
     "CONFLICT_CODE",
     "GIVE_UP_REASON",
+    "PURGE_REASON",
     "Prepared",
+    "RowQueue",
     "StoredConflict",
     "check_transition",
     "conflict_history_reason",
     "conflict_reason",
     "conflict_review_texts",
     "conflict_to_review_now",
+    "delete_evidence",
     "enqueue_reason",
     "entry_parts",
     "finish_or_review",
+    "history_entry_of",
     "lease_reason",
     "masked_enqueue_reasons",
     "quarantine_texts",
+    "raw_hash",
+    "stored_json",
 ]
 
 S = ItemState
@@ -279,3 +295,154 @@ def lease_reason(state: ItemState, attempts: int, lease_owner: str | None) -> st
 GIVE_UP_REASON = (
     "Traitement interrompu à chaque tentative : vérifier dans l'outil cible ce qui a été saisi"
 )
+
+
+# --- what both backends store the same way --------------------------------------------------
+
+
+def stored_json(value: Any) -> str:
+    """JSON as the queue stores it: sorted keys (stable hashes), accents kept."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def raw_hash(raw: dict[str, str]) -> str:
+    """The content hash of an invalid row: its raw cells, since it has no assessment."""
+    return hashlib.sha256(stored_json(raw).encode()).hexdigest()
+
+
+class Columns(Protocol):
+    """A stored row read by column name (sqlite3.Row, a psycopg dict row)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class RowQueue(WorkQueue):
+    """A backend that stores one row per item: entering and quarantining are the same insert,
+    with the texts decided here; each backend writes it with :meth:`_insert`."""
+
+    def enqueue(
+        self,
+        assessment: SelfAssessment,
+        *,
+        source: str,
+        row: int | None = None,
+        raw: dict[str, str] | None = None,
+        actor: str = "ingest",
+    ) -> EnqueueStatus:
+        return self._insert(
+            reference=assessment.reference,
+            state=ItemState.PENDING,
+            content_hash=assessment.content_hash(),
+            assessment=assessment,
+            raw=raw,
+            source=source,
+            row=row,
+            reason="",
+            details="",
+            history_reason=enqueue_reason(source, row),
+            actor=actor,
+        )
+
+    def quarantine(
+        self,
+        reference: str,
+        *,
+        source: str,
+        row: int | None,
+        reasons: list[str],
+        raw: dict[str, str],
+        actor: str = "ingest",
+    ) -> EnqueueStatus:
+        reason, details, history_reason = quarantine_texts(reasons, source, row)
+        return self._insert(
+            reference=reference,
+            state=ItemState.INVALID,
+            content_hash=raw_hash(raw),
+            assessment=None,
+            raw=raw,
+            source=source,
+            row=row,
+            reason=reason,
+            details=details,
+            history_reason=history_reason,
+            actor=actor,
+        )
+
+    @abstractmethod
+    def _insert(
+        self,
+        *,
+        reference: str,
+        state: ItemState,
+        content_hash: str,
+        assessment: SelfAssessment | None,
+        raw: dict[str, str] | None,
+        source: str,
+        row: int | None,
+        reason: str,
+        details: str,
+        history_reason: str,
+        actor: str,
+    ) -> EnqueueStatus:
+        """Insert a new reference, or say it is a duplicate or a conflict of the stored one."""
+
+    @staticmethod
+    def view_of(r: Columns, moment: Callable[[Any], datetime | None]) -> ItemView:
+        """An item's row as callers see it; ``moment`` reads a stored date (SQLite keeps text)."""
+        a, c = r["assessment_json"], r["conflict_json"]
+        created, updated = moment(r["created_at"]), moment(r["updated_at"])
+        assert created is not None  # NOT NULL columns
+        assert updated is not None
+        return ItemView(
+            reference=r["reference"],
+            state=ItemState(r["state"]),
+            assessment=None if a is None else SelfAssessment.model_validate_json(a),
+            raw=None if r["raw_json"] is None else json.loads(r["raw_json"]),
+            source=r["source"],
+            row=r["row"],
+            attempts=r["attempts"],
+            reason=r["reason"],
+            details=r["details"],
+            error_code=r["error_code"],
+            result=None if r["result_json"] is None else json.loads(r["result_json"]),
+            evidence=json.loads(r["evidence_json"]),
+            not_before=moment(r["not_before"]),
+            lease_owner=r["lease_owner"],
+            lease_expires=moment(r["lease_expires"]),
+            created_at=created,
+            updated_at=updated,
+            purged_at=moment(r["purged_at"]),
+            conflict=None if c is None else StoredConflict.model_validate_json(c).as_view(),
+        )
+
+
+PURGE_REASON = "Données de santé effacées (durée de conservation dépassée)"
+
+
+def history_entry_of(h: Columns, moment: Callable[[Any], datetime | None]) -> HistoryEntry:
+    """A history row as callers see it (``moment`` as in :meth:`RowQueue.view_of`)."""
+    at = moment(h["at"])
+    assert at is not None  # NOT NULL column
+    return HistoryEntry(
+        at=at,
+        actor=h["actor"],
+        from_state=None if h["from_state"] is None else ItemState(h["from_state"]),
+        to_state=ItemState(h["to_state"]),
+        reason=h["reason"],
+        # most rows carry none: skip the JSON parser (100,000 items, ~5 rows each)
+        evidence=[] if h["evidence_json"] == "[]" else json.loads(h["evidence_json"]),
+        error_code=h["error_code"],
+        event=h["event"],
+    )
+
+
+def delete_evidence(evidence: Iterable[str]) -> None:
+    """Delete purged items' screenshots, and each item's evidence folder once empty. A file
+    this machine cannot reach is logged and left (the shared evidence folder: docs/scaling.md)."""
+    for p in map(Path, evidence):
+        try:
+            p.unlink(missing_ok=True)
+            if p.parent.is_dir() and not any(p.parent.iterdir()):
+                p.parent.rmdir()  # the item's evidence folder, now empty
+        except OSError as e:
+            logger.warning("Preuve non effacée ({}) : {}", p, type(e).__name__)

@@ -33,7 +33,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Unpack
 
@@ -47,18 +46,21 @@ from bot.models import ItemState, SelfAssessment
 from bot.workqueue._rules import (
     CONFLICT_CODE,
     GIVE_UP_REASON,
+    PURGE_REASON,
+    RowQueue,
     StoredConflict,
     check_transition,
     conflict_history_reason,
     conflict_reason,
     conflict_review_texts,
     conflict_to_review_now,
-    enqueue_reason,
+    delete_evidence,
     entry_parts,
     finish_or_review,
+    history_entry_of,
     lease_reason,
     masked_enqueue_reasons,
-    quarantine_texts,
+    stored_json,
 )
 from bot.workqueue.contract import (
     DEFAULT_POLICY,
@@ -72,7 +74,6 @@ from bot.workqueue.contract import (
     ItemView,
     RetryPolicy,
     TransitionChanges,
-    WorkQueue,
     utcnow,
 )
 from bot.workqueue.item import WorkItem
@@ -155,12 +156,8 @@ FOR UPDATE SKIP LOCKED
 """
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _raw_hash(raw: dict[str, str]) -> str:
-    return hashlib.sha256(_json(raw).encode()).hexdigest()
+def _as_is(moment: datetime | None) -> datetime | None:
+    return moment  # PostgreSQL gives timestamptz columns back as datetimes
 
 
 def _lock_key(kind: str, key: Sequence[str]) -> int:
@@ -211,7 +208,7 @@ class _AdvisoryLock:
         self.release()
 
 
-class PostgresQueue(WorkQueue):
+class PostgresQueue(RowQueue):
     """The :class:`~bot.workqueue.WorkQueue` on a PostgreSQL database shared by several machines."""
 
     def __init__(self, url: str, *, clock: Clock = utcnow) -> None:
@@ -295,28 +292,7 @@ class PostgresQueue(WorkQueue):
 
     @staticmethod
     def _view(r: Row) -> ItemView:
-        a, c = r["assessment_json"], r["conflict_json"]
-        return ItemView(
-            reference=r["reference"],
-            state=ItemState(r["state"]),
-            assessment=None if a is None else SelfAssessment.model_validate_json(a),
-            raw=None if r["raw_json"] is None else json.loads(r["raw_json"]),
-            source=r["source"],
-            row=r["row"],
-            attempts=r["attempts"],
-            reason=r["reason"],
-            details=r["details"],
-            error_code=r["error_code"],
-            result=None if r["result_json"] is None else json.loads(r["result_json"]),
-            evidence=json.loads(r["evidence_json"]),
-            not_before=r["not_before"],
-            lease_owner=r["lease_owner"],
-            lease_expires=r["lease_expires"],
-            created_at=r["created_at"],
-            updated_at=r["updated_at"],
-            purged_at=r["purged_at"],
-            conflict=None if c is None else StoredConflict.model_validate_json(c).as_view(),
-        )
+        return RowQueue.view_of(r, _as_is)
 
     def _history_row(
         self,
@@ -345,7 +321,7 @@ class PostgresQueue(WorkQueue):
                 to_state.value,
                 mask(reason),
                 error_code,
-                _json(list(evidence)),
+                stored_json(list(evidence)),
             ),
         )
 
@@ -378,7 +354,7 @@ class PostgresQueue(WorkQueue):
                     state.value,
                     content_hash,
                     None if assessment is None else assessment.model_dump_json(),
-                    None if raw is None else _json(raw),
+                    None if raw is None else stored_json(raw),
                     source,
                     row,
                     reason,
@@ -494,29 +470,6 @@ class PostgresQueue(WorkQueue):
             where = StoredConflict.model_validate_json(r["conflict_json"]).where
             self._to_review(conn, r, actor, where)
 
-    def enqueue(
-        self,
-        assessment: SelfAssessment,
-        *,
-        source: str,
-        row: int | None = None,
-        raw: dict[str, str] | None = None,
-        actor: str = "ingest",
-    ) -> EnqueueStatus:
-        return self._insert(
-            reference=assessment.reference,
-            state=S.PENDING,
-            content_hash=assessment.content_hash(),
-            assessment=assessment,
-            raw=raw,
-            source=source,
-            row=row,
-            reason="",
-            details="",
-            history_reason=enqueue_reason(source, row),
-            actor=actor,
-        )
-
     def enqueue_many(
         self, entries: Sequence[Enqueued], *, source: str, actor: str = "ingest"
     ) -> list[EnqueueStatus]:
@@ -563,7 +516,7 @@ class PostgresQueue(WorkQueue):
                     list(new),
                     [h for _, _, h, _ in new.values()],
                     [p for _, _, _, p in new.values()],
-                    [None if e.raw is None else _json(e.raw) for e in news],
+                    [None if e.raw is None else stored_json(e.raw) for e in news],
                     [e.row for e in news],
                 ),
             ).fetchall()
@@ -601,31 +554,6 @@ class PostgresQueue(WorkQueue):
             assert status is not None  # every position was decided above
             done.append(status)
         return done
-
-    def quarantine(
-        self,
-        reference: str,
-        *,
-        source: str,
-        row: int | None,
-        reasons: list[str],
-        raw: dict[str, str],
-        actor: str = "ingest",
-    ) -> EnqueueStatus:
-        reason, details, history_reason = quarantine_texts(reasons, source, row)
-        return self._insert(
-            reference=reference,
-            state=S.INVALID,
-            content_hash=_raw_hash(raw),
-            assessment=None,
-            raw=raw,
-            source=source,
-            row=row,
-            reason=reason,
-            details=details,
-            history_reason=history_reason,
-            actor=actor,
-        )
 
     # --- transitions -------------------------------------------------------------------------
 
@@ -692,8 +620,8 @@ class PostgresQueue(WorkQueue):
                 reason,
                 details,
                 error_code,
-                r["result_json"] if result is None else _json(result),
-                _json(all_evidence),
+                r["result_json"] if result is None else stored_json(result),
+                stored_json(all_evidence),
                 wait_until,
                 lease_owner,
                 lease_expires,
@@ -885,19 +813,7 @@ class PostgresQueue(WorkQueue):
     def history(self, reference: str) -> list[HistoryEntry]:
         item_id = self._row(reference)["id"]
         rows = self._read("SELECT * FROM history WHERE item_id = %s ORDER BY id", (item_id,))
-        return [
-            HistoryEntry(
-                at=h["at"],
-                actor=h["actor"],
-                from_state=None if h["from_state"] is None else ItemState(h["from_state"]),
-                to_state=ItemState(h["to_state"]),
-                reason=h["reason"],
-                evidence=json.loads(h["evidence_json"]),
-                error_code=h["error_code"],
-                event=h["event"],
-            )
-            for h in rows
-        ]
+        return [history_entry_of(h, _as_is) for h in rows]
 
     def ledger_rows(self) -> list[tuple[Any, ...]]:
         with self._lock, self._conn.cursor(row_factory=tuple_row) as cursor:
@@ -954,18 +870,12 @@ class PostgresQueue(WorkQueue):
                     event="purge",
                     from_state=state,
                     to_state=state,
-                    reason="Données de santé effacées (durée de conservation dépassée)",
+                    reason=PURGE_REASON,
                 )
                 evidence.extend(json.loads(r["evidence_json"]))
         # Screenshots show the filled form: they go with the payload, after the commit. Each
         # machine deletes what it can reach (the shared evidence folder: docs/scaling.md).
-        for p in map(Path, evidence):
-            try:
-                p.unlink(missing_ok=True)
-                if p.parent.is_dir() and not any(p.parent.iterdir()):
-                    p.parent.rmdir()  # the item's evidence folder, now empty
-            except OSError as e:
-                logger.warning("Preuve non effacée ({}) : {}", p, type(e).__name__)
+        delete_evidence(evidence)
         if rows:
             logger.info("Purge : {} élément(s) terminés effacés", len(rows))
         return len(rows)

@@ -10,7 +10,6 @@ Times are stored as fixed-width ISO-8601 UTC text, so SQL compares them as strin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
@@ -27,18 +26,21 @@ from bot.models import ItemState, SelfAssessment
 from bot.workqueue._rules import (
     CONFLICT_CODE,
     GIVE_UP_REASON,
+    PURGE_REASON,
+    RowQueue,
     StoredConflict,
     check_transition,
     conflict_history_reason,
     conflict_reason,
     conflict_review_texts,
     conflict_to_review_now,
-    enqueue_reason,
+    delete_evidence,
     entry_parts,
     finish_or_review,
+    history_entry_of,
     lease_reason,
     masked_enqueue_reasons,
-    quarantine_texts,
+    stored_json,
 )
 from bot.workqueue.contract import (
     DEFAULT_POLICY,
@@ -52,7 +54,6 @@ from bot.workqueue.contract import (
     ItemView,
     RetryPolicy,
     TransitionChanges,
-    WorkQueue,
     utcnow,
 )
 from bot.workqueue.item import WorkItem
@@ -127,15 +128,7 @@ def _dt(s: str | None) -> datetime | None:
     return None if s is None else datetime.fromisoformat(s)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _raw_hash(raw: dict[str, str]) -> str:
-    return hashlib.sha256(_json(raw).encode()).hexdigest()
-
-
-class SQLiteQueue(WorkQueue):
+class SQLiteQueue(RowQueue):
     """The :class:`~bot.workqueue.WorkQueue` on one SQLite file."""
 
     def __init__(self, path: Path, *, clock: Clock = utcnow) -> None:
@@ -216,31 +209,7 @@ class SQLiteQueue(WorkQueue):
 
     @staticmethod
     def _view(r: sqlite3.Row) -> ItemView:
-        a, c = r["assessment_json"], r["conflict_json"]
-        created, updated = _dt(r["created_at"]), _dt(r["updated_at"])
-        assert created is not None  # NOT NULL column
-        assert updated is not None
-        return ItemView(
-            reference=r["reference"],
-            state=ItemState(r["state"]),
-            assessment=None if a is None else SelfAssessment.model_validate_json(a),
-            raw=None if r["raw_json"] is None else json.loads(r["raw_json"]),
-            source=r["source"],
-            row=r["row"],
-            attempts=r["attempts"],
-            reason=r["reason"],
-            details=r["details"],
-            error_code=r["error_code"],
-            result=None if r["result_json"] is None else json.loads(r["result_json"]),
-            evidence=json.loads(r["evidence_json"]),
-            not_before=_dt(r["not_before"]),
-            lease_owner=r["lease_owner"],
-            lease_expires=_dt(r["lease_expires"]),
-            created_at=created,
-            updated_at=updated,
-            purged_at=_dt(r["purged_at"]),
-            conflict=None if c is None else StoredConflict.model_validate_json(c).as_view(),
-        )
+        return RowQueue.view_of(r, _dt)
 
     def _history_row(
         self,
@@ -268,7 +237,7 @@ class SQLiteQueue(WorkQueue):
                 to_state,
                 mask(reason),
                 error_code,
-                _json(list(evidence)),
+                stored_json(list(evidence)),
             ),
         )
 
@@ -319,7 +288,7 @@ class SQLiteQueue(WorkQueue):
                     state,
                     content_hash,
                     None if assessment is None else assessment.model_dump_json(),
-                    None if raw is None else _json(raw),
+                    None if raw is None else stored_json(raw),
                     source,
                     row,
                     reason,
@@ -410,29 +379,6 @@ class SQLiteQueue(WorkQueue):
             where = StoredConflict.model_validate_json(r["conflict_json"]).where
             self._to_review(r, actor, where)
 
-    def enqueue(
-        self,
-        assessment: SelfAssessment,
-        *,
-        source: str,
-        row: int | None = None,
-        raw: dict[str, str] | None = None,
-        actor: str = "ingest",
-    ) -> EnqueueStatus:
-        return self._insert(
-            reference=assessment.reference,
-            state=S.PENDING,
-            content_hash=assessment.content_hash(),
-            assessment=assessment,
-            raw=raw,
-            source=source,
-            row=row,
-            reason="",
-            details="",
-            history_reason=enqueue_reason(source, row),
-            actor=actor,
-        )
-
     def enqueue_many(
         self, entries: Sequence[Enqueued], *, source: str, actor: str = "ingest"
     ) -> list[EnqueueStatus]:
@@ -450,7 +396,7 @@ class SQLiteQueue(WorkQueue):
                 for r in db.execute(
                     "SELECT reference, content_hash FROM items"
                     " WHERE reference IN (SELECT value FROM json_each(?))",
-                    (_json(refs),),
+                    (stored_json(refs),),
                 )
             }
             now = _ts(self.now())
@@ -467,7 +413,7 @@ class SQLiteQueue(WorkQueue):
                     continue
                 known[ref] = digest
                 statuses.append(EnqueueStatus.NEW)
-                raw = None if e.raw is None else _json(e.raw)
+                raw = None if e.raw is None else stored_json(e.raw)
                 new.append((ref, S.PENDING, digest, payload, raw, source, e.row, now))
                 events.append((ref, e.row))
             if new:
@@ -481,7 +427,7 @@ class SQLiteQueue(WorkQueue):
                     for r in db.execute(
                         "SELECT id, reference FROM items"
                         " WHERE reference IN (SELECT value FROM json_each(?))",
-                        (_json([ref for ref, _ in events]),),
+                        (stored_json([ref for ref, _ in events]),),
                     )
                 }
                 db.executemany(
@@ -503,31 +449,6 @@ class SQLiteQueue(WorkQueue):
                     e.assessment, source=source, row=e.row, raw=e.raw, actor=actor
                 )
         return statuses
-
-    def quarantine(
-        self,
-        reference: str,
-        *,
-        source: str,
-        row: int | None,
-        reasons: list[str],
-        raw: dict[str, str],
-        actor: str = "ingest",
-    ) -> EnqueueStatus:
-        reason, details, history_reason = quarantine_texts(reasons, source, row)
-        return self._insert(
-            reference=reference,
-            state=S.INVALID,
-            content_hash=_raw_hash(raw),
-            assessment=None,
-            raw=raw,
-            source=source,
-            row=row,
-            reason=reason,
-            details=details,
-            history_reason=history_reason,
-            actor=actor,
-        )
 
     # --- transitions -------------------------------------------------------------------------
 
@@ -589,8 +510,8 @@ class SQLiteQueue(WorkQueue):
                 reason,
                 details,
                 error_code,
-                r["result_json"] if result is None else _json(result),
-                _json(all_evidence),
+                r["result_json"] if result is None else stored_json(result),
+                stored_json(all_evidence),
                 None if wait_until is None else _ts(wait_until),
                 lease_owner,
                 lease_expires,
@@ -657,7 +578,7 @@ class SQLiteQueue(WorkQueue):
                         "now": _ts(now),
                         "n": n - len(leased),
                         "any_ref": references is None,
-                        "refs": _json(list(references or [])),
+                        "refs": stored_json(list(references or [])),
                     },
                 ).fetchall()
                 if not rows:
@@ -721,7 +642,7 @@ class SQLiteQueue(WorkQueue):
         return until if cur.rowcount else None
 
     def expire_leases(self, owners: Iterable[str], *, actor: str, reason: str) -> list[str]:
-        wanted = _json(sorted(set(owners)))
+        wanted = stored_json(sorted(set(owners)))
         with self._write() as db:
             now = _ts(self.now())
             rows = db.execute(
@@ -755,7 +676,7 @@ class SQLiteQueue(WorkQueue):
         if states is None:
             rows = self._read("SELECT * FROM items ORDER BY created_at, id")
         else:
-            wanted = _json([ItemState(s).value for s in states])
+            wanted = stored_json([ItemState(s).value for s in states])
             rows = self._read(
                 "SELECT * FROM items WHERE state IN (SELECT value FROM json_each(?))"
                 " ORDER BY created_at, id",
@@ -766,19 +687,7 @@ class SQLiteQueue(WorkQueue):
     def history(self, reference: str) -> list[HistoryEntry]:
         item_id = self._row(reference)["id"]
         rows = self._read("SELECT * FROM history WHERE item_id = ? ORDER BY id", (item_id,))
-        return [
-            HistoryEntry(
-                at=datetime.fromisoformat(h["at"]),
-                actor=h["actor"],
-                from_state=None if h["from_state"] is None else ItemState(h["from_state"]),
-                to_state=ItemState(h["to_state"]),
-                reason=h["reason"],
-                evidence=json.loads(h["evidence_json"]),
-                error_code=h["error_code"],
-                event=h["event"],
-            )
-            for h in rows
-        ]
+        return [history_entry_of(h, _dt) for h in rows]
 
     def histories(self) -> dict[str, list[HistoryEntry]]:
         rows = self._read(
@@ -787,19 +696,7 @@ class SQLiteQueue(WorkQueue):
         )
         out: dict[str, list[HistoryEntry]] = {}
         for h in rows:
-            out.setdefault(h["reference"], []).append(
-                HistoryEntry(
-                    at=datetime.fromisoformat(h["at"]),
-                    actor=h["actor"],
-                    from_state=None if h["from_state"] is None else ItemState(h["from_state"]),
-                    to_state=ItemState(h["to_state"]),
-                    reason=h["reason"],
-                    # most rows carry none: skip the JSON parser (100,000 items, ~5 rows each)
-                    evidence=[] if h["evidence_json"] == "[]" else json.loads(h["evidence_json"]),
-                    error_code=h["error_code"],
-                    event=h["event"],
-                )
-            )
+            out.setdefault(h["reference"], []).append(history_entry_of(h, _dt))
         return out
 
     def ledger_rows(self) -> list[tuple[Any, ...]]:
@@ -826,7 +723,7 @@ class SQLiteQueue(WorkQueue):
         return out
 
     def oldest_waiting(self) -> ItemView | None:
-        waiting = _json(sorted(s.value for s in WAITING_STATES))
+        waiting = stored_json(sorted(s.value for s in WAITING_STATES))
         rows = self._read(
             "SELECT * FROM items WHERE state IN (SELECT value FROM json_each(?))"
             " ORDER BY created_at, id LIMIT 1",
@@ -837,7 +734,7 @@ class SQLiteQueue(WorkQueue):
     # --- retention ------------------------------------------------------------------------------
 
     def purge(self, older_than: timedelta, *, actor: str = "purge") -> int:
-        finished = _json(sorted(s.value for s in FINISHED_STATES))
+        finished = stored_json(sorted(s.value for s in FINISHED_STATES))
         evidence: list[str] = []
         with self._write() as db:
             now = self.now()
@@ -859,7 +756,7 @@ class SQLiteQueue(WorkQueue):
                     event="purge",
                     from_state=ItemState(r["state"]),
                     to_state=ItemState(r["state"]),
-                    reason="Données de santé effacées (durée de conservation dépassée)",
+                    reason=PURGE_REASON,
                 )
                 evidence.extend(json.loads(r["evidence_json"]))
         if rows:
@@ -868,13 +765,7 @@ class SQLiteQueue(WorkQueue):
             with self._lock:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         # Screenshots show the filled form: they go with the payload, after the commit.
-        for p in map(Path, evidence):
-            try:
-                p.unlink(missing_ok=True)
-                if p.parent.is_dir() and not any(p.parent.iterdir()):
-                    p.parent.rmdir()  # the item's evidence folder, now empty
-            except OSError as e:
-                logger.warning("Preuve non effacée ({}) : {}", p, type(e).__name__)
+        delete_evidence(evidence)
         if rows:
             logger.info("Purge : {} élément(s) terminés effacés", len(rows))
         return len(rows)
