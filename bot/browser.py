@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bot.logs import logger
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Playwright
 
 __all__ = [
     "CHROMIUM_ARGS",
@@ -178,19 +178,38 @@ class SharedChromium:
                 self._start()
             return self._endpoint
 
-    def connect(self, playwright: Playwright, *, slow_mo_ms: int = 0) -> Browser:
-        """This thread's connection to the shared Chromium (started on first use)."""
+    def open_context(
+        self, playwright: Playwright, *, slow_mo_ms: int = 0, **context_options: Any
+    ) -> tuple[Browser, BrowserContext]:
+        """This thread's connection to the shared Chromium (started on first use) and a new
+        context of its own there.
+
+        Chromium may die between two items, or while this worker connects: the connection, or
+        the new context on it, then fails. The first worker to see it starts a new Chromium
+        (:meth:`endpoint`) and tries once more; a second failure is the caller's.
+        """
         from playwright.sync_api import Error as PlaywrightError
 
-        endpoint = self.endpoint()
         options: dict[str, Any] = {"timeout": _START_TIMEOUT_S * 1000}
         if slow_mo_ms:
             options["slow_mo"] = slow_mo_ms
-        try:
-            return playwright.chromium.connect(endpoint, **options)
-        except PlaywrightError:
-            # Chromium died between two items: the first worker to see it starts a new one.
-            return playwright.chromium.connect(self.endpoint(failed=endpoint), **options)
+        endpoint = self.endpoint()
+        for last_try in (False, True):
+            browser: Browser | None = None
+            try:
+                browser = playwright.chromium.connect(endpoint, **options)
+                return browser, browser.new_context(**context_options)
+            except PlaywrightError as e:
+                if browser is not None:
+                    with contextlib.suppress(Exception):
+                        browser.close()
+                if last_try:
+                    raise
+                logger.info(
+                    "Navigateur partagé injoignable ({}) : nouvelle connexion", type(e).__name__
+                )
+                endpoint = self.endpoint(failed=endpoint)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Close Chromium and its server (every worker's context with it)."""

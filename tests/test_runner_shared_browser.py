@@ -245,3 +245,35 @@ def test_the_driver_found_by_its_private_function_is_the_packages_known_layout()
     assert tuple(map(str, compute_driver_executable())) == (node, cli)
     assert Path(node).is_file()
     assert Path(cli).is_file()
+
+
+def test_a_worker_asking_for_a_context_while_chromium_dies_gets_one_on_a_new_chromium() -> None:
+    # The race a CI run hit: Chromium is killed, and a worker connects before the dying server
+    # has exited. The connection can still succeed; the new context on it then fails. The worker
+    # must end with a working context on a new Chromium, not with "navigateur non démarré".
+    from playwright.sync_api import sync_playwright
+
+    from bot.browser import SharedChromium
+
+    shared = SharedChromium()
+    with sync_playwright() as playwright:
+        try:
+            first, context = shared.open_context(playwright)
+            context.new_page().set_content("<title>premier</title>")
+            before = chromium_browsers()
+            assert len(before) == 1
+            for kills in range(3):  # the race is timing: several chances to hit it
+                [browser] = chromium_browsers()
+                os.kill(browser, signal.SIGKILL)
+                again, context = shared.open_context(playwright)
+                page = context.new_page()
+                page.set_content("<title>après la panne</title>")
+                assert page.title() == "après la panne"
+                assert shared.launches == 2 + kills
+                assert chromium_browsers() != {browser}
+                again.close()
+            with contextlib.suppress(PlaywrightError):
+                first.close()
+        finally:
+            shared.close()
+    assert chromium_browsers() == set()

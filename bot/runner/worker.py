@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Generic, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 from bot.browser import SharedChromium, launch_chromium
 from bot.logs import logger
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from bot.workqueue import WorkItem, WorkQueue
 
 __all__ = ["LeaseHeartbeat", "WorkerBrowser"]
+
+#: Every worker's context: French pages, Paris time (dates typed and read as a person would).
+_CONTEXT: dict[str, Any] = {"locale": "fr-FR", "timezone_id": "Europe/Paris"}
 
 
 class _Closable(Protocol):
@@ -73,7 +76,9 @@ class WorkerBrowser(Generic[SessionT]):
         if self.shared is not None:
             # This thread's Playwright connects to the run's Chromium (its API objects belong
             # to the thread that made them): a new context there, nothing launched.
-            self.browser = self.shared.connect(self.playwright, slow_mo_ms=self.slow_mo_ms)
+            self.browser, self.context = self.shared.open_context(
+                self.playwright, slow_mo_ms=self.slow_mo_ms, **_CONTEXT
+            )
         else:
             # Ctrl-C belongs to the runner: the browser must outlive the first one.
             self.browser = launch_chromium(
@@ -83,7 +88,7 @@ class WorkerBrowser(Generic[SessionT]):
                 own_signals=True,
                 env=chromium_env(),
             )
-        self.context = self.browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")
+            self.context = self.browser.new_context(**_CONTEXT)
         self.tracing = self.traced
         if self.tracing:
             self.start_tracing()
