@@ -170,6 +170,30 @@ class Store:
             c.execute("DELETE FROM sqlite_sequence")
             c.execute("UPDATE accounts SET failures = 0, locked_until = NULL")
 
+    #: What a snapshot holds: the records, not who is logged in (sessions, codes, lock-outs).
+    _SNAPSHOT_TABLES = ("usagers", "evaluations", "tasks")
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Every usager, evaluation and task as rows (test endpoints: set up once, restore often)."""
+        with self._lock:
+            return {
+                table: [dict(r) for r in self._conn.execute(f"SELECT * FROM {table}")]  # noqa: S608
+                for table in self._SNAPSHOT_TABLES
+            }
+
+    def restore(self, snapshot: dict[str, list[dict[str, Any]]]) -> None:
+        """Empty the data (as :meth:`reset`), then put back the rows of a :meth:`snapshot`."""
+        self.reset()
+        with self._tx() as c:
+            for table in self._SNAPSHOT_TABLES:  # parents first: evaluations refer to usagers
+                for row in snapshot.get(table, []):
+                    columns = ", ".join(row)
+                    marks = ", ".join("?" * len(row))
+                    c.execute(
+                        f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608
+                        tuple(row.values()),
+                    )
+
     # accounts ------------------------------------------------------------------------------
     def put_account(self, username: str, salt: bytes, pw_hash: bytes) -> None:
         self._run(

@@ -58,6 +58,15 @@ class RunningSandbox:
         knobs: dict[str, Any] = self._call("POST", "/__test__/reset", {})
         return knobs
 
+    def snapshot(self) -> dict[str, Any]:
+        """Every usager, evaluation and task as they are now (for :meth:`restore`)."""
+        records: dict[str, Any] = self._call("GET", "/__test__/snapshot")
+        return records
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """:meth:`reset`, then the records of a :meth:`snapshot` put back as they were."""
+        self._call("POST", "/__test__/restore", snapshot)
+
     def set_faults(self, **changes: Any) -> dict[str, Any]:
         """Change fault knobs, e.g. ``set_faults(error_rate=1.0)``; returns all knobs."""
         knobs: dict[str, Any] = self._call("POST", "/__test__/faults", changes)

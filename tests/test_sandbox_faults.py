@@ -163,3 +163,21 @@ def test_test_endpoints_are_absent_unless_enabled(tmp_path: Path) -> None:
     with serve_in_thread(config) as server, httpx.Client(base_url=server.base_url) as client:
         assert client.get("/__test__/counts").status_code == 404
         assert client.post("/__test__/reset").status_code == 404
+
+
+def test_a_snapshot_restored_gives_back_the_same_records_and_nothing_else(
+    sandbox: RunningSandbox,
+) -> None:
+    # The test fixtures restore check-target's test usager this way instead of touring again.
+    first = add_usager(sandbox, birth_name="SNAPSHOT")
+    records = sandbox.snapshot()
+    sandbox.set_faults(error_rate=1.0)
+    add_usager(sandbox, birth_name="APRES")
+
+    sandbox.restore(records)
+
+    assert [u["id"] for u in sandbox.usagers()] == [first]
+    assert sandbox.usagers()[0]["birth_name"] == "SNAPSHOT"
+    assert sandbox.set_faults()["error_rate"] == 0.0  # the configured faults, as a reset
+    # The next usager gets the next number, not one of the restored ones.
+    assert add_usager(sandbox, birth_name="SUIVANT") == first + 1

@@ -48,6 +48,23 @@ async def reset(request: Request) -> dict[str, Any]:
     return {"reset": True, **rt.store.counts()}
 
 
+@router.get("/snapshot")
+async def snapshot(request: Request) -> dict[str, Any]:
+    """Every usager, evaluation and task as they are (see ``/restore``)."""
+    return runtime(request).store.snapshot()
+
+
+@router.post("/restore")
+async def restore(request: Request) -> dict[str, Any]:
+    """Reset (as ``/reset``), then put back the records of a ``/snapshot``: a state that costs a
+    browser tour to make is made once and restored for each test."""
+    rt = runtime(request)
+    rt.store.restore(await request.json())
+    rt.faults.set(rt.config.faults)
+    rt.clock.offset = timedelta()
+    return {"restored": True, **rt.store.counts()}
+
+
 @router.post("/clock")
 async def move_clock(request: Request, move: ClockMove) -> dict[str, Any]:
     """Move the sandbox's clock forward (session idle time, code validity, lock-out)."""
