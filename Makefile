@@ -26,10 +26,12 @@ demo: setup
 ## everything the suite wrote. Browser tests mostly wait on the target, so three workers
 ## overlap those waits on two cores; all of them share one data folder for the scan and one
 ## PostgreSQL server. The longest tests are handed out first (tests/fixtures/chaos.py), and the
-## slowest 30 are listed at the end, to see where the time goes.
+## slowest 30 are listed at the end, to see where the time goes. Bytecode is written even where
+## PYTHONDONTWRITEBYTECODE is set (as in some containers): otherwise each xdist worker rewrites
+## every test module's asserts again, ≈ 4 s of CPU each.
 XDIST ?= 3
 test: setup
-	@data=$$(mktemp -d -t icope-bot-tests-XXXXXX) && \
+	@data=$$(mktemp -d -t icope-bot-tests-XXXXXX) && export PYTHONDONTWRITEBYTECODE= && \
 	ICOPE_BOT_TEST_DATA=$$data $(BIN)/pytest -n $(XDIST) --dist load --durations=30 \
 		--basetemp=$$data/pytest --ignore=tests/test_zz_pii_scan.py && \
 	ICOPE_BOT_TEST_DATA=$$data $(BIN)/pytest tests/test_zz_pii_scan.py
