@@ -263,6 +263,25 @@ def test_xlsx_has_one_sheet_per_table_with_native_charts(evaluated: Evaluated) -
     assert wb["volumes"]["B5"].number_format == "[$-fr-FR]mmmm yyyy"
 
 
+def test_concordance_trend_is_given_for_everyone_and_for_each_territory(
+    evaluated: Evaluated,
+) -> None:
+    frame = evaluated.run.evaluation.tables["concordance-mois"].frame  # type: ignore[attr-defined]
+    territories = set(frame["Territoire"]) - {"Ensemble"}
+    assert territories  # the run's usagers live in the experiment's territories
+    keys = ["Mois", "Domaine", "Comparaison"]
+    everyone = frame[frame["Territoire"] == "Ensemble"].set_index(keys)
+    by_territory = frame[frame["Territoire"] != "Ensemble"].groupby(keys).sum(numeric_only=True)
+    assert everyone["Comparées"].sum() > 0
+    for column in ("Comparées", "Concordantes"):
+        assert (
+            by_territory[column].reindex(everyone.index, fill_value=0) == everyone[column]
+        ).all()
+    # The reader's sheet lists the same territories, month by month.
+    shown = {r["Territoire"] for r in sheet_rows(evaluated.files.xlsx, "concordance-mois")}  # type: ignore[attr-defined]
+    assert shown == {"Ensemble", *territories}
+
+
 def test_html_shows_every_chart_in_chromium(
     evaluated: Evaluated, browser: Browser, tmp_path: Path
 ) -> None:

@@ -311,25 +311,28 @@ def _concordance(led: pd.DataFrame, territory: str) -> Table:
 
 
 def _concordance_by_month(led: pd.DataFrame, period: Period, territory: str) -> Table:
+    """The monthly trend for everyone, then for each territory (side by side in one table)."""
     months = _months(period)
-    sub = led if territory == ALL else led[led["territory"] == territory]
-    parts = []
-    for pair, (a, b) in PAIRS.items():
-        for d in DOMAINS:
-            x, y = sub[f"{a}_{d}"], sub[f"{b}_{d}"]
-            both = x.notna() & y.notna()
-            same = both & (x.fillna(False) == y.fillna(False))
-            grouped = pd.DataFrame({"Comparées": both, "Concordantes": same}).astype(int)
-            counts = grouped.groupby(sub["month"]).sum().reindex(months, fill_value=0)
-            counts.insert(0, "Comparaison", pair)
-            counts.insert(0, "Domaine", DOMAIN_LABELS[d])
-            parts.append(counts.reset_index(names="Mois"))
-    frame = pd.concat(parts, ignore_index=True)
     order = {m: i for i, m in enumerate(months)}
-    frame = frame.sort_values("Mois", key=lambda s: s.map(order), kind="stable")
-    frame = frame[["Mois", "Domaine", "Comparaison", "Comparées", "Concordantes"]]
-    frame = frame.reset_index(drop=True)
-    frame.insert(0, "Territoire", territory)
+
+    def build(sub: pd.DataFrame) -> pd.DataFrame:
+        parts = []
+        for pair, (a, b) in PAIRS.items():
+            for d in DOMAINS:
+                x, y = sub[f"{a}_{d}"], sub[f"{b}_{d}"]
+                both = x.notna() & y.notna()
+                same = both & (x.fillna(False) == y.fillna(False))
+                grouped = pd.DataFrame({"Comparées": both, "Concordantes": same}).astype(int)
+                counts = grouped.groupby(sub["month"]).sum().reindex(months, fill_value=0)
+                counts.insert(0, "Comparaison", pair)
+                counts.insert(0, "Domaine", DOMAIN_LABELS[d])
+                parts.append(counts.reset_index(names="Mois"))
+        frame = pd.concat(parts, ignore_index=True)
+        frame = frame.sort_values("Mois", key=lambda s: s.map(order), kind="stable")
+        frame = frame[["Mois", "Domaine", "Comparaison", "Comparées", "Concordantes"]]
+        return frame.reset_index(drop=True)
+
+    frame = _per_territory(led, territory, build)
     return Table(
         key="concordance-mois",
         title="Concordance des alertes par mois",
