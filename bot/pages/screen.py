@@ -14,7 +14,7 @@ sees otherwise it reports (values, rows) and lets the flow decide. Playwright's 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from bot.pages.mapping import TargetMapping
     from bot.pages.session import TargetSession
 
-__all__ = ["Screen", "SessionExpired", "TableRow", "id_from_url", "ui_changed"]
+__all__ = ["Fill", "Screen", "SessionExpired", "TableRow", "id_from_url", "ui_changed"]
 
 
 def ui_changed(screen: str, text: str, kind: str = "") -> SystemException:
@@ -52,6 +52,19 @@ def id_from_url(url: str) -> str:
 def clean(text: str) -> str:
     """A screen text with its white space folded (inner_text keeps line breaks)."""
     return " ".join(text.split())
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One control for :meth:`Screen.fill_controls` to set: found by its accessible ``name``
+    (its label; a radio group's name), given ``value`` (a text typed, an option's text chosen,
+    the text of the radio chosen in a group, or checked / unchecked for a check box)."""
+
+    name: str
+    value: str | bool
+    #: The control's ARIA role when it matters (radiogroup, combobox, checkbox, textbox,
+    #: spinbutton); empty: any control of that label, its kind told by the value.
+    role: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,20 +198,29 @@ class Screen:
     def fill_in_one(self, values: Mapping[str, str | bool]) -> list[str]:
         """Give controls their values in one browser call: label → text (a text field), option
         text (a list) or checked (a check box). The labels it left alone are returned, for the
-        caller to fill one by one as before: no single enabled, shown control of that label,
-        another kind of control, or a value the control did not keep (each is read back in
-        the same call).
+        caller to fill one by one as before (see :meth:`fill_controls`)."""
+        left = self.fill_controls([Fill(label, value) for label, value in values.items()])
+        return [fill.name for fill in left]
 
-        A plain form takes a value set by script and the input/change events a person's typing
-        would send (what Playwright's ``fill`` and ``select_option`` send too); one call per
-        form instead of one per field, each with its own checks, is most of a form's cost.
+    def fill_controls(self, fills: Sequence[Fill]) -> list[Fill]:
+        """Give controls their values in one browser call, in order, and read each back in the
+        same call once all are set. The fills it left alone are returned, for the caller to do
+        one by one as before: no single enabled, shown control of that name and role, another
+        kind of control, or a value the control did not keep.
+
+        A plain form takes a value set by script and the input/change events a person's
+        typing or click would send (what Playwright's ``fill``, ``select_option`` and ``check``
+        send too); one call per form instead of one per field, each with its own checks, is
+        most of a form's cost. The controls are looked for when their turn comes, so a control
+        the page shows once an earlier answer is given (a conditional question) is found.
         """
-        if not values:
+        if not fills:
             return []
+        entries = [[f.name, f.value, f.role] for f in fills]
         with self.acting("saisie du formulaire"):
-            left: list[str] = self.page.evaluate(_FILL_IN_ONE, [[k, v] for k, v in values.items()])
+            left: list[int] = self.page.evaluate(_FILL_IN_ONE, entries)
         self.changed()
-        return left
+        return [fills[i] for i in left]
 
     def screenshot(self, path: Path, *, locator: Locator | None = None) -> Path:
         """A screenshot of the page (or of one element) into ``path``; the info message closed."""
@@ -245,10 +267,13 @@ class Screen:
         return rows
 
 
-#: The script of :meth:`Screen.fill_in_one`. A control's label is its accessible name as
-#: ``get_by_label`` matches it (aria-labelledby, aria-label, else its <label>s), spaces folded.
+#: The script of :meth:`Screen.fill_controls`: ``[name, value, role]`` entries in; the indexes
+#: of those it left out. A control's name is its accessible name as ``get_by_label`` /
+#: ``get_by_role(name=…)`` match it (aria-labelledby, aria-label, its <label>s, a fieldset's
+#: legend), spaces folded. A role given must be the control's (a control with an explicit role
+#: attribute is left to Playwright); "radiogroup" chooses the radio named ``value`` in the group.
 _FILL_IN_ONE = """
-(pairs) => {
+(entries) => {
   const fold = (s) => (s || "").replace(/\\s+/g, " ").trim();
   const nameOf = (el) => {
     const by = el.getAttribute("aria-labelledby");
@@ -260,44 +285,87 @@ _FILL_IN_ONE = """
     }
     const aria = el.getAttribute("aria-label");
     if (aria && aria.trim()) return fold(aria);
+    if (el.tagName === "FIELDSET") {
+      const legend = el.querySelector(":scope > legend");
+      return legend ? fold(legend.textContent) : "";
+    }
     return fold(Array.from(el.labels || []).map((l) => l.textContent).join(" "));
   };
-  const typed = new Set(["text", "search", "tel", "email", "url"]);
-  const controls = Array.from(document.querySelectorAll("input, select, textarea")).filter(
-    (el) => !el.disabled && !el.closest("[inert]") && el.getClientRects().length > 0
-  );
+  const shown = (el) => !el.disabled && !el.closest("[inert]") && el.getClientRects().length > 0;
+  const typed = new Set(["text", "search", "tel", "email", "url", "number"]);
+  const roleOf = (el) => {
+    if (el.tagName === "SELECT") return el.multiple || el.size > 1 ? "listbox" : "combobox";
+    if (el.tagName === "TEXTAREA") return "textbox";
+    if (el.type === "checkbox" || el.type === "radio") return el.type;
+    if (el.type === "number") return "spinbutton";
+    return typed.has(el.type) ? "textbox" : "";
+  };
   const send = (el) => {
     el.dispatchEvent(new Event("input", { bubbles: true }));
     el.dispatchEvent(new Event("change", { bubbles: true }));
   };
-  const left = [];
-  for (const [label, value] of pairs) {
-    const found = controls.filter((el) => nameOf(el) === label);
-    const el = found.length === 1 ? found[0] : null;
-    if (el && el.tagName === "SELECT" && !el.multiple && typeof value === "string") {
-      const options = Array.from(el.options).filter((o) => fold(o.label) === value);
-      if (options.length === 1) {
-        if (!options[0].selected) {
-          options[0].selected = true;
-          send(el);
-        }
-        if (options[0].selected) continue;
+  const single = (found) => (found.length === 1 ? found[0] : null);
+  // Each control is looked for when its turn comes: an earlier answer may have shown it.
+  const find = (name, role) => {
+    if (role === "radiogroup") {
+      return single(Array.from(document.querySelectorAll("[role=radiogroup]")).filter(
+        (el) => shown(el) && nameOf(el) === name));
+    }
+    return single(Array.from(document.querySelectorAll("input, select, textarea")).filter(
+      (el) => shown(el) && nameOf(el) === name && (!role || roleOf(el) === role)
+              && !el.hasAttribute("role")));
+  };
+  const optionOf = (el, value) => single(
+    Array.from(el.options).filter((o) => !o.disabled && fold(o.label) === value));
+  const radioOf = (group, value) => single(
+    Array.from(group.querySelectorAll("input[type=radio]")).filter(
+      (el) => shown(el) && !el.hasAttribute("role") && nameOf(el) === value));
+  // Returns whether the control holds the value (setting it first when ``set``).
+  const apply = (el, value, role, set) => {
+    if (role === "radiogroup") {
+      const radio = typeof value === "string" ? radioOf(el, value) : null;
+      if (!radio) return false;
+      if (set && !radio.checked) radio.click();
+      return radio.checked;
+    }
+    if (el.tagName === "SELECT" && !el.multiple && typeof value === "string") {
+      const option = optionOf(el, value);
+      if (!option) return false;
+      if (set && !option.selected) {
+        option.selected = true;
+        send(el);
       }
-    } else if (el && el.type === "checkbox" && typeof value === "boolean") {
-      if (el.checked !== value) el.click();
-      if (el.checked === value) continue;
-    } else if (el && !el.readOnly && typeof value === "string"
-               && (el.tagName === "TEXTAREA" || typed.has(el.type))) {
-      if (el.value !== value) {
+      return option.selected;
+    }
+    if (el.type === "checkbox" && typeof value === "boolean") {
+      if (set && el.checked !== value) el.click();
+      return el.checked === value;
+    }
+    if (!el.readOnly && typeof value === "string"
+        && (el.tagName === "TEXTAREA" || typed.has(el.type))) {
+      if (set && el.value !== value) {
         const proto = el.tagName === "TEXTAREA" ? HTMLTextAreaElement : HTMLInputElement;
         Object.getOwnPropertyDescriptor(proto.prototype, "value").set.call(el, value);
         send(el);
       }
-      if (el.value === value) continue;
+      return el.value === value;
     }
-    left.push(label);
-  }
-  return left;
+    return false;
+  };
+  const left = new Set();
+  const found = entries.map(([name, value, role], i) => {
+    const el = find(name, role);
+    if (!el || !apply(el, value, role, true)) left.add(i);
+    return el;
+  });
+  // Read back once every value is set: a later answer may have changed an earlier one.
+  entries.forEach(([name, value, role], i) => {
+    const el = found[i];
+    if (!left.has(i) && !(el.isConnected && shown(el) && apply(el, value, role, false))) {
+      left.add(i);
+    }
+  });
+  return Array.from(left).sort((a, b) => a - b);
 }
 """
 

@@ -21,7 +21,7 @@ from bot.models import (
     Step1Answers,
 )
 from bot.pages.aria import CONTROL_ROLES, AriaNode
-from bot.pages.screen import Screen, clean
+from bot.pages.screen import Fill, Screen, clean
 
 if TYPE_CHECKING:
     from bot.pages.evaluation import EvaluationPage
@@ -90,25 +90,65 @@ class Step1FormPage(Screen):
         self.save_button = self.button(self.t.buttons["save"])
         self.alerts = self.page.get_by_role("alert")
         self.formats = self.texts.formats
+        #: The fields the last :meth:`fill` had to set one by one (its one call could not).
+        self.filled_one_by_one: list[str] = []
 
     # --- filling -----------------------------------------------------------------------------
 
     def fill(self, answers: Step1Answers, *, assessed_on: date, mode: str, effecteur: str) -> None:
         """Fill the header and every answer (``effecteur``: an option text, see
-        :meth:`effecteur_choices`)."""
+        :meth:`effecteur_choices`).
+
+        The whole form goes in one browser call (:meth:`Screen.fill_controls`: each control
+        found by its role and name, set with the events a person's input sends, read back in
+        the same call); what that call could not do is then done field by field, as before, and
+        named in :attr:`filled_one_by_one`. The flow reads every value back before saving.
+        """
         values = self.header_values(assessed_on, mode, effecteur) | form_values(answers)
-        # Every control shown from the start is checked at once; the others once revealed.
+        # Every control shown from the start is checked at once (from the screen's one read,
+        # with the mapping key to change when it is not as declared); the others once revealed.
         for name in values:
             if name not in CONDITIONAL:
                 self._require_field(name)
-        for name, value in values.items():
-            self.set_field(name, value)
+        fills = {name: self._fill_of(name, value) for name, value in values.items()}
+        extras = {label: self._extra_fill(label, v) for label, v in self.t.extra_fields.items()}
+        left = self.fill_controls([*fills.values(), *extras.values()])
+        self.filled_one_by_one = [name for name, fill in fills.items() if fill in left]
+        # In screen order: a question that reveals another one is answered before it.
+        for name in self.filled_one_by_one:
+            self.set_field(name, values[name])
         for label, value in self.t.extra_fields.items():
-            self._set_extra(label, value)
+            if extras[label] in left:
+                self.filled_one_by_one.append(label)
+                self._set_extra(label, value)
 
     @staticmethod
     def header_values(assessed_on: date, mode: str, effecteur: str) -> dict[str, Any]:
         return {"assessed_on": assessed_on, "mode": mode, "effecteur": effecteur}
+
+    def _fill_of(self, name: str, value: Any) -> Fill:
+        """One field for the one-call fill: a question by its control's role and name (the
+        answer chosen by its text, or the box ticked), any other field by its label."""
+        if name not in self.questions:
+            return Fill(self.t.labels[name], self._text_of(name, value))
+        control = self.t.control_of(name)
+        text = self.t.radiogroups[name]
+        if control.kind in ("radio", "select"):
+            yes, no = self.t.answer_texts(name)
+            return Fill(text, yes if value else no, control.role)
+        return Fill(text, bool(value) if control.kind == "checkbox" else not value, "checkbox")
+
+    def _text_of(self, name: str, value: Any) -> str:
+        """What a (non-question) field is given: the text typed, or the option's text."""
+        if name == "assessed_on":
+            return self.formats.format_date(value)
+        if name == "mode":
+            return self.t.mode_option(value)
+        if name == "hearing_test":
+            return self.t.hearing_option(value)
+        if name in STEP1_DECIMALS:
+            return self.formats.format_decimal(value)
+        return str(value)
 
     def set_field(self, name: str, value: Any) -> None:
         """Give one field its value (a radio answer, a typed number, a chosen option)."""
@@ -120,18 +160,10 @@ class Step1FormPage(Screen):
         with self.acting(f"saisie de « {self.t.label_of(name)} »"):
             if name in self.questions:
                 self._answer(name, bool(value))
-            elif name == "assessed_on":
-                self.controls[name].first.fill(self.formats.format_date(value))
-            elif name == "mode":
-                self.controls[name].first.select_option(label=self.t.mode_option(value))
-            elif name == "hearing_test":
-                self.controls[name].first.select_option(label=self.t.hearing_option(value))
-            elif name == "effecteur":
-                self.controls[name].first.select_option(label=value)
-            elif name in STEP1_DECIMALS:
-                self.controls[name].first.fill(self.formats.format_decimal(value))
+            elif name in _SELECTS:
+                self.controls[name].first.select_option(label=self._text_of(name, value))
             else:
-                self.controls[name].first.fill(str(value))
+                self.controls[name].first.fill(self._text_of(name, value))
         self.changed()
 
     def _answer(self, name: str, value: bool) -> None:
@@ -152,6 +184,13 @@ class Step1FormPage(Screen):
             ticked = value if control.kind == "checkbox" else not value
             question.set_checked(ticked, force=True)
 
+    def _extra_fill(self, label: str, value: str) -> Fill:
+        """A control the mapping declares beyond the answers, for the one-call fill."""
+        node = self.require("label", label)
+        if node.role == "checkbox":
+            return Fill(label, _ticked(value), "checkbox")
+        return Fill(label, value)
+
     def _set_extra(self, label: str, value: str) -> None:
         """A control the mapping declares beyond the answers: give it the declared value."""
         node = self.require("label", label)
@@ -161,7 +200,7 @@ class Step1FormPage(Screen):
                 if node.chosen() != value:
                     control.select_option(label=value)
             elif node.role == "checkbox":
-                control.set_checked(value.strip().casefold() in ("oui", "coché", "true"))
+                control.set_checked(_ticked(value))
             elif (node.value or "") != value:
                 control.fill(value)
         self.changed()
@@ -435,6 +474,15 @@ _KIND_WORDS = {
     "checkbox": "de case à cocher (cochée = Oui)",
     "not_done_box": "de case « non réalisé » (cochée = Non)",
 }
+
+
+#: Header and answer fields chosen in a list (the others are typed).
+_SELECTS = frozenset({"mode", "hearing_test", "effecteur"})
+
+
+def _ticked(value: str) -> bool:
+    """A declared extra check box's value: ticked or not."""
+    return value.strip().casefold() in ("oui", "coché", "true")
 
 
 def _names(node: AriaNode, role: str) -> list[str]:
