@@ -38,7 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import BOT_PASSWORD, BOT_USER, EFFECTEUR, Sandbox, _queue_with  # noqa: E402
+from throughput import (  # noqa: E402
+    BOT_PASSWORD,
+    BOT_USER,
+    EFFECTEUR,
+    KINDS,
+    Sandbox,
+    _kind,
+    _queue_with,
+    _stat,
+)
 
 from tests.fixtures.bot_process import process_tree  # noqa: E402
 
@@ -66,6 +75,23 @@ def _cpu_seconds(pids: list[int]) -> float:
         fields = stat.rsplit(")", 1)[1].split()
         total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
     return total / _TICKS
+
+
+def _cpu_by_process(pids: list[int]) -> dict[int, tuple[str, float]]:
+    """Each process's kind (python, driver, Chromium browser / renderer / GPU…) and CPU so far."""
+    me = os.getpid()
+    return {pid: (_kind(pid, me), _stat(pid)[1]) for pid in pids}
+
+
+def _cpu_by_kind(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+) -> defaultdict[str, float]:
+    """CPU seconds used between two samples, by process kind (a process started meanwhile
+    counts from zero; one ended meanwhile is lost: the totals above include it)."""
+    used: defaultdict[str, float] = defaultdict(float)
+    for pid, (kind, seconds) in after.items():
+        used[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+    return used
 
 
 def _bot_processes(sandbox_pid: int) -> list[int]:
@@ -133,7 +159,18 @@ def main() -> int:
     parser.add_argument(
         "--calls", action="store_true", help="list the browser calls per item, by method"
     )
+    parser.add_argument(
+        "--chromium-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="one more Chromium command-line flag, to measure what it changes (repeatable)",
+    )
     args = parser.parse_args()
+
+    import bot.browser
+
+    bot.browser.CHROMIUM_ARGS = (*bot.browser.CHROMIUM_ARGS, *args.chromium_arg)
 
     from playwright.sync_api import sync_playwright
 
@@ -170,6 +207,7 @@ def main() -> int:
             calls_per_item: list[int] = []
             all_calls: Counter[str] = Counter()
             all_seconds: defaultdict[str, float] = defaultdict(float)
+            all_kinds: defaultdict[str, float] = defaultdict(float)
             with (
                 _counting_calls() as calls,
                 sync_playwright() as p,
@@ -192,6 +230,7 @@ def main() -> int:
                     session.page.goto("about:blank")  # as the runner does between two items
                     pids = _bot_processes(sandbox.proc.pid)
                     cpu_before = _cpu_seconds(pids)
+                    kinds_before = _cpu_by_process(pids)
                     calls.clear()
                     started = time.perf_counter()
                     requests.clear()
@@ -205,6 +244,10 @@ def main() -> int:
                     profiler.disable()
                     seconds.append(time.perf_counter() - started)
                     cpu.append(_cpu_seconds(pids) - cpu_before)
+                    pids = _bot_processes(sandbox.proc.pid)
+                    kinds = _cpu_by_kind(kinds_before, _cpu_by_process(pids))
+                    for k, used in kinds.items():
+                        all_kinds[k] += used
                     calls_per_item.append(sum(calls.count.values()))
                     all_calls.update(calls.count)
                     for m, t in calls.seconds.items():
@@ -215,6 +258,10 @@ def main() -> int:
                         f"(CPU {cpu[-1]:.2f} s), {calls_per_item[-1]} appels au navigateur, "
                         f"{len(requests)} requêtes dont {len(pages)} pages/formulaires",
                         flush=True,
+                    )
+                    print(
+                        "    CPU : "
+                        + ", ".join(f"{k} {kinds[k]:.2f} s" for k in KINDS if k in kinds)
                     )
                     if args.calls:
                         print(
@@ -243,6 +290,10 @@ def main() -> int:
                 for m, t in sorted(all_seconds.items(), key=lambda mt: -mt[1])
             )
         )
+    print(
+        "CPU par élément et par processus : "
+        + ", ".join(f"{k} {all_kinds[k] / n:.2f} s" for k in KINDS if k in all_kinds)
+    )
     print(
         f"{len(seconds)} éléments, {sum(seconds) / n:.2f} s par élément, CPU {sum(cpu) / n:.2f} s "
         f"par élément, {sum(calls_per_item) / n:.0f} appels au navigateur par élément "

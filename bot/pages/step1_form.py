@@ -20,7 +20,7 @@ from bot.models import (
     HearingTest,
     Step1Answers,
 )
-from bot.pages.aria import CONTROL_ROLES, AriaNode
+from bot.pages.aria import CONTROL_ROLES, AriaNode, parse_snapshot
 from bot.pages.screen import Fill, Screen, clean
 
 if TYPE_CHECKING:
@@ -370,7 +370,10 @@ class Step1FormPage(Screen):
         with self.acting("enregistrement de la STEP 1"):
             self.save_button.first.click()
         self.changed()
-        self._await_saved(evaluation, refused)
+        shown = self._await_saved(evaluation, refused)
+        # What showed first says it, without a second look (most saves); else look.
+        if shown is not None and evaluation.shown_in(shown):
+            return evaluation
         if evaluation.is_showing():
             return evaluation.wait_loaded()
         if self.is_showing() and self.alerts.first.is_visible():
@@ -392,11 +395,15 @@ class Step1FormPage(Screen):
             code="ui_changed",
         )
 
-    def _await_saved(self, evaluation: EvaluationPage, refused: int) -> None:
+    def _await_saved(self, evaluation: EvaluationPage, refused: int) -> AriaNode | None:
         """Wait for what follows "save": the evaluation, the form's errors, or a dialog. Only
         the confirmation the mapping declares is accepted (the browser's own confirm() by the
         session's handler, a page dialog here); any other one stops the entry at once instead
-        of waiting out the timeout."""
+        of waiting out the timeout.
+
+        Returns what showed first, as read (ARIA) in the same round trip as the wait; None
+        when it was seen beside a dialog (the caller looks).
+        """
         page = self.page
         modal = page.get_by_role("dialog").or_(page.get_by_role("alertdialog"))
         outcome = (
@@ -414,7 +421,7 @@ class Step1FormPage(Screen):
                 raise self._dialog_changed(text, "le navigateur a demandé")
             try:
                 # Short waits: a native dialog is seen (by the session's handler) between two.
-                outcome.or_(modal).first.wait_for(timeout=250)
+                shown = parse_snapshot(outcome.or_(modal).first.aria_snapshot(timeout=250))
             except PlaywrightTimeoutError:
                 if time.monotonic() > deadline:
                     raise self.session.diagnose("enregistrement de la STEP 1") from None
@@ -424,8 +431,11 @@ class Step1FormPage(Screen):
                     "Le navigateur a échoué pendant l'enregistrement de la STEP 1.",
                     code="navigation",
                 ) from e
+            first = shown.children[0] if shown.children else None
+            if first is None or first.role not in ("dialog", "alertdialog"):
+                return shown  # an outcome showed, no dialog before it
             if outcome.first.is_visible() or not modal.first.is_visible():
-                return
+                return None
             with self.acting("lecture de la fenêtre affichée après l'enregistrement"):
                 name = clean(modal.first.get_attribute("aria-label") or "")
                 text = clean(modal.first.inner_text())
