@@ -130,7 +130,7 @@ class Step1FormPage(Screen):
         """One field for the one-call fill: a question by its control's role and name (the
         answer chosen by its text, or the box ticked), any other field by its label."""
         if name not in self.questions:
-            return Fill(self.t.labels[name], self._text_of(name, value))
+            return Fill(self.t.labels[name], self.text_for(name, value))
         control = self.t.control_of(name)
         text = self.t.radiogroups[name]
         if control.kind in ("radio", "select"):
@@ -138,7 +138,7 @@ class Step1FormPage(Screen):
             return Fill(text, yes if value else no, control.role)
         return Fill(text, bool(value) if control.kind == "checkbox" else not value, "checkbox")
 
-    def _text_of(self, name: str, value: Any) -> str:
+    def text_for(self, name: str, value: Any) -> str:
         """What a (non-question) field is given: the text typed, or the option's text."""
         if name == "assessed_on":
             return self.formats.format_date(value)
@@ -161,9 +161,9 @@ class Step1FormPage(Screen):
             if name in self.questions:
                 self._answer(name, bool(value))
             elif name in _SELECTS:
-                self.controls[name].first.select_option(label=self._text_of(name, value))
+                self.controls[name].first.select_option(label=self.text_for(name, value))
             else:
-                self.controls[name].first.fill(self._text_of(name, value))
+                self.controls[name].first.fill(self.text_for(name, value))
         self.changed()
 
     def _answer(self, name: str, value: bool) -> None:
