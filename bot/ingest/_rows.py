@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ from bot.ingest._cells import (
 )
 from bot.ingest._guard import ReadLimits
 from bot.ingest._mapping import ExportMapping, load_mapping
+from bot.ingest._plain import PlainRows
 from bot.ingest._read import FileRefused, _open, _Source
 from bot.logs import logger, mask, register_pii
 from bot.models import DOMAINS, HearingTest, ItemState, NameRules, SelfAssessment
@@ -343,6 +345,11 @@ class _FileIds:
         return ("same" if first[1] == h else "clash"), first[0]
 
 
+#: Plain rows proved valid column by column (bot.ingest._plain) rather than one by one through
+#: the model; the same items either way (tests/test_ingest_plain.py compares the two).
+PLAIN_ROWS_BY_COLUMN = True
+_UNCHECKED: Any = object()  # one_row's ``seen`` when the row's id was not looked up yet
+
 #: ``parse(first row, columns, tick)`` → (rows of the chunk, names met, ops for :func:`_apply`)
 _ParseChunk = Callable[
     [int, list[list[str]], Callable[[int], None] | None],
@@ -382,6 +389,9 @@ def _chunk_parser(
     no_alert = dict.fromkeys(DOMAINS, False)
     ids = _FileIds()
     name_verdicts: dict[tuple[str, bool], str | None] = {}
+    plain_rows = (
+        PlainRows.build(set(index), ref_prefix, name_rules) if PLAIN_ROWS_BY_COLUMN else None
+    )
 
     def parse(
         first_row: int, columns: list[list[str]], tick: Callable[[int], None] | None
@@ -424,12 +434,9 @@ def _chunk_parser(
         ]
         listed = parsed["app_alerts"] if alerts_listed else None
         ops: list[tuple[str, Any]] = []
-        for r, cells in enumerate(zip(*(raw_cols[i] for i in kept), strict=True)):
-            if tick is not None and r % PROGRESS_EVERY == 0 and r:
-                tick(r)  # a chunk takes seconds: show life within it
-            if not any(cells):
-                continue  # a blank line: not a row
-            row = first_row + r
+
+        def one_row(r: int, row: int, cells: tuple[str, ...], seen: Any) -> None:
+            """A row validated by the model, its reasons worded (``seen``: ids.check's, if done)."""
             data: dict[str, Any] = {name: v for name, col in top if (v := col[r]) is not SKIP}
             for g, fields in groups:
                 data[g] = {name: v for name, col in fields if (v := col[r]) is not SKIP}
@@ -451,10 +458,11 @@ def _chunk_parser(
                         ("source_id", f"l'identifiant a plus de {_MAX_SOURCE_ID} caractères")
                     )
             data["reference"] = f"{ref_prefix}{source_id}" if source_id else "?"
-            seen = ids.check(source_id, row, cells) if source_id else None
+            if seen is _UNCHECKED:
+                seen = ids.check(source_id, row, cells) if source_id else None
             if seen and seen[0] == "same":
                 ops.append(("repeat", None))  # the very same row twice: nothing more to do
-                continue
+                return
             try:
                 assessment = SelfAssessment.model_validate(data)
                 failure = None
@@ -469,12 +477,12 @@ def _chunk_parser(
             if seen:  # same id as an earlier row of this file, other content: a person decides
                 raw = dict(zip(kept_headers, cells, strict=True))
                 ops.append(("clash", (data["reference"], row, seen[1], reasons, raw)))
-                continue
+                return
             if reasons:
                 raw = dict(zip(kept_headers, cells, strict=True))
                 ref = data["reference"] if source_id else f"{hash_prefix}{_raw_hash(raw)}"
                 ops.append(("invalid", (ref, row, reasons, raw)))
-                continue
+                return
             assert assessment is not None
             if not source_id:
                 assessment = assessment.model_copy(
@@ -483,6 +491,35 @@ def _chunk_parser(
             # A valid row lives on as its validated assessment: storing the raw cells too would
             # keep a second copy of the health data (and 63 % of the queue file, see benchmarks).
             ops.append(("valid", (assessment, row)))
+
+        # Plain rows (most of them) are proved valid column by column and written as the model
+        # would write them (bot.ingest._plain); the others go through the model one by one.
+        if plain_rows is not None:
+            is_plain, refs, payloads, hashes = plain_rows.chunk(parsed, n, date.today())
+            for r in errors:
+                is_plain[r] = False  # a cell not read, a bad byte, a formula: reasons to word
+            ids_col = parsed["source_id"]
+        else:
+            is_plain, refs, ids_col = [False] * n, [], []
+            payloads = hashes = itertools.repeat(())
+        # not strict: without plain rows, the encoded cells are an endless repeat of nothing
+        rows = zip(zip(*(raw_cols[i] for i in kept), strict=True), payloads, hashes, strict=False)
+        for r, (cells, payload_cells, hash_cells) in enumerate(rows):
+            if tick is not None and r % PROGRESS_EVERY == 0 and r:
+                tick(r)  # a chunk takes seconds: show life within it
+            if not any(cells):
+                continue  # a blank line: not a row
+            row = first_row + r
+            if not is_plain[r]:
+                one_row(r, row, cells, _UNCHECKED)
+                continue
+            seen = ids.check(ids_col[r], row, cells)
+            if seen is not None:  # an id met before in the file: the row-by-row way decides
+                one_row(r, row, cells, seen)
+                continue
+            assert plain_rows is not None
+            payload, content_hash = plain_rows.encode(payload_cells, hash_cells)
+            ops.append(("prepared", (refs[r], content_hash, payload, row, None)))
         return n, names, ops
 
     return parse
