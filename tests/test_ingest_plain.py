@@ -48,7 +48,10 @@ TRICKY: dict[str, list[str]] = {
     ],
     "ins": ["240057511599982", "2 40 05 75 115 999 82", "240057511599983", "1 2A", "x" * 31],
     "insee": ["2a001", "2A001", "2B033", "75056", "7505", "750561", "99134", "١٢٣٤٥", "2C001"],
-    "text": ["", 'a"b', "a\\b", "Ã©", "x" * 31, "y" * 255, "z" * 301, "ok", "\u2028", "é" * 30],
+    "text": [
+        "", 'a"b', "a\\b", "Ã©", "x" * 31, "y" * 255, "z" * 301, "ok", "\u2028", "é" * 30,
+        "1 rue X\n75001 Paris", "a\tb", "\x7f",
+    ],
     "bool": ["X", "V", "F", "oui ", "Peut-être", "1", "0", ""],
     "int": ["3,0", "-0", "0", "3", "4", "100", "101", "-10", "-11", "120", "121", "1,5", ""],
     "decimal": ["0,00001", "1e-5", "-0", "0", "300", "300,0001", "100", "100,5", "7,1", "24", ""],
@@ -69,22 +72,32 @@ def _tricky(kind: str, key: str) -> list[str]:
 
 
 def _shaken(export: SampleExport, seed: int) -> SampleExport:
-    """The export with one to three cells of every other row replaced by a tricky value."""
+    """The export with, row after row, each tricky value alone in its column, then one to three
+    tricky cells in every other row left, the very same row twice, an id clash and a row
+    without an id."""
     from bot.ingest import FIELD_KINDS
 
     rng = random.Random(seed)
     headers = [h for h in export.headers if h in export.keys]
     rows = [dict(r) for r in export.rows]
-    for row in rows[::2]:
+    alone = [
+        (header, value)
+        for header in headers
+        for value in _tricky(FIELD_KINDS[export.keys[header]], export.keys[header])
+    ]
+    assert len(alone) < len(rows) // 2, "the export is too short for every value"
+    for row, (header, value) in zip(rows, alone, strict=False):
+        row[header] = value
+    for row in rows[len(alone) :: 2]:
         for header in rng.sample(headers, rng.randint(1, 3)):
             key = export.keys[header]
             row[header] = rng.choice(_tricky(FIELD_KINDS[key], key))
     id_header = next(h for h, k in export.keys.items() if k == "source_id")
-    rows.insert(40, dict(rows[7]))  # the very same row twice
-    clash = dict(rows[11])
-    clash[next(h for h, k in export.keys.items() if k == "identity.phone")] = "01 02 03 04 05"
-    rows.insert(80, clash)  # same id, other content
-    rows[90] = {**rows[90], id_header: ""}  # no id: a hash reference
+    phone = next(h for h, k in export.keys.items() if k == "identity.phone")
+    rows.insert(len(alone) + 40, dict(rows[len(alone) + 7]))  # the very same row twice
+    clash = {**rows[len(alone) + 11], phone: "01 02 03 04 05"}
+    rows.insert(len(alone) + 80, clash)  # same id, other content
+    rows[len(alone) + 90] = {**rows[len(alone) + 90], id_header: ""}  # no id: a hash reference
     return SampleExport(export.headers, rows, export.keys)
 
 
@@ -190,14 +203,14 @@ ANY_NAME = NameRules(pattern=r"^.+$", allowed="tout")
 def test_cells_at_the_edges_of_every_rule_are_judged_alike_both_ways(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, parallel: bool, rules: NameRules
 ) -> None:
-    export = _shaken(generate(700, seed=seed, as_of=AS_OF), seed)
+    export = _shaken(generate(1400, seed=seed, as_of=AS_OF), seed)
     path = export.write(tmp_path / "export.csv")
     summary, items = _both_ways(
         path, tmp_path, monkeypatch, chunk_rows=100, parallel=parallel, name_rules=rules
     )
     states = {i["state"] for i in items}
     assert {"pending", "invalid", "needs_review"} <= states
-    assert summary.new > 300
-    assert summary.invalid > 100
+    assert summary.new > 600
+    assert summary.invalid > 300
     assert summary.duplicates >= 1
     assert summary.conflicts >= 1

@@ -29,7 +29,7 @@ from typing import Any
 from annotated_types import Ge, Le
 from pydantic import TypeAdapter
 
-from bot.ingest._cells import SKIP, mojibake
+from bot.ingest._cells import SKIP, _Skip, mojibake
 from bot.models import (
     DOMAINS,
     EARLIEST_BIRTH_YEAR,
@@ -151,6 +151,7 @@ class _Leaf:
         default: Encoded,
         *,
         cached: bool = True,
+        whole: Callable[[list[str]], bool] | None = None,
     ) -> None:
         self.path = path
         self.key = ".".join(path)  # the mapping's name of the field ("identity.birth_name")
@@ -158,6 +159,8 @@ class _Leaf:
         self.default = default  # None: required (an empty cell is not plain)
         self.cached = cached
         self.cache: dict[Any, Encoded] = {}
+        #: for free texts: True when every text of the column passes (then written as it is)
+        self.whole = whole
 
     def encode(self, col: list[Any] | None, n: int) -> tuple[list[str], list[str], list[int]]:
         """Payload and hash texts of each cell of a column, and the rows it makes not plain."""
@@ -165,28 +168,46 @@ class _Leaf:
             if self.default is None:
                 return [], [], list(range(n))
             return [self.default[0]] * n, [self.default[1]] * n, []
-        payload: list[str] = []
-        hashed: list[str] = []
-        bad: list[int] = []
+        # Each distinct value is checked once. Values are told apart as JSON writes them: as dict
+        # keys -0.0 equals 0.0 (written "-0.0" and "0.0") and True equals 1.
+        kinds = set(map(type, col)) - {_Skip, type(None)}
+        if self.whole is not None and kinds <= {str} and self.default is not None:
+            texts = [v for v in col if v is not SKIP]
+            if self.whole(texts):  # the common case: one search over the column
+                empty = self.default[0]
+                out = [empty if v is SKIP else f'"{v}"' for v in col]
+                return out, out, []
+        typed = len(kinds) > 1 or float in kinds
+        keys: list[Any] = [_typed_key(v) for v in col] if typed else col
+        values = dict(zip(keys, col, strict=True)) if typed else dict.fromkeys(col)
         cache, check, default = self.cache, self.check, self.default
-        null = ("", "")
-        for r, v in enumerate(col):
-            if v is SKIP:
+        table: dict[Any, Encoded] = {}
+        for k, v in values.items():
+            value = v if typed else k
+            if value is SKIP:
                 e = default
             elif not self.cached:
-                e = check(v)
+                e = check(value)
             else:
-                e = cache.get(v, _MISS)  # type: ignore[arg-type]
+                e = cache.get(k, _MISS)  # type: ignore[arg-type]
                 if e is _MISS:
-                    e = check(v)
-                    if len(cache) < _CACHE_MAX:
-                        cache[v] = e
-            if e is None:
-                bad.append(r)
-                e = null
-            payload.append(e[0])
-            hashed.append(e[1])
-        return payload, hashed, bad
+                    e = cache[k] = check(value)
+                    if len(cache) > _CACHE_MAX:
+                        cache.clear()
+            table[k] = e
+        bad: list[int] = []
+        if None in table.values():
+            bad = [r for r, k in enumerate(keys) if table[k] is None]
+        payload_of = {k: "" if e is None else e[0] for k, e in table.items()}
+        payload = list(map(payload_of.__getitem__, keys))
+        if all(e is None or e[0] == e[1] for e in table.values()):
+            return payload, payload, bad
+        hash_of = {k: "" if e is None else e[1] for k, e in table.items()}
+        return payload, list(map(hash_of.__getitem__, keys)), bad
+
+
+def _typed_key(v: Any) -> Any:
+    return (float, v.hex()) if type(v) is float else (type(v), v)
 
 
 def _template(leaves: list[_Leaf], compact: bool, exclude: set[str]) -> tuple[str, list[int]]:
@@ -257,6 +278,18 @@ class PlainRows:
 
             return check
 
+        def texts(max_len: int, address: bool = False) -> Callable[[list[str]], bool]:
+            def whole(col: list[str]) -> bool:
+                if col and max(map(len, col)) > max_len:
+                    return False
+                # DEL is in neither pattern: no match can span two cells
+                joined = "\x7f".join(col)
+                if _ESCAPED.search(joined):
+                    return False
+                return not (address and mojibake(joined) is not None)
+
+            return whole
+
         def day(v: Any) -> Encoded:
             # the dates' own rules (future, before 1900) are checked with the row's other date
             if type(v) is date and v.year >= EARLIEST_BIRTH_YEAR:
@@ -279,7 +312,7 @@ class PlainRows:
             _Leaf(("source_id",), lambda v: None, None, cached=False),
             _Leaf(("assessed_on",), day, None),
         ]
-        identity: dict[str, tuple[Check, Encoded, bool]] = {
+        identity: dict[str, tuple[Check, Encoded, bool] | _Leaf] = {
             "birth_name": (name(True), None, True),
             "first_names": (first_names, None, True),
             "used_name": (name(True), null, True),
@@ -288,12 +321,22 @@ class PlainRows:
             "sex": (_choice({s.value for s in Sex}), None, True),
             "birth_insee": (insee, None, True),
             "ins": (ins, null, False),
-            "phone": (text(30), null, False),
-            "email": (text(254), null, False),
-            "address": (text(300, address=True), null, False),
+            "phone": _Leaf(("identity", "phone"), text(30), null, cached=False, whole=texts(30)),
+            "email": _Leaf(("identity", "email"), text(254), null, cached=False, whole=texts(254)),
+            "address": _Leaf(
+                ("identity", "address"),
+                text(300, address=True),
+                null,
+                cached=False,
+                whole=texts(300, address=True),
+            ),
         }
         for field_name in Identity.model_fields:
-            check, empty, cached = identity[field_name]
+            spec = identity[field_name]
+            if isinstance(spec, _Leaf):
+                leaves.append(spec)
+                continue
+            check, empty, cached = spec
             leaves.append(_Leaf(("identity", field_name), check, empty, cached=cached))
         leaves.append(_Leaf(("consent_sharing",), _bool(False), None))
         for field_name, f in Step1Answers.model_fields.items():
