@@ -244,3 +244,22 @@ def test_a_line_with_a_cell_too_many_refuses_the_file_naming_the_line(
     assert summary.refused is not None
     assert "la ligne 9 a 39 cellules au lieu de 38" in summary.refused
     assert "Les 4 lignes lues avant ont été traitées" in summary.refused
+
+
+def test_a_cell_too_many_on_the_first_data_line_refuses_the_file_too(
+    faulty: SampleExport, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    # pandas reads the first line's cells beyond the headers with a mere warning, and drops
+    # them; found by tests/chaos/test_bad_input.py at full size (a tab inserted into an id).
+    path = SampleExport(faulty.headers, faulty.rows[:10], faulty.keys).write(
+        tmp_path / "e.csv", sep="\t"
+    )
+    lines = path.read_bytes().split(b"\r\n")
+    lines[1] = lines[1].replace(b"\t", b"\t\t", 1)
+    path.write_bytes(b"\r\n".join(lines))
+
+    summary = ingest_file(path, work_queue)
+    assert summary.refused is not None
+    assert "la ligne 2 a 39 cellules au lieu de 38 (séparateur « tabulation »" in summary.refused
+    assert summary.read == 0
+    assert work_queue.items() == []

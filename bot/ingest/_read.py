@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -189,10 +190,28 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
         engine="c",
     )
 
+    sep_name = _SEPARATOR_NAMES.get(sep, sep)  # a tab is not shown as one
+
     def chunks() -> Iterator[tuple[int, list[list[str]]]]:
         row = header_idx + 2
+        it = iter(frames)
         try:
-            for df in frames:
+            while True:
+                # More cells on the first data line than headers: pandas only warns, and drops
+                # the cells beyond (a later line with too many cells is an error, below).
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", pd.errors.ParserWarning)
+                    try:
+                        df = next(it)
+                    except StopIteration:
+                        return
+                    except pd.errors.ParserWarning:
+                        first = found[sep][header_idx + 1 : header_idx + 2]
+                        seen = f"{len(first[0])} cellules" if first else "plus de cellules"
+                        raise FileRefused(
+                            f"la ligne {header_idx + 2} a {seen} au lieu de {ncols} (séparateur "
+                            f"« {sep_name} » ou guillemets mal fermés ?)"
+                        ) from None
                 yield row, [df[c].to_numpy(dtype=object).tolist() for c in df.columns]
                 row += len(df)
         except pd.errors.ParserError as e:
@@ -200,7 +219,7 @@ def _read_csv(path: Path, mapping: ExportMapping, chunk_rows: int) -> _Source:
             if m:
                 raise FileRefused(
                     f"la ligne {int(m.group(2)) - skip} a {m.group(3)} cellules au lieu de "
-                    f"{m.group(1)} (séparateur « {sep} » ou guillemets mal fermés ?)"
+                    f"{m.group(1)} (séparateur « {sep_name} » ou guillemets mal fermés ?)"
                 ) from e
             raise FileRefused("le fichier CSV est mal formé (guillemets mal fermés ?)") from e
 
