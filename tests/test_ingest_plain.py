@@ -214,3 +214,29 @@ def test_cells_at_the_edges_of_every_rule_are_judged_alike_both_ways(
     assert summary.invalid > 300
     assert summary.duplicates >= 1
     assert summary.conflicts >= 1
+
+
+def test_an_export_listing_its_alerts_in_one_column_is_queued_alike_both_ways(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_ingest_mapping import OTHER_APP, OTHER_CSV
+
+    mapping_file = tmp_path / "autre_app.yaml"
+    mapping_file.write_text(OTHER_APP, encoding="utf-8")
+    mapping = load_mapping(mapping_file)
+    keys = set(mapping.columns)
+    assert PlainRows.build(keys, mapping.reference_prefix, NameRules()) is not None
+    lines = OTHER_CSV.splitlines()
+    # the two rows again under other ids, one without alerts listed, one listing a wrong domain
+    more = [
+        lines[1].replace("77,", "79,", 1).replace('"COG, VIS, AUD, PSY"', ""),
+        lines[2].replace("78,", "80,", 1).replace("LOC / NUT / AUD", "LOC / XYZ"),
+        lines[2].replace("78,", "81,", 1).replace("LOC / NUT / AUD", "Aucune"),
+    ]
+    export = tmp_path / "autre.csv"
+    export.write_text("\n".join([*lines, *more]) + "\n", encoding="utf-8")
+    summary, items = _both_ways(export, tmp_path, monkeypatch, mapping=mapping)
+    assert (summary.read, summary.new, summary.invalid) == (5, 4, 1)
+    assert [i["reference"] for i in items if i["state"] == "pending"] == [
+        "DGC-77", "DGC-78", "DGC-79", "DGC-81",
+    ]  # fmt: skip

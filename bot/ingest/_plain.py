@@ -383,23 +383,24 @@ class PlainRows:
                 plain[r] = False
             else:
                 refs[r] = self.prefix + v
-        columns: dict[str, list[Any] | None] = {k: parsed.get(k) for k in parsed}
+        columns: dict[str, list[Any]] = dict(parsed)
         if self.listed_alerts:  # one column listing the alerted domains: six columns here
-            listed = parsed["app_alerts"]
             no_alert = dict.fromkeys(DOMAINS, False)
-            rows = [no_alert if v is SKIP else v for v in listed]
+            rows = [no_alert if v is SKIP else v for v in parsed["app_alerts"]]
             for d in Alerts.model_fields:
                 columns[f"app_alerts.{d}"] = [row.get(d) for row in rows]
-        payload_cols: list[list[str]] = [refs, ids]
-        hash_cols: list[list[str]] = [[], []]  # reference and source_id are not hashed
+        # the reference and the id are written from the row's id (and not hashed)
+        payload_cols = [
+            [_text(ref) for ref in refs],
+            [_text(v) if refs[r] else "" for r, v in enumerate(ids)],
+        ]
+        hash_cols: list[list[str]] = [[], []]
         for leaf in self.leaves[2:]:
             p, h, bad = leaf.encode(columns.get(leaf.key), n)
             for r in bad:
                 plain[r] = False
             payload_cols.append(p)
             hash_cols.append(h)
-        payload_cols[0] = [_text(ref) for ref in refs]
-        payload_cols[1] = [_text(v) if v is not SKIP else "" for v in ids]
         self._rules_between_fields(parsed, plain, today)
         return (
             plain,
