@@ -263,3 +263,17 @@ def test_a_cell_too_many_on_the_first_data_line_refuses_the_file_too(
     assert "la ligne 2 a 39 cellules au lieu de 38 (séparateur « tabulation »" in summary.refused
     assert summary.read == 0
     assert work_queue.items() == []
+
+
+def test_more_first_names_than_a_civil_status_holds_is_explained_in_french(
+    faulty: SampleExport, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    # pydantic's own English ("Tuple should have at most 10 items") reached the reviewer; found
+    # by tests/chaos/test_bad_input.py at full size (a huge cell in the first names' column).
+    row = {**faulty.rows[0], "Prénoms de naissance": " ".join(["Jeanne"] * 11)}
+    export = SampleExport(faulty.headers, [row], faulty.keys)
+    ingest_file(export.write(tmp_path / "export.csv"), work_queue)
+    (item,) = work_queue.items([ItemState.INVALID])
+    assert item.details == (
+        "Ligne 2, colonne « Prénoms de naissance » : la cellule donne 11 prénoms, 10 au plus"
+    )

@@ -143,6 +143,12 @@ def _why(err: Any) -> str:
             return f"la valeur « {_fmt(inp)} » est trop grande (au plus {_fmt(bound)})"
         case "string_too_long":
             return f"le texte est trop long ({ctx.get('max_length')} caractères au plus)"
+        case "too_long":  # a list: the birth first names
+            what = "prénoms" if tuple(err["loc"][-1:]) == ("first_names",) else "valeurs"
+            return (
+                f"la cellule donne {ctx.get('actual_length', 'trop de')} {what}, "
+                f"{ctx.get('max_length')} au plus"
+            )
     return f"valeur « {_fmt(inp)} » refusée ({err['msg']})"
 
 
