@@ -10,7 +10,7 @@ import pytest
 from loguru import logger
 
 from bot.cli import main
-from bot.ingest import ingest_file
+from bot.ingest import ReadLimits, ingest_file
 from bot.models import ItemState
 from bot.sample import ERROR_KINDS, SampleExport, generate
 from bot.workqueue import WorkQueue
@@ -277,3 +277,24 @@ def test_more_first_names_than_a_civil_status_holds_is_explained_in_french(
     assert item.details == (
         "Ligne 2, colonne « Prénoms de naissance » : la cellule donne 11 prénoms, 10 au plus"
     )
+
+
+def test_an_oversized_cell_holding_bytes_that_are_not_text_is_quarantined_not_a_crash(
+    faulty: SampleExport, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    # The cut cell kept its stray bytes and the row's hash could not be computed (found by
+    # tests/chaos/test_bad_input.py at full size).
+    path = SampleExport(faulty.headers, faulty.rows[:3], faulty.keys).write(tmp_path / "e.csv")
+    lines = path.read_bytes().split(b"\r\n")
+    cells = lines[2].split(b";")
+    cells[12] = b"\x80" + b"0" * 60  # the address: a byte that is not UTF-8, then too long
+    lines[2] = b";".join(cells)
+    path.write_bytes(b"\r\n".join(lines))
+
+    summary = ingest_file(path, work_queue, limits=ReadLimits(max_cell_chars=50))
+    assert summary.refused is None
+    assert (summary.new, summary.invalid) == (2, 1)
+    (item,) = work_queue.items([ItemState.INVALID])
+    assert "Ligne 3, colonne « Adresse » : la cellule fait 61 caractères" in item.reason
+    assert item.raw is not None
+    assert item.raw["Adresse"] == "\ufffd" + "0" * 49 + "…"

@@ -301,7 +301,8 @@ def scrub_cell(text: str, max_chars: int) -> tuple[str, str | None]:
     text returned is always safe to store (bad bytes become U+FFFD, an oversized cell is cut).
     """
     if len(text) > max_chars:
-        return text[:max_chars] + "…", (
+        # what is kept of it is made safe too (a bad byte in it would not even encode)
+        return scrub_cell(text[:max_chars], max_chars)[0] + "…", (
             f"la cellule fait {_thousands(len(text))} caractères, au-delà de la limite de "
             f"{_thousands(max_chars)} (celle d'une cellule Excel)"
         )
