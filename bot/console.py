@@ -104,6 +104,8 @@ class RunProgress:
             level=level,
             format=CONSOLE_FORMAT,
             colorize=False,
+            backtrace=False,  # as every sink (bot.logs): no frame's variables in a traceback
+            diagnose=False,
         )
 
     def say(self, text: str) -> None:

@@ -151,12 +151,17 @@ def configure_logging(
         _zone = ZoneInfo(timezone_name)
     logger.remove()
     logger.configure(patcher=_local_record_time)
+    # A traceback is formatted after the masking filter: loguru's "diagnose" would print every
+    # frame's variables (an identity, a row) as they are, and "backtrace" the frames above the
+    # catch, into the log. Off for every sink: the frames where it failed, and the masked message.
+    traced: dict[str, Any] = {"backtrace": False, "diagnose": False}
     if console:
         logger.add(
             sys.stderr,
             level=level,
             filter=_mask_record,
             format=CONSOLE_FORMAT,
+            **traced,
         )
     if log_dir is not None:
         from bot.evidence import private_dir  # deferred: logs is imported by everything
@@ -177,7 +182,7 @@ def configure_logging(
             serialize=True,
             format=_FILE_FORMAT,  # the "text" of each JSON line
             enqueue=True,
-            **(options | sink_options),
+            **(options | traced | sink_options),
         )
         # A log written before this fix, or by hand: made private too.
         for f in log_dir.glob("icope-bot*.jsonl*"):

@@ -51,6 +51,28 @@ def test_the_json_log_file_is_private_and_masked(tmp_path: Path) -> None:
     assert "Bernadette" not in log.read_text(encoding="utf-8")
 
 
+def test_a_logged_traceback_shows_no_value_of_a_persons_data(tmp_path: Path) -> None:
+    # A traceback is formatted after the masking filter: with loguru's defaults (diagnose) it
+    # printed each frame's variables — here the identity — into the log file as they were.
+    person = "Delacroix"
+    register_pii(person)
+    configure_logging("INFO", tmp_path / "logs", console=True)
+    try:
+        try:
+            identity = {"birth_name": person, "birth_date": "12/03/1941"}
+            raise KeyError(identity["birth_name"])
+        except KeyError:
+            logger.opt(exception=True).error("Erreur inattendue")
+        logger.complete()
+    finally:
+        logger.remove()
+    text = (tmp_path / "logs" / "icope-bot.jsonl").read_text(encoding="utf-8")
+    assert "Traceback" in text
+    assert "KeyError" in text
+    assert "Delacroix" not in text
+    assert "12/03/1941" not in text
+
+
 def test_rotated_and_compressed_logs_stay_private_under_a_loose_umask(tmp_path: Path) -> None:
     # A person's CLI run has the usual umask 022 (the night service's UMask=0077 is not theirs).
     previous = os.umask(0o022)

@@ -153,7 +153,8 @@ def test_unexpected_exception_is_retried_without_its_message(
     (item,) = clocked_queue.lease("w1", policy=POLICY)
 
     with item:
-        raise KeyError("TESTICOPE Jeanne")
+        # The name comes from the item, not from this line: a traceback shows its source line.
+        raise KeyError(f"{item.assessment.identity.birth_name} Jeanne")
 
     assert item.outcome == S.RETRY_WAIT
     assert isinstance(item.error, KeyError)
