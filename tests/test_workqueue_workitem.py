@@ -154,7 +154,8 @@ def test_unexpected_exception_is_retried_without_its_message(
 
     with item:
         # The name comes from the item, not from this line: a traceback shows its source line.
-        raise KeyError(f"{item.assessment.identity.birth_name} Jeanne")
+        person = item.assessment.identity
+        raise KeyError(f"{person.birth_name} {person.first_name}")
 
     assert item.outcome == S.RETRY_WAIT
     assert isinstance(item.error, KeyError)
