@@ -25,7 +25,7 @@ from bot.runner import RunOptions, run_batch
 from bot.workqueue import WorkItem, WorkQueue
 from sandbox.server import RunningSandbox
 from tests.fixtures.answers import step1_answers
-from tests.fixtures.flows import make_flow_settings
+from tests.fixtures.flows import make_flow_settings, open_new_step1
 from tests.fixtures.queue import TEST_IDENTITY, make_assessment
 from tests.fixtures.runner import enqueue_batch, run_settings
 from tests.fixtures.sandbox import MAPPINGS
@@ -182,7 +182,7 @@ def test_answers_in_the_other_order_are_chosen_by_their_text_with_the_standard_m
     # Only the order changes for the questions answered Oui / Non: nothing to adapt for them.
     sandbox.set_faults(ui_variant="yesno_swapped", renamed_texts={})
     session = target_session
-    form = _open_step1(session, sandbox)
+    form = open_new_step1(session, sandbox, "ORDRE")
     form.set_field("memory_complaint", True)
     form.set_field("appetite_loss", False)
 
@@ -190,20 +190,6 @@ def test_answers_in_the_other_order_are_chosen_by_their_text_with_the_standard_m
         "memory_complaint": True,
         "appetite_loss": False,
     }
-
-
-def _open_step1(session: TargetSession, sandbox: RunningSandbox) -> Any:
-    from bot.pages.dossier import DossierPage
-
-    usager = sandbox.add_usager(
-        birth_name="ORDRE",
-        first_names=["Test"],
-        sex="F",
-        birth_date="1940-02-01",
-        birth_insee="37261",
-    )
-    dossier = session.goto(f"{sandbox.base_url}/usagers/{usager}", DossierPage)
-    return dossier.show_evaluations().new_evaluation().choose_step1()
 
 
 @pytest.mark.parametrize("variant", ["columns_reordered", "alerts_icon"])

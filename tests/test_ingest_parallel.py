@@ -7,7 +7,6 @@ compared with the one-process path: items, states, reasons, raw cells, histories
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from bot.ingest import Summary, ingest_file
 from bot.sample import SampleExport, generate
 from bot.workqueue import WorkQueue, open_queue
-from tests.fixtures.queue import BOTH_BACKENDS
+from tests.fixtures.queue import BOTH_BACKENDS, queue_contents
 
 AS_OF = date(2025, 6, 30)
 
@@ -36,22 +35,6 @@ def dirty() -> SampleExport:
     rows.insert(90, dict.fromkeys(export.headers, ""))  # a blank line: not a row
     rows[100] = {**rows[100], id_header: "X" * 60}  # an id too long to be a reference
     return SampleExport(export.headers, rows, export.keys)
-
-
-def _everything(queue: WorkQueue) -> list[dict[str, Any]]:
-    """What the queue holds, as a person and the bot read it (times left out: they differ)."""
-    histories = queue.histories()
-    out = []
-    for view in sorted(queue.items(), key=lambda v: v.reference):
-        seen = dataclasses.asdict(view)
-        for moment in ("created_at", "updated_at"):
-            seen.pop(moment)
-        seen["history"] = [
-            (h.actor, h.event, h.from_state, h.to_state, h.reason, h.error_code)
-            for h in histories.get(view.reference, [])
-        ]
-        out.append(seen)
-    return out
 
 
 def _summary(s: Summary) -> dict[str, Any]:
@@ -73,7 +56,7 @@ def test_parallel_parsing_fills_the_queue_exactly_as_one_process_does(
         assert serial.invalid >= 9
         assert (serial.conflicts, serial.duplicates) == (1, 1)
         assert len(serial.quarantined) == serial.invalid  # the reasons, masked, for the terminal
-        assert _everything(two) == _everything(one)
+        assert queue_contents(two) == queue_contents(one)
 
 
 @BOTH_BACKENDS
@@ -104,7 +87,7 @@ def test_a_malformed_line_far_down_stops_the_parallel_file_after_the_rows_before
         assert "la ligne 42 a 39 cellules au lieu de 38" in parallel.refused
         assert "Les 32 lignes lues avant ont été traitées" in parallel.refused
         assert _summary(parallel) == _summary(serial)
-        assert _everything(two) == _everything(one)
+        assert queue_contents(two) == queue_contents(one)
 
 
 @BOTH_BACKENDS

@@ -11,7 +11,6 @@ and json write differently, names at the limits, dates at the edges of the rules
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import sqlite3
 from datetime import date
@@ -26,7 +25,8 @@ from bot.ingest._cells import _ColumnReader
 from bot.ingest._plain import KNOWN_MODELS, PlainRows, models_fingerprint
 from bot.models import NameRules
 from bot.sample import SampleExport, generate
-from bot.workqueue import WorkQueue, open_queue
+from bot.workqueue import open_queue
+from tests.fixtures.queue import queue_contents
 
 AS_OF = date(2025, 6, 30)
 
@@ -101,22 +101,6 @@ def _shaken(export: SampleExport, seed: int) -> SampleExport:
     return SampleExport(export.headers, rows, export.keys)
 
 
-def _everything(queue: WorkQueue) -> list[dict[str, Any]]:
-    """What the queue holds, as a person and the bot read it (times left out: they differ)."""
-    histories = queue.histories()
-    out = []
-    for view in sorted(queue.items(), key=lambda v: v.reference):
-        seen = dataclasses.asdict(view)
-        for moment in ("created_at", "updated_at"):
-            seen.pop(moment)
-        seen["history"] = [
-            (h.actor, h.event, h.from_state, h.to_state, h.reason, h.error_code)
-            for h in histories.get(view.reference, [])
-        ]
-        out.append(seen)
-    return out
-
-
 def _stored(db: Path) -> list[tuple[Any, ...]]:
     """The queue file's own columns: the stored payload and content hash, byte for byte."""
     with sqlite3.connect(db) as con:
@@ -142,7 +126,7 @@ def _both_ways(
         db = tmp_path / f"by_column_{by_column}" / "q.db"
         with open_queue(db) as queue:
             summary = ingest_file(path, queue, **options)
-            results.append((_summary(summary), _everything(queue), _stored(db)))
+            results.append((_summary(summary), queue_contents(queue), _stored(db)))
     assert results[0][0] == results[1][0]
     assert results[0][1] == results[1][1]
     assert results[0][2] == results[1][2]

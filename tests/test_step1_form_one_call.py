@@ -19,13 +19,12 @@ import yaml
 from playwright.sync_api import Browser, BrowserContext
 
 from bot.models import Step1Answers
-from bot.pages.dossier import DossierPage
 from bot.pages.evaluation import EvaluationPage
 from bot.pages.session import TargetSession
 from bot.pages.step1_form import Step1FormPage, form_values
 from sandbox.server import RunningSandbox
 from tests.fixtures.answers import step1_answers
-from tests.fixtures.flows import make_flow_settings
+from tests.fixtures.flows import make_flow_settings, open_new_step1
 from tests.fixtures.sandbox import MAPPINGS
 
 pytestmark = pytest.mark.browser
@@ -111,15 +110,8 @@ def open_form(browser: Browser, sandbox: RunningSandbox, tmp_path: Path) -> Iter
             context, make_flow_settings(sandbox.base_url, tmp_path, mapping=mapping)
         )
         session.ensure_logged_in()
-        usager = sandbox.add_usager(
-            birth_name="FORMULAIRE",
-            first_names=["Test"],
-            sex="F",
-            birth_date="1940-02-01",
-            birth_insee="37261",
-        )
-        dossier = session.goto(f"{sandbox.base_url}/usagers/{usager}", DossierPage)
-        return dossier.show_evaluations().new_evaluation().choose_step1()
+        form: Step1FormPage = open_new_step1(session, sandbox, "FORMULAIRE")
+        return form
 
     yield _open
     for context in contexts:
