@@ -44,13 +44,19 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 
+#: Chromium's headless shell (Debian's ``chromium-headless-shell``, Playwright's own default for
+#: headless runs): the same engine without the browser's interface, half the browser process's
+#: CPU per item (docs/benchmarks.md, "Chromium sans interface").
+_HEADLESS_SHELL = ("chromium-headless-shell",)
 
-def find_chromium() -> Path | None:
-    """A system Chromium: ``ICOPE_BOT_CHROMIUM`` if set, else the first one on PATH; None if none."""
+
+def find_chromium(*, headless: bool = False) -> Path | None:
+    """A system Chromium: ``ICOPE_BOT_CHROMIUM`` if set, else the first one on PATH (for a
+    ``headless`` run, the headless shell first); None if none."""
     explicit = os.environ.get("ICOPE_BOT_CHROMIUM")
     if explicit:
         return Path(explicit)
-    for name in _CANDIDATES:
+    for name in (*_HEADLESS_SHELL, *_CANDIDATES) if headless else _CANDIDATES:
         found = shutil.which(name)
         if found:
             return Path(found)
@@ -85,7 +91,7 @@ def launch_options(*, headed: bool = False, slow_mo_ms: int = 0) -> dict[str, An
     options: dict[str, Any] = {"headless": not headed, "args": list(CHROMIUM_ARGS)}
     if slow_mo_ms:
         options["slow_mo"] = slow_mo_ms
-    chromium = find_chromium()
+    chromium = find_chromium(headless=not headed)
     if chromium is not None:
         options["executable_path"] = str(chromium)
     return options

@@ -62,4 +62,5 @@ def suite_data() -> Path:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """pytest-playwright launches the system Chromium with this machine's flags."""
-    return {**browser_type_launch_args, **launch_options()}
+    headed = not browser_type_launch_args.get("headless", True)  # pytest --headed
+    return {**browser_type_launch_args, **launch_options(headed=headed)}
