@@ -150,9 +150,10 @@ def main() -> int:
     parser.add_argument(
         "--trace",
         choices=("full", "snapshots", "off"),
-        default="snapshots",
-        help="Playwright tracing per item: DOM snapshots only (as the runner does it), with the "
-        "screencast too (full), or none",
+        default="off",
+        help="Playwright tracing per item: none (as the runner does a first attempt, "
+        "ICOPE_BOT_TRACES=on-retry), DOM snapshots only (as it does a retry), or with the "
+        "screencast too (full)",
     )
     parser.add_argument("--requests", action="store_true", help="list each item's requests")
     parser.add_argument("--callees", metavar="REGEX", help="also print what these functions call")

@@ -42,6 +42,14 @@ class ScreenshotMode(StrEnum):
     ONLY_ON_FAILURE = "only-on-failure"
 
 
+class TraceMode(StrEnum):
+    """Which attempts of an item are traced (Playwright trace, kept on a system failure only)."""
+
+    ON = "on"  # every attempt: ≈ 0.7 s of browser work per item (docs/benchmarks.md)
+    ON_RETRY = "on-retry"  # from the second attempt: what failed once is traced when it retries
+    OFF = "off"
+
+
 class OtpMode(StrEnum):
     """Where the second login factor comes from."""
 
@@ -106,6 +114,9 @@ class Settings(BaseSettings):
     reviews_dir: Path = PROJECT_ROOT / "reviews"
     logs_dir: Path = PROJECT_ROOT / "logs"
     screenshots: ScreenshotMode = ScreenshotMode.ON
+    # Playwright's own advice ("on-first-retry"): a trace records every action's page, which
+    # costs each item, for the rare one that fails; a failure keeps its screenshot either way.
+    traces: TraceMode = TraceMode.ON_RETRY
     # icope-bot evaluation: communes → territory; counts under this are shown « < N » in reports
     territories: Path = PROJECT_ROOT / "mappings" / "territories.yaml"
     small_count_threshold: int = Field(11, ge=1)

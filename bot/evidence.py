@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import ScreenshotMode
+from bot.config import ScreenshotMode, TraceMode
 from bot.logs import logger
 
 if TYPE_CHECKING:
@@ -135,18 +135,28 @@ class EvidenceFolder:
 class EvidencePolicy:
     """Decides what evidence an item gets, when, and where it is written (see the module doc)."""
 
-    def __init__(self, mode: ScreenshotMode, root: Path) -> None:
+    def __init__(
+        self, mode: ScreenshotMode, root: Path, traces: TraceMode = TraceMode.ON_RETRY
+    ) -> None:
         self.mode = ScreenshotMode(mode)
         self.root = root
+        self.trace_mode = TraceMode(traces)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EvidencePolicy:
-        return cls(settings.screenshots, settings.screenshots_dir)
+        return cls(settings.screenshots, settings.screenshots_dir, settings.traces)
 
     @property
     def traces(self) -> bool:
-        """Whether each item is traced (the trace is kept on a system failure only)."""
-        return self.mode is not ScreenshotMode.OFF
+        """Whether any attempt is traced (no evidence at all: no trace either)."""
+        return self.mode is not ScreenshotMode.OFF and self.trace_mode is not TraceMode.OFF
+
+    def traced(self, attempt: int) -> bool:
+        """Whether this attempt of an item is traced (the trace is kept on a system failure
+        only): every one, or from the second (the default)."""
+        if not self.traces:
+            return False
+        return self.trace_mode is TraceMode.ON or attempt > 1
 
     def capture(
         self,

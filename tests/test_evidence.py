@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PROJECT_ROOT, ScreenshotMode
+from bot.config import PROJECT_ROOT, ScreenshotMode, TraceMode
 from bot.evidence import EvidenceFolder, EvidencePolicy
 from bot.models import SelfAssessment
 from bot.workqueue import WorkItem
 from tests.fixtures.queue import make_assessment
+from tests.fixtures.settings import make_settings
 
 
 def mode(p: Path) -> int:
@@ -107,3 +108,27 @@ def test_flows_and_runner_never_read_the_screenshot_setting_themselves() -> None
         assert "ScreenshotMode" not in source, module
         assert ".screenshots" not in source, module
         assert "page.screenshot" not in source, module
+
+
+@pytest.mark.parametrize(
+    ("screenshots", "traces", "first", "retry"),
+    [
+        (ScreenshotMode.ON, TraceMode.ON_RETRY, False, True),  # the default
+        (ScreenshotMode.ONLY_ON_FAILURE, TraceMode.ON_RETRY, False, True),
+        (ScreenshotMode.ON, TraceMode.ON, True, True),
+        (ScreenshotMode.ON, TraceMode.OFF, False, False),
+        (ScreenshotMode.OFF, TraceMode.ON, False, False),  # no evidence at all: no trace
+    ],
+)
+def test_the_policy_decides_which_attempts_are_traced(
+    tmp_path: Path, screenshots: ScreenshotMode, traces: TraceMode, first: bool, retry: bool
+) -> None:
+    policy = EvidencePolicy(screenshots, tmp_path, traces)
+    assert (policy.traced(1), policy.traced(2), policy.traced(5)) == (first, retry, retry)
+    assert policy.traces is (first or retry)
+
+
+def test_the_traces_setting_reaches_the_policy(tmp_path: Path) -> None:
+    assert EvidencePolicy.from_settings(make_settings(tmp_path)).trace_mode is TraceMode.ON_RETRY
+    settings = make_settings(tmp_path, traces="on")
+    assert EvidencePolicy.from_settings(settings).traced(1)

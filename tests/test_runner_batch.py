@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -85,11 +86,53 @@ def test_circuit_breaker_stops_the_run_and_leaves_the_rest_untouched(
     assert summary.exit_code == 2
     assert [work_queue.get(r).state for r in refs[:3]] == [S.RETRY_WAIT] * 3
     assert all(_untouched(work_queue, r) for r in refs[3:])
-    # Each technical failure leaves a private full-page screenshot and the item's trace.
+    # Each technical failure leaves a private full-page screenshot; a first attempt is not
+    # traced (ICOPE_BOT_TRACES=on-retry, the default).
     evidence = [Path(p) for p in work_queue.get(refs[0]).evidence]
-    assert {p.suffix for p in evidence} >= {".png", ".zip"}
+    assert {p.suffix for p in evidence} == {".png"}
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in evidence)
     assert all(refs[0] in str(p) for p in evidence)
+
+
+def test_an_item_failing_again_keeps_the_trace_of_its_retry_not_of_its_first_attempt(
+    sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    """Playwright's "on-first-retry": the trace costs every traced item, so only what failed
+    once is traced; its retry's trace opens in the trace viewer and shows the failing page."""
+    settings = run_settings(
+        sandbox, tmp_path, timeout_ms=1_000, max_attempts=2, backoff_seconds=0, circuit_breaker=5
+    )
+    [ref] = enqueue_batch(work_queue, 1)
+    sandbox.set_faults(error_rate=1.0)
+
+    run_batch(settings, work_queue, RunOptions())  # attempt 1, then its retry in the same run
+
+    assert [h.to_state for h in work_queue.history(ref)][-2:] == [S.IN_PROGRESS, S.FAILED]
+    assert work_queue.get(ref).attempts == 2
+    assert work_queue.get(ref).state == S.FAILED
+    evidence = [Path(p) for p in work_queue.get(ref).evidence]
+    traces = [p for p in evidence if p.suffix == ".zip"]
+    assert [p.name for p in traces] == ["trace-2.zip"]
+    assert {p.name for p in evidence if p.suffix == ".png"} >= {"echec-1.png", "echec-2.png"}
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in evidence)
+    with zipfile.ZipFile(traces[0]) as z:
+        trace = b"".join(z.read(n) for n in z.namelist() if n.endswith(".trace"))
+    assert ref.encode() in trace  # the chunk is titled with the item
+    assert b"frame-snapshot" in trace  # the pages as they were, action by action
+
+
+def test_with_traces_on_every_attempt_is_traced_and_with_traces_off_none(
+    sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path
+) -> None:
+    refs = enqueue_batch(work_queue, 2)
+    sandbox.set_faults(error_rate=1.0)
+    for ref, traces in zip(refs, ("on", "off"), strict=True):
+        settings = run_settings(
+            sandbox, tmp_path, timeout_ms=1_000, circuit_breaker=5, traces=traces
+        )
+        run_batch(settings, work_queue, RunOptions(references=[ref]))
+        suffixes = {Path(p).suffix for p in work_queue.get(ref).evidence}
+        assert suffixes == ({".png", ".zip"} if traces == "on" else {".png"}), traces
 
 
 def test_two_workers_share_the_batch_without_duplicates(

@@ -69,6 +69,7 @@ def secret_run(tmp_path_factory: pytest.TempPathFactory) -> SecretRun:
             max_attempts=1,
             circuit_breaker=2,
             screenshots="on",
+            traces="on",  # every attempt traced: the logins inside a trace are what is checked
         )
         run = BotProcess(["--json"], env, root)
         # Once the first item is entered, the tool starts ending every session at once: the

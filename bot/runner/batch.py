@@ -251,9 +251,8 @@ class _Run(Generic[SessionT]):
             ", reprise" if item.recovered else "",
         )
         started = time.monotonic()
-        if browser.tracing and browser.context is not None:
-            browser.item_reference = item.reference
-            browser.context.tracing.start_chunk(title=item.reference)
+        if self.evidence.traced(item.attempt):
+            browser.start_trace(item.reference)
         captured: list[bool] = []
         in_flow: list[bool] = []
 
@@ -292,9 +291,9 @@ class _Run(Generic[SessionT]):
                 enter()
             error = item.error
             outcome = item.outcome or self.queue.get(item.reference).state
-        if browser.tracing and browser.context is not None and not captured:
+        if browser.tracing and not captured:
             try:
-                browser.context.tracing.stop_chunk()
+                browser.stop_trace()
             except Exception as e:
                 logger.debug("Trace non arrêtée : {}", type(e).__name__)
         record = self.record(item, worker, outcome, error, time.monotonic() - started)
@@ -396,12 +395,11 @@ class _Run(Generic[SessionT]):
         shows = session is not None and not session.page.is_closed()
         if screen and session is not None and shows and session.page.url != "about:blank":
             self.evidence.capture(item, f"echec-{item.attempt}", session.screenshot, failure=True)
-        context = browser.context
-        if not browser.tracing or context is None:
+        if not browser.tracing:
             return False
 
         def save_trace(path: Path) -> None:
-            context.tracing.stop_chunk(path=path)
+            browser.stop_trace(path)
 
         # The chunk is over either way (written or not): it must never be stopped twice.
         self.evidence.capture(

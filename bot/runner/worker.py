@@ -17,6 +17,8 @@ from bot.runner.protocols import SessionFactory, SessionT
 from bot.runner.recovery import chromium_env
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from playwright.sync_api import Browser, BrowserContext, Playwright
 
     from bot.workqueue import WorkItem, WorkQueue
@@ -53,12 +55,12 @@ class WorkerBrowser(Generic[SessionT]):
         self.shared = shared
         self.headed = headed
         self.slow_mo_ms = slow_mo_ms
-        self.traced = traced  # trace each item (DOM snapshots), kept as evidence on failure
+        self.traced = traced  # items may be traced (DOM snapshots), kept as evidence on failure
         self.playwright: Playwright | None = None
         self.browser: Browser | None = None
         self.context: BrowserContext | None = None
         self.session: SessionT | None = None
-        self.tracing = False
+        self.tracing = False  # the item in hand is being traced
         self.fresh = False  # a new session, not logged in yet
         self.item_reference = ""  # the item being traced (titles the trace chunks)
 
@@ -89,12 +91,8 @@ class WorkerBrowser(Generic[SessionT]):
                 env=chromium_env(),
             )
             self.context = self.browser.new_context(**_CONTEXT)
-        self.tracing = self.traced
-        if self.tracing:
-            self.start_tracing()
-        session = self.make_session(
-            self.context, self.untraced if self.tracing else contextlib.nullcontext
-        )
+        self.tracing = False
+        session = self.make_session(self.context, self.untraced)
         self.session = session
         self.fresh = True
         return session
@@ -116,6 +114,21 @@ class WorkerBrowser(Generic[SessionT]):
             )
             self.close()
 
+    def start_trace(self, reference: str) -> None:
+        """Trace the item about to be worked (its trace ends with :meth:`stop_trace`)."""
+        if not self.traced or self.context is None:
+            return
+        self.item_reference = reference
+        self.start_tracing()
+        self.tracing = True
+
+    def stop_trace(self, path: Path | None = None) -> None:
+        """End the item's trace: written to ``path``, else dropped. Never twice."""
+        if not self.tracing or self.context is None:
+            return
+        self.tracing = False
+        self.context.tracing.stop(path=path)
+
     @contextlib.contextmanager
     def untraced(self) -> Iterator[None]:
         """Nothing of a login reaches a trace: the typed password, its POST, the pages' values.
@@ -126,19 +139,21 @@ class WorkerBrowser(Generic[SessionT]):
         """
         context = self.context
         assert context is not None  # a session exists only with its context
+        if not self.tracing:
+            yield
+            return
         context.tracing.stop()
         try:
             yield
         finally:
             self.start_tracing()
-            context.tracing.start_chunk(title=self.item_reference)
 
     def start_tracing(self) -> None:
         assert self.context is not None
         # DOM snapshots show the page at every action; the screencast (screenshots=True)
         # cost ~2.5 s per item, kept or not (docs/benchmarks.md, "Throughput"), and a
         # failure already gets its full-page screenshot.
-        self.context.tracing.start(screenshots=False, snapshots=True)
+        self.context.tracing.start(screenshots=False, snapshots=True, title=self.item_reference)
 
     def close(self) -> None:
         """Close the session and context; the browser if it is this worker's own, else only
