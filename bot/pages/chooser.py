@@ -26,7 +26,7 @@ class EvaluationChooserPage(Screen):
         """Open a blank ICOPE – STEP 1 form."""
         from bot.pages.step1_form import Step1FormPage
 
-        self.required(self.step1_link, self.t.links["step1"], "le lien")
+        self.require("link", self.t.links["step1"])  # from the screen's read (its wait's)
         with self.acting("choix de la STEP 1"):
             self.step1_link.first.click()
         return self.session.expect(Step1FormPage)

@@ -82,9 +82,11 @@ class DossierPage(Screen):
             return self
         with self.acting("ouverture de l'onglet des évaluations"):
             self.evaluations_tab.first.click()
-        self.changed()
-        # The tab's content has loaded when its "new evaluation" link shows.
-        self.session.wait_for(self.new_evaluation_link, "ouverture de l'onglet des évaluations")
+        # The tab's content has loaded when its "new evaluation" link shows; the wait's read
+        # of the screen is the tab's read.
+        self._state = self.session.wait_for(
+            self.new_evaluation_link, "ouverture de l'onglet des évaluations"
+        )
         return self
 
     def evaluations(self) -> list[EvaluationRow]:

@@ -97,7 +97,8 @@ class Screen:
 
     def wait_loaded(self) -> Self:
         """Wait for this screen's heading; raise what the screen shows instead."""
-        self.session.wait_for_screen(self.heading, self.heading_text)
+        # The wait's read of the screen is this screen's read: no second round trip.
+        self._state = self.session.wait_for_screen(self.heading, self.heading_text)
         self.url = self.page.url
         return self
 
@@ -114,11 +115,14 @@ class Screen:
     def is_showing(self) -> bool:
         return self.heading.is_visible()
 
-    def shown_in(self, shown: AriaNode) -> bool:
+    def shown_in(self, shown: AriaNode, *, whole: bool = False) -> bool:
         """Whether this screen's heading is in ``shown`` (what a wait saw): then it has loaded,
-        without asking the browser again."""
+        without asking the browser again. ``whole``: ``shown`` is a read of the whole screen
+        (:meth:`TargetSession.first_shown`), kept as this screen's read."""
         if not shown.has("heading", self.heading_text):
             return False
+        if whole:
+            self._state = shown
         self.url = self.page.url
         return True
 

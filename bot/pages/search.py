@@ -87,11 +87,13 @@ class SearchPage(Screen):
             if value is None and (shown is None or not shown.value):
                 continue  # nothing to type, nothing stale to clear
             typed[key] = value or ""
+        # From the same read as the fields: typing changes no button, and a read after the
+        # typing would be one more whole-screen round trip per search (four per item).
+        self.require("button", self.t.buttons["search"])
         labels = {self.t.labels[key]: key for key in typed}
         for text in self.fill_in_one({text: typed[key] for text, key in labels.items()}):
             with self.acting(f"saisie du critère « {text} »"):
                 self.fields[labels[text]].first.fill(typed[labels[text]])
-        self.require("button", self.t.buttons["search"])
         with self.acting("recherche d'usager"):
             self.search_button.first.click()
         self.changed()
@@ -122,7 +124,7 @@ class ResultsPage(SearchPage):
         # The results (a table, or the "no result" message) come with the screen: wait for
         # them, then read the screen once; its heading is checked in that read, which the
         # rows and the next search use too (one round trip fewer than a wait for each).
-        self.session.wait_for(
+        self._state = self.session.wait_for(
             self.results_header.or_(self.no_result), "attente des résultats de la recherche"
         )
         if not self.state().has("heading", self.heading_text):

@@ -259,8 +259,9 @@ class TargetSession:
 
     # --- what the screen shows -----------------------------------------------------------------
 
-    def wait_for_screen(self, heading: Locator, name: str) -> None:
-        """Wait for a screen's heading; raise what shows instead (login, error page…)."""
+    def wait_for_screen(self, heading: Locator, name: str) -> AriaNode:
+        """Wait for a screen's heading; raise what shows instead (login, error page…). Returns
+        the whole screen as read (ARIA)."""
         what = f"attente de l'écran « {name} »"
         shown = self.first_shown(
             heading,
@@ -270,10 +271,11 @@ class TargetSession:
         )
         if not shown.has("heading", name):
             raise self.diagnose(what, expected=name)
+        return shown
 
     def wait_for(self, locator: Locator, what: str) -> AriaNode:
         """Wait for an element of the current screen; raise what shows instead (login page,
-        error page) without waiting for the timeout. Returns the element as read (ARIA)."""
+        error page) without waiting for the timeout. Returns the whole screen as read (ARIA)."""
         shown = self.first_shown(locator, what, failed=f"Le navigateur a échoué pendant : {what}.")
         m = self.mapping
         if shown.has("heading", m.login.heading) or shown.has("heading", m.errors.server):
@@ -284,17 +286,21 @@ class TargetSession:
         self, locator: Locator, what: str, *, failed: str, expected: str | None = None
     ) -> AriaNode:
         """Wait until ``locator`` shows, or the login page, or the tool's error page, and read
-        what showed first: its ARIA snapshot, under a ``document`` root (the caller tells them
-        apart).
+        the whole screen then: its ARIA snapshot, under a ``document`` root (the caller tells
+        them apart, and its page object keeps it as its read of the screen).
 
-        One browser round trip for the wait and the answer, where a wait then a visibility
-        check cost two, on every screen of every item. The information message, which makes
-        the page under it inert, is closed and the wait goes on.
+        One browser round trip for the wait, the answer and the screen's read, where a wait,
+        a visibility check and a read cost three, on every screen of every item. The page has
+        been parsed to its end first (DOMContentLoaded: the client already knows it, no round
+        trip), so no row of a table below the awaited element is missed. The information
+        message, which makes the page under it inert, is closed and the wait goes on.
         """
         anything = locator.or_(self.login_heading).or_(self.error_heading).or_(self.info_modal)
+        screen = self.page.locator("body").filter(has=anything)
         for _ in range(_MODALS_IN_A_ROW):
             try:
-                shown = parse_snapshot(anything.first.aria_snapshot())
+                self.page.wait_for_load_state("domcontentloaded")
+                shown = parse_snapshot(screen.aria_snapshot())
             except PlaywrightTimeoutError as e:
                 raise self.diagnose(what, expected=expected) from e
             except PlaywrightError as e:

@@ -85,9 +85,9 @@ class UsagerFormPage(Screen):
         )
         # What showed first says which screen came, without a second look at the page; an
         # alert first (a message above a heading) is told apart by looking.
-        if dossier.shown_in(shown):
+        if dossier.shown_in(shown, whole=True):
             return dossier
-        if duplicate.shown_in(shown):
+        if duplicate.shown_in(shown, whole=True):
             return duplicate
         if dossier.is_showing():
             return dossier.wait_loaded()
