@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     backoff_seconds: float = Field(60.0, ge=0)  # first retry delay, doubled each attempt
     circuit_breaker: int = Field(3, ge=1)  # consecutive system exceptions that stop a run
     workers: int = Field(1, ge=1, le=16)
+    # A worker's browser context (and its Chromium renderer, which grows by ≈ 13 MB an item and
+    # keeps it) is replaced every this many items, the tool's session cookie carried over (no
+    # new login); 0 = never (docs/benchmarks.md, "Mémoire sur une nuit")
+    items_per_context: int = Field(10, ge=0)
     headed: bool = False
     slow_mo_ms: int = Field(0, ge=0)
     log_level: str = "INFO"

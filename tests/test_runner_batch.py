@@ -220,3 +220,35 @@ def test_pause_on_exception_needs_a_single_worker(work_queue: WorkQueue, tmp_pat
     settings = Settings(queue_path=tmp_path / "q.db")
     with pytest.raises(ValueError, match="un seul robot"):
         run_batch(settings, work_queue, RunOptions(workers=2, pause_on_exception=True))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_takes_a_fresh_context_every_n_items_and_logs_in_again(
+    sandbox: RunningSandbox, work_queue: WorkQueue, tmp_path: Path, workers: int
+) -> None:
+    """Chromium's renderer of a context grows with every item and keeps it: the context is
+    replaced every ``items_per_context`` items (own Chromium or the shared one), with the tool's
+    session cookie: no new login (no one-time code), nothing entered twice."""
+    from bot.logs import logger
+
+    settings = run_settings(sandbox, tmp_path, items_per_context=2)
+    refs = enqueue_batch(work_queue, 5)
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="DEBUG", format="{message}")
+    try:
+        summary = run_batch(settings, work_queue, RunOptions(workers=workers))
+    finally:
+        logger.remove(sink)
+
+    assert summary.counts == {"done": 5}
+    assert sorted(r.reference for r in summary.items) == refs
+    counts = sandbox.counts()
+    assert (counts["step1"], counts["duplicate_step1"], counts["duplicate_usagers"]) == (5, 0, 0)
+    renewed = [line for line in lines if line.startswith("Contexte du navigateur renouvelé")]
+    logins = [line for line in lines if line.startswith("Connecté à l'e-parcours")]
+    per_worker = [
+        sum(1 for r in summary.items if r.worker == w) for w in {r.worker for r in summary.items}
+    ]
+    expected_contexts = sum((n + 1) // 2 for n in per_worker)
+    assert len(renewed) == expected_contexts - len(per_worker)
+    assert len(logins) == len(per_worker)  # one login per worker: the session goes on

@@ -209,6 +209,7 @@ class _Run(Generic[SessionT]):
             headed=self.options.headed,
             slow_mo_ms=self.options.slow_mo_ms,
             traced=self.evidence.traces,
+            items_per_context=self.settings.items_per_context,
         )
         try:
             while (item := self.take(worker)) is not None:

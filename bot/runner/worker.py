@@ -50,8 +50,15 @@ class WorkerBrowser(Generic[SessionT]):
         headed: bool = False,
         slow_mo_ms: int = 0,
         traced: bool = False,
+        items_per_context: int = 0,
     ) -> None:
         self.make_session = make_session
+        #: Items a context serves before a fresh one (0: no limit). Chromium's renderer of a
+        #: context grows by ≈ 13 MB an item and never gives it back (docs/benchmarks.md,
+        #: "Mémoire sur une nuit"): a new context every N items bounds it, the session's
+        #: cookies carried over (one page load, no new login).
+        self.items_per_context = items_per_context
+        self.served = 0  # items served by the current context
         self.shared = shared
         self.headed = headed
         self.slow_mo_ms = slow_mo_ms
@@ -68,7 +75,13 @@ class WorkerBrowser(Generic[SessionT]):
         """The session, starting Playwright and Chromium on first use (not for an empty queue)."""
         alive = self.browser is not None and self.browser.is_connected()
         if alive and self.session is not None and not self.session.page.is_closed():
-            return self.session
+            if not self.items_per_context or self.served < self.items_per_context:
+                self.served += 1
+                return self.session
+            logger.debug("Contexte du navigateur renouvelé après {} éléments", self.served)
+            renewed = self._renew_context()
+            if renewed is not None:
+                return renewed
         self.close()
         if self.playwright is None:
             from playwright.sync_api import sync_playwright
@@ -91,11 +104,49 @@ class WorkerBrowser(Generic[SessionT]):
                 env=chromium_env(),
             )
             self.context = self.browser.new_context(**_CONTEXT)
+        return self._new_session(self.context)
+
+    def _new_session(self, context: BrowserContext) -> SessionT:
+        """A session in ``context``, to be logged in by its first item."""
+        self.context = context
         self.tracing = False
-        session = self.make_session(self.context, self.untraced)
+        session = self.make_session(context, self.untraced)
         self.session = session
         self.fresh = True
+        self.served = 1
         return session
+
+    def _renew_context(self) -> SessionT | None:
+        """A new context in the same browser (this worker's own, or its connection to the
+        shared one), with the old one's cookies: the tool's session goes on, no new login (nor
+        one-time code). The old context and its renderer are closed. None if it failed: the
+        caller starts afresh."""
+        assert self.browser is not None
+        assert self.context is not None
+        try:
+            state = self.context.storage_state()  # in memory only, never written to a file
+        except Exception as e:
+            logger.debug("Cookies non repris ({})", type(e).__name__)
+            state = None
+        self._close_context()
+        try:
+            context = self.browser.new_context(**_CONTEXT, storage_state=state)
+        except Exception as e:
+            logger.debug("Nouveau contexte refusé ({})", type(e).__name__)
+            return None
+        return self._new_session(context)
+
+    def _close_context(self) -> None:
+        """Close the session and its context, not the browser."""
+        for closable in (self.session, self.context):
+            if closable is None:
+                continue
+            try:
+                closable.close()
+            except Exception as e:  # a dead context cannot be closed politely
+                logger.debug("Fermeture du contexte : {}", type(e).__name__)
+        self.context = self.session = None
+        self.tracing = False
 
     def blank(self) -> None:
         """Empty the page before the next item: nothing of the previous one stays on screen.
