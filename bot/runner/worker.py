@@ -30,7 +30,7 @@ _CONTEXT: dict[str, Any] = {"locale": "fr-FR", "timezone_id": "Europe/Paris"}
 
 
 class _Closable(Protocol):
-    """The session, the context and the browser: closed in this order."""
+    """The session and the context: closed in this order (the browser after them)."""
 
     def close(self) -> None: ...
 
@@ -138,7 +138,8 @@ class WorkerBrowser(Generic[SessionT]):
 
     def _close_context(self) -> None:
         """Close the session and its context, not the browser."""
-        for closable in (self.session, self.context):
+        closables: tuple[_Closable | None, ...] = (self.session, self.context)
+        for closable in closables:
             if closable is None:
                 continue
             try:
@@ -209,16 +210,13 @@ class WorkerBrowser(Generic[SessionT]):
     def close(self) -> None:
         """Close the session and context; the browser if it is this worker's own, else only
         this worker's connection to the shared one (which the server then forgets)."""
-        closables: tuple[_Closable | None, ...] = (self.session, self.context, self.browser)
-        for closable in closables:
-            if closable is None:
-                continue
+        self._close_context()
+        if self.browser is not None:
             try:
-                closable.close()
+                self.browser.close()
             except Exception as e:  # a dead browser cannot be closed politely
                 logger.debug("Fermeture du navigateur : {}", type(e).__name__)
-        self.browser = self.context = self.session = None
-        self.tracing = False
+        self.browser = None
 
     def stop(self) -> None:
         """Close the browser and end this thread's Playwright."""
