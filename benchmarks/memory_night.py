@@ -24,13 +24,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import (  # noqa: E402
-    BOT_PASSWORD,
-    BOT_USER,
-    EFFECTEUR,
     Sandbox,
     _kb,
     _kind,
     _queue_with,
+    bot_settings,
 )
 
 from tests.fixtures.bot_process import process_tree  # noqa: E402
@@ -43,7 +41,6 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=15.0, help="seconds between two reads")
     args = parser.parse_args()
 
-    from bot.config import Settings
     from bot.logs import configure_logging
     from bot.runner import RunOptions, run_batch
     from bot.workqueue import open_queue
@@ -53,22 +50,10 @@ def main() -> int:
         work = Path(tmp)
         sandbox = Sandbox(work / "e-parcours.db")
         try:
-            queue_path = work / "queue" / "queue.db"
+            settings = bot_settings(sandbox, work, items_per_context=args.items_per_context)
+            queue_path = settings.queue_path
             queue_path.parent.mkdir()
             _queue_with(args.items, queue_path, seed=3)
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                base_url=sandbox.base_url,
-                username=BOT_USER,
-                password=BOT_PASSWORD,
-                otp_source="none",
-                effecteur=EFFECTEUR,
-                queue_path=queue_path,
-                screenshots_dir=work / "screenshots",
-                reports_dir=work / "reports",
-                logs_dir=work / "logs",
-                items_per_context=args.items_per_context,
-            )
             sandbox.prepare(0)
             stop = threading.Event()
             peak: dict[str, int] = {}

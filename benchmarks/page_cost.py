@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import BOT_PASSWORD, BOT_USER, EFFECTEUR, Sandbox  # noqa: E402
+from throughput import Sandbox, bot_settings  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +44,6 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from bot.browser import find_chromium, launch_chromium
-    from bot.config import Settings
     from bot.logs import configure_logging
     from bot.pages.session import TargetSession
 
@@ -54,16 +53,7 @@ def main() -> int:
         sandbox = Sandbox(work / "e-parcours.db")
         try:
             sandbox.prepare(0)
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                base_url=sandbox.base_url,
-                username=BOT_USER,
-                password=BOT_PASSWORD,
-                otp_source="none",
-                effecteur=EFFECTEUR,
-                queue_path=work / "queue.db",
-                screenshots_dir=work / "screenshots",
-            )
+            settings = bot_settings(sandbox, work)
             with sync_playwright() as p:
                 browser = launch_chromium(p)
                 context = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris")

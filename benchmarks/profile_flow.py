@@ -39,14 +39,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from throughput import (  # noqa: E402
-    BOT_PASSWORD,
-    BOT_USER,
-    EFFECTEUR,
     KINDS,
     Sandbox,
     _kind,
     _queue_with,
     _stat,
+    bot_settings,
 )
 
 from tests.fixtures.bot_process import process_tree  # noqa: E402
@@ -176,7 +174,6 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from bot.browser import launch_chromium
-    from bot.config import Settings
     from bot.flows.double_entry import double_entry
     from bot.logs import configure_logging
     from bot.pages.session import TargetSession
@@ -188,20 +185,10 @@ def main() -> int:
         sandbox = Sandbox(work / "e-parcours.db")
         try:
             sandbox.prepare(args.latency_ms)
-            queue_path = work / "queue" / "queue.db"
+            settings = bot_settings(sandbox, work, screenshots=args.screenshots)
+            queue_path = settings.queue_path
             queue_path.parent.mkdir()
             _queue_with(args.items, queue_path, seed=7)
-            settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                base_url=sandbox.base_url,
-                username=BOT_USER,
-                password=BOT_PASSWORD,
-                otp_source="none",
-                effecteur=EFFECTEUR,
-                queue_path=queue_path,
-                screenshots_dir=work / "screenshots",
-                screenshots=args.screenshots,
-            )
             profiler = cProfile.Profile()
             seconds: list[float] = []
             cpu: list[float] = []

@@ -45,6 +45,10 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -290,30 +294,37 @@ def _queue_with(n: int, path: Path, seed: int) -> None:
             raise RuntimeError(f"ingestion incomplète : {summary}")
 
 
-def bot_run(
-    sandbox: Sandbox, work: Path, latency_ms: int, workers: int, n: int, shots: str
-) -> Measure:
+def bot_settings(sandbox: Sandbox, folder: Path, **changes: Any) -> Settings:
+    """The bot's settings for a benchmark against ``sandbox``: the robot's account, no second
+    factor, the queue and every evidence, report and log folder beneath ``folder``."""
     from bot.config import Settings
-    from bot.runner import RunOptions, run_batch
-    from bot.workqueue import open_queue
 
-    folder = work / f"bot-{latency_ms}-{workers}"
-    folder.mkdir(parents=True)
-    queue_path = folder / "queue" / "queue.db"
-    _queue_with(n, queue_path, seed=latency_ms + workers)
-    settings = Settings(
+    return Settings(
         _env_file=None,  # type: ignore[call-arg]
         base_url=sandbox.base_url,
         username=BOT_USER,
         password=BOT_PASSWORD,
         otp_source="none",
         effecteur=EFFECTEUR,
-        queue_path=queue_path,
+        queue_path=folder / "queue" / "queue.db",
         screenshots_dir=folder / "screenshots",
         reports_dir=folder / "reports",
         logs_dir=folder / "logs",
-        screenshots=shots,
+        **changes,
     )
+
+
+def bot_run(
+    sandbox: Sandbox, work: Path, latency_ms: int, workers: int, n: int, shots: str
+) -> Measure:
+    from bot.runner import RunOptions, run_batch
+    from bot.workqueue import open_queue
+
+    folder = work / f"bot-{latency_ms}-{workers}"
+    folder.mkdir(parents=True)
+    settings = bot_settings(sandbox, folder, screenshots=shots)
+    queue_path = settings.queue_path
+    _queue_with(n, queue_path, seed=latency_ms + workers)
     sandbox.prepare(latency_ms)
     cpu = _cpu_seconds()
     sandbox_cpu = _cpu_of(sandbox.proc.pid)
