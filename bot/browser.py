@@ -46,7 +46,7 @@ _CANDIDATES = ("chromium", "chromium-browser", "google-chrome-stable", "google-c
 
 #: Chromium's headless shell (Debian's ``chromium-headless-shell``, Playwright's own default for
 #: headless runs): the same engine without the browser's interface, half the browser process's
-#: CPU per item (docs/benchmarks.md, "Chromium sans interface").
+#: CPU per item (docs/benchmarks.md, "Third round").
 _HEADLESS_SHELL = ("chromium-headless-shell",)
 
 
